@@ -1,0 +1,1 @@
+"""opujax: Direct Feedback Alignment in JAX/Flax, with the error projected optically."""

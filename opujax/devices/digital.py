@@ -1,0 +1,90 @@
+"""The digital baseline: an exact real Gaussian projection x @ W, W_ij ~ N(0, 1)."""
+
+import math
+
+import jax
+from flax import struct
+
+from opujax.devices import base, medium
+from opujax.devices.budget import Budget
+
+Array = jax.Array
+TILE = (1024, 2048)
+STORAGE = ("materialised", "streamed")
+
+
+@struct.dataclass
+class DigitalProjection:
+  key: Array
+  weights: Array | None
+  in_features: int = struct.field(pytree_node=False)
+  out_features: int = struct.field(pytree_node=False)
+  block_bytes: int = struct.field(pytree_node=False, default=64 << 20)
+  mode: str = struct.field(pytree_node=False, default="linear")
+
+  @property
+  def _tile(self) -> tuple[int, int]:
+    return min(self.in_features, TILE[0]), min(self.out_features, TILE[1])
+
+  @property
+  def _col_tiles(self) -> range:
+    return range(math.ceil(self.out_features / self._tile[1]))
+
+  def measure(self, x: Array, key: Array) -> base.Measurement:
+    del key  # exact: no noise
+    x_BxN, lead = base.flatten_input(x, self.in_features)
+    if self.weights is not None:
+      y = x_BxN @ self.weights
+    else:
+      tr = self._tile[0]
+      x_BxRxT = medium.lay_out(x_BxN, tr, math.ceil(self.in_features / tr))
+      y = medium.streamed_product(self.key, x_BxRxT, self._col_tiles, self._tile, 1,
+                                  self.block_bytes)[:, 0, :self.out_features]
+    return base.Measurement(y.reshape(*lead, self.out_features), jax.numpy.zeros(()))
+
+  def project(self, x: Array, key: Array) -> Array:
+    return self.measure(x, key).y
+
+  def cost(self, rows: int) -> Budget:
+    return Budget(projections=rows, macs=rows * self.in_features * self.out_features)
+
+  def effective_matrix(self) -> Array:
+    if self.weights is not None:
+      return self.weights
+    return _generate(self.key, self.in_features, self.out_features, self._tile)
+
+
+def _generate(key: Array, n: int, m: int, tile: tuple[int, int]) -> Array:
+  g = medium.materialise(key, math.ceil(n / tile[0]), range(math.ceil(m / tile[1])), tile, 1)
+  return g[:n, 0, :m]
+
+
+def digital(in_features: int, out_features: int, seed: int = 0, storage: str = "materialised",
+            block_bytes: int = 64 << 20, max_bytes: int = 8 << 30,
+            mode: str = "linear") -> DigitalProjection:
+  """An exact projection with a standard normal (in_features, out_features) matrix.
+
+  Args:
+    in_features, out_features: the matrix's shape.
+    seed: the matrix's seed; the same seed gives the same matrix in both storages.
+    storage: "materialised" (kept in memory) or "streamed" (regenerated block by block
+      on every call; memory O(block_bytes)).
+    block_bytes: memory budget of one streamed block.
+    max_bytes: refuse to materialise a larger matrix.
+    mode: only "linear": a digital projection has no camera.
+  """
+  for name, v in (("in_features", in_features), ("out_features", out_features)):
+    if not isinstance(v, int) or v < 1:
+      raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+  if storage not in STORAGE:
+    raise ValueError(f"Unknown storage {storage!r}; choose one of {', '.join(STORAGE)}.")
+  if mode != "linear":
+    raise ValueError(f"The digital device is linear only, got mode={mode!r}; "
+                     "use the 'opu' device for intensity detection.")
+  key = jax.random.key(seed)
+  tile = (min(in_features, TILE[0]), min(out_features, TILE[1]))
+  weights = None
+  if storage == "materialised":
+    base.check_fits(in_features, out_features, 1, max_bytes)
+    weights = _generate(key, in_features, out_features, tile)
+  return DigitalProjection(key, weights, in_features, out_features, block_bytes)

@@ -1,0 +1,262 @@
+"""A simulated optical processing unit: DMD -> scattering medium -> camera.
+
+Physics of one frame (see DESIGN.md): a binary pattern x on the DMD, a complex
+Gaussian transmission matrix R (real and imaginary parts N(0, sigma^2), indexed by
+absolute mirror and camera pixel, see `geometry`), and a camera that sees the
+intensity |x R|^2 through the noise model of `camera`.
+
+``intensity`` mode returns the camera's estimate of |x R|^2.
+
+``linear`` mode recovers a linear projection with the anchor protocol: a fixed anchor
+pattern a on mirrors disjoint from x gives
+
+    |(x + a) R|^2 - |x R|^2 - |a R|^2 = 2 Re(conj(a R) * (x R)) = 2 x M,
+    M[p, q] = Re(conj(v_q) R[p, q]),  v = a R,
+
+so y = (I(x+a) - I(x) - I(a)) / 2 = x @ M. I(x+a) and I(x) are camera frames;
+I(a) is a calibrated constant (``calibrated_anchor=True``: measured once, no
+per-frame cost) or a camera frame of its own per pair (3 frames per binary frame).
+Both intensity frames come from one complex product x R: a frame costs one
+matmul against [Re R | Im R] plus the camera.
+
+Real-valued inputs are encoded into binary frames (`encoding`) and decoded linearly,
+so ``frames per row = encoding frames x (1 intensity | 2 or 3 linear)``.
+
+Drift: ``device.drifted(key, frames)`` returns the device after ``frames`` steps of
+R_t = sqrt(1-eps) R_{t-1} + sqrt(eps) R' (eps = ``drift_per_frame``); the calibrated
+I(a) is kept (a stale calibration, as on hardware) until ``recalibrated()``.
+"""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from opujax.devices import base, medium
+from opujax.devices import camera as camera_lib
+from opujax.devices import encoding as encoding_lib
+from opujax.devices import geometry as geometry_lib
+from opujax.devices.budget import Budget
+
+Array = jax.Array
+STORAGE = ("materialised", "streamed")
+
+
+@struct.dataclass
+class SimulatedOPU:
+  key: Array
+  weights: Array | None         # (in_features, 2, out_features) x-rows of R, or None
+  anchor_field: Array           # (2, out_features) v = a R
+  anchor_reference: Array       # (out_features,) calibrated |a R|^2
+  geometry: geometry_lib.Geometry = struct.field(pytree_node=False)
+  camera: camera_lib.Camera = struct.field(pytree_node=False)
+  encoding: encoding_lib.Encoding = struct.field(pytree_node=False)
+  mode: str = struct.field(pytree_node=False)
+  sigma: float = struct.field(pytree_node=False)
+  calibrated_anchor: bool = struct.field(pytree_node=False)
+  drift_per_frame: float = struct.field(pytree_node=False)
+  block_bytes: int = struct.field(pytree_node=False)
+
+  @property
+  def in_features(self) -> int:
+    return self.geometry.in_features
+
+  @property
+  def out_features(self) -> int:
+    return self.geometry.out_features
+
+  @property
+  def frames_per_row(self) -> int:
+    return frames_per_row(self.mode, self.encoding, self.calibrated_anchor)
+
+  def field(self, x_KxN: Array) -> Array:
+    """The complex field x R on the output pixels, as (K, 2, out_features)."""
+    if self.weights is not None:
+      n, _, m = self.weights.shape
+      return (x_KxN @ self.weights.reshape(n, 2 * m)).reshape(-1, 2, m)
+    return _streamed_field(self.key, x_KxN, self.geometry, self.sigma, self.block_bytes)
+
+  def measure(self, x: Array, key: Array) -> base.Measurement:
+    x_BxN, lead = base.flatten_input(x, self.in_features)
+    frames_FxBxN, w_FxB = encoding_lib.encode(x_BxN, self.encoding)
+    f, b, n = frames_FxBxN.shape
+    z_Kx2xM = self.field(frames_FxBxN.reshape(f * b, n).astype(jnp.float32))
+    i_x = z_Kx2xM[:, 0] ** 2 + z_Kx2xM[:, 1] ** 2
+    if self.mode == "intensity":
+      y, saturated = camera_lib.detect(self.camera, i_x, key)
+    else:
+      v = self.anchor_field
+      i_xa = (z_Kx2xM[:, 0] + v[0]) ** 2 + (z_Kx2xM[:, 1] + v[1]) ** 2
+      frames = [i_xa, i_x]
+      if not self.calibrated_anchor:
+        frames.append(jnp.broadcast_to(v[0] ** 2 + v[1] ** 2, i_x.shape))
+      est, saturated = camera_lib.detect(self.camera, jnp.concatenate(frames), key)
+      y = anchor_readout(est.reshape(len(frames), f * b, -1), self.anchor_reference)
+    y = encoding_lib.decode(y.reshape(f, b, -1), w_FxB)
+    return base.Measurement(y.reshape(*lead, self.out_features), saturated)
+
+  def project(self, x: Array, key: Array) -> Array:
+    return self.measure(x, key).y
+
+  def cost(self, rows: int) -> Budget:
+    return optical_cost(self.geometry, self.camera, rows * self.frames_per_row, rows)
+
+  def effective_matrix(self) -> Array:
+    """M[p, q] = Re(conj(v_q) R[p, q]): y = x @ M in linear mode without noise."""
+    w = self.weights
+    if w is None:
+      base.check_fits(self.in_features, self.out_features, 2, 8 << 30)
+      w = _materialise(self.key, self.geometry, self.sigma)[:self.in_features]
+    return jnp.einsum("npm,pm->nm", w, self.anchor_field)
+
+  def transmission_matrix(self) -> Array:
+    """R on the input mirrors and output pixels, complex (in_features, out_features)."""
+    w = self.weights
+    if w is None:
+      w = _materialise(self.key, self.geometry, self.sigma)[:self.in_features]
+    return w[:, 0] + 1j * w[:, 1]
+
+  def drifted(self, key: Array, frames: int) -> "SimulatedOPU":
+    """The device after ``frames`` camera frames of transmission-matrix drift."""
+    if self.weights is None:
+      raise ValueError("Drift needs the transmission matrix in memory; use "
+                       "storage='materialised' (streamed matrices are fixed).")
+    k_w, k_a = jax.random.split(key)
+    a = self.geometry.anchor_pixels
+    scale = self.sigma * math.sqrt(max(a, 1))
+    w = medium.drift(self.weights / self.sigma, k_w, self.drift_per_frame, frames) * self.sigma
+    v = medium.drift(self.anchor_field / scale, k_a, self.drift_per_frame, frames) * scale
+    return self.replace(weights=w, anchor_field=v if a else self.anchor_field)
+
+  def recalibrated(self) -> "SimulatedOPU":
+    """The device with I(a) measured again (noiselessly averaged) on the current medium."""
+    v = self.anchor_field
+    return self.replace(anchor_reference=v[0] ** 2 + v[1] ** 2)
+
+
+def frames_per_row(mode: str, enc: encoding_lib.Encoding, calibrated_anchor: bool) -> int:
+  """Camera frames per projected row: encoding frames x (1 | 2 | 3) by protocol."""
+  per_binary = 1 if mode == "intensity" else (2 if calibrated_anchor else 3)
+  return enc.frames * per_binary
+
+
+def anchor_readout(est_IxKxM: Array, anchor_reference: Array) -> Array:
+  """(I(x+a) - I(x) - I(a)) / 2 from frames [I(x+a), I(x)] or [I(x+a), I(x), I(a)]."""
+  i_a = est_IxKxM[2] if est_IxKxM.shape[0] == 3 else anchor_reference
+  return (est_IxKxM[0] - est_IxKxM[1] - i_a) / 2
+
+
+def optical_cost(g: geometry_lib.Geometry, cam: camera_lib.Camera, frames: int,
+                 rows: int) -> Budget:
+  """Budget of ``frames`` camera frames serving ``rows`` projections."""
+  return Budget(
+      projections=rows,
+      macs=rows * g.in_features * g.out_features,
+      frames=frames,
+      dmd_frames=frames,
+      optical_macs=frames * g.active_mirrors * g.out_features,
+      bytes_uploaded=frames * math.ceil(g.dmd_shape[0] * g.dmd_shape[1] / 8),
+      bytes_read=frames * g.out_features * cam.bytes_per_pixel)
+
+
+def _tile(g: geometry_lib.Geometry) -> tuple[int, int]:
+  return g.dmd_shape[1], g.camera_shape[1]
+
+
+def _columns(g: geometry_lib.Geometry) -> np.ndarray:
+  """Index of each output pixel among the generated columns (whole ROI camera rows)."""
+  return g.output_pixels() - g.roi_rows().start * g.camera_shape[1]
+
+
+def _materialise(key: Array, g: geometry_lib.Geometry, sigma: float) -> Array:
+  r = medium.materialise(key, g.dmd_rows_used, g.roi_rows(), _tile(g), 2)
+  return r[:, :, _columns(g)] * sigma
+
+
+def _streamed_field(key: Array, x_KxP: Array, g: geometry_lib.Geometry, sigma: float,
+                    block_bytes: int, first_mirror: int = 0) -> Array:
+  dc = g.dmd_shape[1]
+  row0 = first_mirror // dc
+  x_KxP = jnp.pad(x_KxP, ((0, 0), (first_mirror - row0 * dc, 0)))
+  rows = math.ceil(x_KxP.shape[1] / dc)
+  z = medium.streamed_product(key, medium.lay_out(x_KxP, dc, rows), g.roi_rows(), _tile(g), 2,
+                              block_bytes, row_tile0=row0)
+  return z[:, :, _columns(g)] * sigma
+
+
+def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear",
+        encoding: str = "binary", threshold: float = 0.0, bits: int = 4,
+        camera: camera_lib.Camera | str = "realistic", photons: float | None = None,
+        exposure: float | None = None, full_well: float | None = None,
+        shot_noise: str | None = None, read_noise: float | None = None,
+        dark_electrons: float | None = None, adc_bits: int | None | str = "default",
+        anchor_pixels: int | None = None, calibrated_anchor: bool = True,
+        sigma: float = math.sqrt(0.5), drift_per_frame: float = 0.0,
+        storage: str = "materialised", block_bytes: int = 64 << 20, max_bytes: int = 8 << 30,
+        dmd_shape: tuple[int, int] | None = None, camera_shape: tuple[int, int] | None = None,
+        roi: tuple[int, int, int, int] | None = None,
+        max_dmd_shape: tuple[int, int] = geometry_lib.MAX_DMD_SHAPE,
+        max_camera_shape: tuple[int, int] = geometry_lib.MAX_CAMERA_SHAPE) -> SimulatedOPU:
+  """A simulated OPU.
+
+  Args:
+    in_features, out_features: the projection's shape (DMD mirrors, camera pixels read).
+    seed: seed of the medium; the same seed gives the same R in both storages.
+    mode: "linear" (anchor protocol, what DFA needs) or "intensity" (|x R|^2).
+    encoding: "binary", "threshold", "ternary" or "bitplanes" (see `encoding`);
+      intensity mode takes only "binary" or "threshold".
+    threshold, bits: the encoding's threshold and bit depth.
+    camera: a `Camera`, "realistic" (its defaults) or "ideal" (no noise, no ADC);
+      photons ... adc_bits override single fields of it (adc_bits=None: no ADC).
+    anchor_pixels: mirrors of the anchor pattern (linear mode), default
+      ceil(in_features / 2), so that |a R|^2 is about as bright as |x R|^2 for a
+      half-on x: the cross term's share of the frame, hence its SNR, peaks there.
+    calibrated_anchor: use a calibrated I(a) (2 frames per binary frame) instead of
+      measuring it with every pair (3 frames).
+    sigma: standard deviation of Re R and Im R.
+    drift_per_frame: eps of the transmission-matrix drift (see `drifted`).
+    storage: "materialised" or "streamed" (R regenerated from the key block by block:
+      memory O(block_bytes) whatever in_features x out_features).
+    dmd_shape, camera_shape, roi, max_dmd_shape, max_camera_shape: see `geometry`.
+  """
+  if mode not in base.MODES:
+    raise ValueError(f"Unknown mode {mode!r}; choose one of {', '.join(base.MODES)}.")
+  if storage not in STORAGE:
+    raise ValueError(f"Unknown storage {storage!r}; choose one of {', '.join(STORAGE)}.")
+  enc = encoding_lib.Encoding(encoding, threshold, bits)
+  if mode == "intensity" and enc.frames != 1:
+    raise ValueError(f"Intensity mode is not linear, so it cannot decode the {encoding!r} "
+                     "encoding; use encoding='binary' or 'threshold', or mode='linear'.")
+  if not 0.0 <= drift_per_frame < 1.0:
+    raise ValueError(f"drift_per_frame must be in [0, 1), got {drift_per_frame}.")
+  if isinstance(camera, str):
+    if camera not in ("realistic", "ideal"):
+      raise ValueError(f"Unknown camera {camera!r}; choose 'realistic', 'ideal' or a Camera.")
+    camera = camera_lib.Camera.ideal() if camera == "ideal" else camera_lib.Camera()
+  overrides = dict(photons=photons, exposure=exposure, full_well=full_well,
+                   shot_noise=shot_noise, read_noise=read_noise, dark_electrons=dark_electrons)
+  overrides = {k: v for k, v in overrides.items() if v is not None}
+  if adc_bits != "default":
+    overrides["adc_bits"] = adc_bits
+  camera = dataclasses.replace(camera, **overrides)
+  if anchor_pixels is None:
+    anchor_pixels = math.ceil(in_features / 2) if mode == "linear" else 0
+  if mode == "linear" and anchor_pixels < 1:
+    raise ValueError("Linear mode needs an anchor pattern: anchor_pixels >= 1.")
+  g = geometry_lib.make_geometry(in_features, out_features, anchor_pixels, dmd_shape,
+                                 camera_shape, roi, max_dmd_shape, max_camera_shape)
+  key = jax.random.key(seed)
+  if storage == "materialised":
+    base.check_fits(g.active_mirrors, out_features, 2, max_bytes)
+    r = _materialise(key, g, sigma)
+    weights, v = r[:in_features], r[in_features:g.active_mirrors].sum(0)
+  else:
+    weights, v = None, jnp.zeros((2, out_features), jnp.float32)
+    if anchor_pixels:
+      anchor = jnp.ones((1, anchor_pixels), jnp.float32)
+      v = _streamed_field(key, anchor, g, sigma, block_bytes, first_mirror=in_features)[0]
+  return SimulatedOPU(key, weights, v, v[0] ** 2 + v[1] ** 2, g, camera, enc, mode, sigma,
+                      calibrated_anchor, drift_per_frame, block_bytes)
