@@ -67,9 +67,9 @@ class Camera:
 
 
 def exposure_of(cam: Camera, i_KxM: Array) -> Array:
-  """Photoelectrons per unit intensity for each frame, shape (K, 1)."""
+  """Photoelectrons per unit intensity for each frame (..., 1); frames are the last axis."""
   if cam.exposure is not None:
-    return jnp.full((i_KxM.shape[0], 1), cam.exposure, i_KxM.dtype)
+    return jnp.full((*i_KxM.shape[:-1], 1), cam.exposure, i_KxM.dtype)
   mean = jnp.mean(i_KxM, axis=-1, keepdims=True)
   return cam.photons / jnp.maximum(mean, jnp.finfo(i_KxM.dtype).tiny)
 
@@ -77,15 +77,21 @@ def exposure_of(cam: Camera, i_KxM: Array) -> Array:
 def expose(cam: Camera, i_KxM: Array, exposure_Kx1: Array, key: Array) -> Array:
   """Raw camera output of intensity frames: ADC counts (float), or electrons without ADC."""
   e = exposure_Kx1 * i_KxM + cam.dark_electrons
+  if cam.shot_noise != "off" or cam.read_noise > 0:
+    e = _add_noise(cam, e, key)
+  if cam.adc_bits is None:
+    return e
+  return jnp.clip(jnp.round(e * cam.gain), 0, 2 ** cam.adc_bits - 1)
+
+
+def _add_noise(cam: Camera, e: Array, key: Array) -> Array:
+  """Shot noise (Poisson, or its Gaussian limit N(0, e)) and read noise N(0, r^2);
+  in the Gaussian limit both are drawn as one normal of variance e + r^2."""
   k_shot, k_read = jax.random.split(key)
   if cam.shot_noise == "poisson":
     e = jax.random.poisson(k_shot, e).astype(e.dtype)
   sd = jnp.sqrt((e if cam.shot_noise == "gaussian" else 0.0) + cam.read_noise ** 2)
-  if cam.shot_noise == "gaussian" or cam.read_noise > 0:
-    e = e + sd * jax.random.normal(k_read, e.shape, e.dtype)
-  if cam.adc_bits is None:
-    return e
-  return jnp.clip(jnp.round(e * cam.gain), 0, 2 ** cam.adc_bits - 1)
+  return e + sd * jax.random.normal(k_read, e.shape, e.dtype)
 
 
 def read(cam: Camera, raw_KxM: Array, exposure_Kx1: Array) -> tuple[Array, Array]:

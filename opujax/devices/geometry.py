@@ -82,6 +82,15 @@ def make_geometry(
   if anchor_pixels < 0:
     raise ValueError(f"anchor_pixels must be >= 0, got {anchor_pixels}.")
   mirrors = in_features + anchor_pixels
+  if dmd_shape is None and mirrors > max_dmd_shape[0] * max_dmd_shape[1]:
+    raise ValueError(
+        f"in_features={in_features} plus {anchor_pixels} anchor mirrors need {mirrors} "
+        f"mirrors, more than the device's {max_dmd_shape[0]}x{max_dmd_shape[1]} DMD; "
+        "reduce in_features or anchor_pixels, or raise max_dmd_shape.")
+  if camera_shape is None and out_features > max_camera_shape[0] * max_camera_shape[1]:
+    raise ValueError(
+        f"out_features={out_features} exceeds the device's {max_camera_shape[0]}x"
+        f"{max_camera_shape[1]} camera; reduce out_features or raise max_camera_shape.")
   dmd_shape = tuple(dmd_shape or _grid(mirrors, max_dmd_shape))
   camera_shape = tuple(camera_shape or _grid(out_features, max_camera_shape))
   for what, shape, most in (("DMD", dmd_shape, max_dmd_shape),

@@ -153,20 +153,18 @@ class HardwareOPU:
     del key  # the noise is the hardware's own
     x_BxN, lead = base.flatten_input(x, self.in_features)
     frames_FxBxN, w_FxB = encoding_lib.encode(x_BxN, self.encoding)
-    f, b, n = frames_FxBxN.shape
-    x_KxN = frames_FxBxN.reshape(f * b, n).astype(jnp.float32)
     g = self.geometry
-    dmd = g.dmd_shape[0] * g.dmd_shape[1]
+    pad = g.dmd_shape[0] * g.dmd_shape[1] - self.in_features
+    x_FxBxP = jnp.pad(frames_FxBxN.astype(jnp.float32), ((0, 0), (0, 0), (0, pad)))
     if self.mode == "intensity":
-      patterns = [jnp.pad(x_KxN, ((0, 0), (0, dmd - n)))]
+      patterns = x_FxBxP[None]
     else:
-      anchor = jnp.zeros((dmd,), jnp.float32).at[n:g.active_mirrors].set(1.0)
-      x_pad = jnp.pad(x_KxN, ((0, 0), (0, dmd - n)))
-      patterns = [x_pad + anchor, x_pad]
-    raw = self.capture(jnp.stack(patterns))
+      anchor = jnp.zeros(x_FxBxP.shape[-1:]).at[self.in_features:g.active_mirrors].set(1.0)
+      patterns = jnp.stack([x_FxBxP + anchor, x_FxBxP])
+    raw = self.capture(patterns)
     est, saturated = camera_lib.read(self.camera, raw, jnp.float32(self.camera.exposure))
     y = est[0] if self.mode == "intensity" else opu_lib.anchor_readout(est, self.anchor_reference)
-    y = encoding_lib.decode(y.reshape(f, b, -1), w_FxB)
+    y = encoding_lib.decode(y, w_FxB)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
 
   def project(self, x: Array, key: Array) -> Array:

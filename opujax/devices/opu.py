@@ -72,30 +72,32 @@ class SimulatedOPU:
   def frames_per_row(self) -> int:
     return frames_per_row(self.mode, self.encoding, self.calibrated_anchor)
 
-  def field(self, x_KxN: Array) -> Array:
-    """The complex field x R on the output pixels, as (K, 2, out_features)."""
+  def field(self, x_xN: Array) -> Array:
+    """The complex field x R on the output pixels: (..., N) -> (..., 2, out_features)."""
     if self.weights is not None:
       n, _, m = self.weights.shape
-      return (x_KxN @ self.weights.reshape(n, 2 * m)).reshape(-1, 2, m)
-    return _streamed_field(self.key, x_KxN, self.geometry, self.sigma, self.block_bytes)
+      z = x_xN @ self.weights.reshape(n, 2 * m)
+      return z.reshape(*x_xN.shape[:-1], 2, m)
+    z = _streamed_field(self.key, x_xN.reshape(-1, self.in_features), self.geometry,
+                        self.sigma, self.block_bytes)
+    return z.reshape(*x_xN.shape[:-1], *z.shape[1:])
 
   def measure(self, x: Array, key: Array) -> base.Measurement:
     x_BxN, lead = base.flatten_input(x, self.in_features)
     frames_FxBxN, w_FxB = encoding_lib.encode(x_BxN, self.encoding)
-    f, b, n = frames_FxBxN.shape
-    z_Kx2xM = self.field(frames_FxBxN.reshape(f * b, n).astype(jnp.float32))
-    i_x = z_Kx2xM[:, 0] ** 2 + z_Kx2xM[:, 1] ** 2
+    z = self.field(frames_FxBxN.astype(jnp.float32))
+    re, im = z[..., 0, :], z[..., 1, :]
+    i_x = re ** 2 + im ** 2
     if self.mode == "intensity":
       y, saturated = camera_lib.detect(self.camera, i_x, key)
     else:
       v = self.anchor_field
-      i_xa = (z_Kx2xM[:, 0] + v[0]) ** 2 + (z_Kx2xM[:, 1] + v[1]) ** 2
-      frames = [i_xa, i_x]
+      frames = [(re + v[0]) ** 2 + (im + v[1]) ** 2, i_x]
       if not self.calibrated_anchor:
         frames.append(jnp.broadcast_to(v[0] ** 2 + v[1] ** 2, i_x.shape))
-      est, saturated = camera_lib.detect(self.camera, jnp.concatenate(frames), key)
-      y = anchor_readout(est.reshape(len(frames), f * b, -1), self.anchor_reference)
-    y = encoding_lib.decode(y.reshape(f, b, -1), w_FxB)
+      est, saturated = camera_lib.detect(self.camera, jnp.stack(frames), key)
+      y = anchor_readout(est, self.anchor_reference)
+    y = encoding_lib.decode(y, w_FxB)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
 
   def project(self, x: Array, key: Array) -> Array:
@@ -106,6 +108,9 @@ class SimulatedOPU:
 
   def effective_matrix(self) -> Array:
     """M[p, q] = Re(conj(v_q) R[p, q]): y = x @ M in linear mode without noise."""
+    if self.mode != "linear":
+      raise ValueError("An intensity-mode OPU is not linear and has no effective matrix; "
+                       "use transmission_matrix(), or mode='linear'.")
     w = self.weights
     if w is None:
       base.check_fits(self.in_features, self.out_features, 2, 8 << 30)
@@ -143,10 +148,11 @@ def frames_per_row(mode: str, enc: encoding_lib.Encoding, calibrated_anchor: boo
   return enc.frames * per_binary
 
 
-def anchor_readout(est_IxKxM: Array, anchor_reference: Array) -> Array:
-  """(I(x+a) - I(x) - I(a)) / 2 from frames [I(x+a), I(x)] or [I(x+a), I(x), I(a)]."""
-  i_a = est_IxKxM[2] if est_IxKxM.shape[0] == 3 else anchor_reference
-  return (est_IxKxM[0] - est_IxKxM[1] - i_a) / 2
+def anchor_readout(est: Array, anchor_reference: Array) -> Array:
+  """(I(x+a) - I(x) - I(a)) / 2 from frames [I(x+a), I(x)] or [I(x+a), I(x), I(a)]
+  stacked on the first axis."""
+  i_a = est[2] if est.shape[0] == 3 else anchor_reference
+  return (est[0] - est[1] - i_a) / 2
 
 
 def optical_cost(g: geometry_lib.Geometry, cam: camera_lib.Camera, frames: int,

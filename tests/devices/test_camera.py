@@ -1,0 +1,77 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from opujax.devices import camera as camera_lib
+from opujax.devices.camera import Camera
+
+
+def detect_many(cam, intensity, n=64, seed=0):
+  """n independent exposures of a (1, M) frame, as (n, M)."""
+  frames = jnp.broadcast_to(jnp.asarray(intensity, jnp.float32), (n, np.size(intensity)))
+  est, sat = jax.jit(lambda k: camera_lib.detect(cam, frames, k))(jax.random.key(seed))
+  return np.asarray(est), float(sat)
+
+
+@pytest.mark.parametrize("adc_bits", [None, 12])
+def test_snr_matches_photon_budget_and_read_noise(adc_bits):
+  # A flat frame under auto exposure: every pixel collects `photons` electrons, so the
+  # documented SNR is photons / sqrt(photons + dark + read^2 + 1 / (12 gain^2)).
+  cam = Camera(photons=400.0, read_noise=8.0, dark_electrons=20.0, adc_bits=adc_bits,
+               full_well=4000.0)
+  est, _ = detect_many(cam, np.full(4096, 3.0))
+  quantisation = 1 / (12 * cam.gain ** 2) if adc_bits else 0.0
+  expected = 400.0 / np.sqrt(400.0 + 20.0 + 64.0 + quantisation)
+  measured = est.mean() / est.std()
+  assert abs(est.mean() - 3.0) < 0.01
+  assert abs(measured / expected - 1) < 0.03
+
+
+def test_shot_noise_variance_grows_with_signal():
+  cam = Camera(exposure=1.0, read_noise=3.0, dark_electrons=0.0, adc_bits=None)
+  levels = np.repeat([50.0, 200.0, 800.0, 3200.0], 1024)
+  est, _ = detect_many(cam, levels, n=128)
+  var = est.reshape(128, 4, 1024).transpose(1, 0, 2).reshape(4, -1).var(axis=1)
+  np.testing.assert_allclose(var, [59.0, 209.0, 809.0, 3209.0], rtol=0.05)
+
+
+def test_poisson_shot_noise():
+  cam = Camera(exposure=1.0, shot_noise="poisson", read_noise=0.0, dark_electrons=0.0,
+               adc_bits=None)
+  est, _ = detect_many(cam, np.full(2048, 4.0))
+  assert np.all(est == np.round(est))  # photon counts are integers
+  assert abs(est.mean() - 4.0) < 0.05 and abs(est.var() / 4.0 - 1) < 0.05
+
+
+def test_adc_levels_and_saturation():
+  cam = Camera(exposure=1.0, shot_noise="off", read_noise=0.0, dark_electrons=0.0, adc_bits=3,
+               full_well=70.0)
+  intensity = np.linspace(0.0, 120.0, 1000)
+  est, sat = detect_many(cam, intensity, n=1)
+  assert len(np.unique(est)) <= 2 ** 3
+  gain = 7 / 70.0
+  expected = np.mean(np.clip(np.round(intensity * gain), 0, 7) == 7)
+  assert sat == pytest.approx(expected)
+  assert np.all(est <= 70.0 + 1e-4)  # a saturated pixel reads full scale
+
+
+def test_ideal_camera_is_exact():
+  intensity = np.random.default_rng(0).exponential(size=100).astype(np.float32)
+  est, sat = detect_many(Camera.ideal(), intensity, n=2)
+  np.testing.assert_allclose(est, np.broadcast_to(intensity, est.shape), rtol=1e-5)
+  assert sat == 0.0
+
+
+def test_auto_exposure_targets_the_photon_budget():
+  intensity = np.random.default_rng(0).exponential(size=(3, 500)).astype(np.float32) * [[1], [10], [100]]
+  exposure = camera_lib.exposure_of(Camera(photons=250.0), jnp.asarray(intensity))
+  np.testing.assert_allclose(np.asarray(exposure)[:, 0] * intensity.mean(1), 250.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("field,value", [("shot_noise", "laser"), ("photons", 0.0),
+                                         ("adc_bits", 0), ("exposure", -1.0),
+                                         ("read_noise", -1.0)])
+def test_bad_camera_values(field, value):
+  with pytest.raises(ValueError):
+    Camera(**{field: value})

@@ -1,0 +1,115 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from opujax import devices
+from opujax.devices import Camera, EmulatedDriver, HardwareError
+
+N, M = 24, 160
+DMD, CAMERA = (3, 16), (2, 128)
+
+
+def binary(shape, seed=0):
+  return (jax.random.uniform(jax.random.key(seed), shape) < 0.5).astype(jnp.float32)
+
+
+def pair(mode="linear", camera=None, **faults):
+  """An emulated-hardware OPU and the simulated OPU with the same medium and camera."""
+  camera = camera or Camera.ideal()
+  driver = EmulatedDriver(DMD, CAMERA, seed=4, camera=camera, **faults)
+  hw = devices.make("hardware", N, M, driver=driver, mode=mode, camera=camera,
+                    exposure=camera.exposure or 1.0)
+  sim = devices.make("opu", N, M, seed=4, mode=mode, camera=camera, dmd_shape=DMD,
+                     camera_shape=CAMERA, exposure=camera.exposure or 1.0)
+  return hw, sim
+
+
+@pytest.mark.parametrize("mode", ["linear", "intensity"])
+def test_emulated_hardware_equals_simulation(mode):
+  hw, sim = pair(mode)
+  x = binary((6, N))
+  expected = sim.project(x, jax.random.key(0))
+  np.testing.assert_allclose(hw.project(x, None), expected, rtol=1e-4,
+                             atol=1e-4 * np.abs(expected).max())
+  jitted = jax.jit(lambda x: hw.project(x, None))(x)
+  np.testing.assert_allclose(jitted, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+  assert hw.log.frames == (2 if mode == "linear" else 1) * 6 * 2 + (16 if mode == "linear" else 0)
+
+
+def test_calibrated_effective_matrix_equals_simulation():
+  hw, sim = pair()
+  np.testing.assert_allclose(hw.effective_matrix(), sim.effective_matrix(), rtol=1e-4,
+                             atol=1e-4)
+
+
+def test_noisy_hardware_matches_simulated_noise():
+  cam = Camera(exposure=40.0, full_well=20_000.0, adc_bits=12)
+  hw, sim = pair(camera=cam)
+  x = binary((64, N), 1)
+  ideal = np.asarray(x) @ np.asarray(sim.effective_matrix())
+  err_hw = np.asarray(hw.project(x, None)) - ideal
+  err_sim = np.asarray(sim.project(x, jax.random.key(1))) - ideal
+  assert abs(err_hw.std() / err_sim.std() - 1) < 0.1
+  assert abs(err_hw.mean()) < 0.1 * err_hw.std() + 0.05
+
+
+def test_timeout_is_retried():
+  hw, sim = pair(timeouts=1)
+  x = binary((4, N))
+  np.testing.assert_allclose(hw.project(x, None), sim.project(x, None), rtol=1e-4, atol=1e-3)
+  assert hw.log.timeouts == 1
+
+
+def test_persistent_timeout_is_a_clear_error():
+  hw, _ = pair()
+  hw.driver.timeouts = 5
+  with pytest.raises(Exception, match="camera timed out"):
+    jax.block_until_ready(hw.project(binary((2, N)), None))
+
+
+@pytest.mark.parametrize("fault", ["dropped", "repeated"])
+def test_bad_frame_counters_are_detected_and_reacquired(fault):
+  hw, sim = pair()
+  setattr(hw.driver, fault, 1)
+  x = binary((4, N))
+  np.testing.assert_allclose(hw.project(x, None), sim.project(x, None), rtol=1e-4, atol=1e-3)
+  assert hw.log.bad_counters == 1
+
+
+@pytest.mark.parametrize("fault,match", [("dropped", "dropped frame"),
+                                         ("repeated", "repeated frame")])
+def test_persistent_bad_counters_are_a_clear_error(fault, match):
+  hw, _ = pair()
+  setattr(hw.driver, fault, 10)
+  with pytest.raises(Exception, match=match):
+    jax.block_until_ready(hw.project(binary((2, N)), None))
+
+
+def test_saturated_frames_are_reported():
+  cam = Camera(exposure=1.0, shot_noise="off", read_noise=0.0, dark_electrons=0.0,
+               full_well=30.0)
+  hw, _ = pair(camera=cam)
+  m = hw.measure(binary((4, N)), None)
+  assert float(m.saturated) > 0 and hw.log.saturated_frames > 0
+
+
+def test_no_driver_is_a_clear_error():
+  with pytest.raises(ValueError, match="needs a driver"):
+    devices.make("hardware", N, M)
+
+
+def test_driver_refuses_non_binary_patterns():
+  driver = EmulatedDriver(DMD, CAMERA)
+  with pytest.raises(ValueError, match="binary"):
+    driver.display(np.full((1, *DMD), 0.5))
+  with pytest.raises(ValueError, match="patterns must be"):
+    driver.display(np.zeros((1, 4, 4)))
+
+
+def test_frame_counter_check():
+  from opujax.devices.hardware import check_counters
+  assert check_counters(np.arange(5, 9), 4) is None
+  assert "dropped" in check_counters(np.array([5, 6, 8, 9]), 4)
+  assert "repeated" in check_counters(np.array([5, 6, 6, 7]), 4)
+  assert "expected 4" in check_counters(np.arange(3), 4)

@@ -1,0 +1,181 @@
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from opujax import devices
+
+N, M = 48, 384
+
+
+def binary(shape, seed=0, p=0.5):
+  return (jax.random.uniform(jax.random.key(seed), shape) < p).astype(jnp.float32)
+
+
+@pytest.fixture(scope="module")
+def ideal():
+  return devices.make("opu", N, M, seed=7, camera="ideal")
+
+
+def test_speckle_intensity_is_exponential():
+  # x with k ones, Re R and Im R ~ N(0, s^2): each pixel's intensity ~ Exp(mean 2 k s^2),
+  # independent across pixels.
+  k, s, m = 40, 0.8, 40_000
+  opu = devices.make("opu", 64, m, seed=1, mode="intensity", camera="ideal", sigma=s)
+  x = jnp.zeros((1, 64)).at[0, :k].set(1.0)
+  i = np.asarray(opu.project(x, jax.random.key(0)))[0]
+  mean = 2 * k * s ** 2
+  assert abs(i.mean() / mean - 1) < 0.03
+  assert abs(i.var() / mean ** 2 - 1) < 0.06
+  assert abs(np.quantile(i, 0.9) / (mean * np.log(10)) - 1) < 0.04
+  assert abs(np.corrcoef(i[:-1], i[1:])[0, 1]) < 0.03
+  assert abs(np.corrcoef(i[:-2048], i[2048:])[0, 1]) < 0.03  # next camera row
+
+
+def test_physics_against_numpy():
+  # One medium seen twice: an intensity device spanning input + anchor mirrors gives
+  # R on all of them, from which NumPy predicts the linear device's output.
+  n, a = 20, 10
+  lin = devices.make("opu", n, M, seed=3, camera="ideal", anchor_pixels=a)
+  full = devices.make("opu", n + a, M, seed=3, mode="intensity", camera="ideal",
+                      dmd_shape=lin.geometry.dmd_shape)
+  r = np.asarray(full.transmission_matrix(), np.complex128)
+  x = np.asarray(binary((5, n), 1), np.float64)
+  np.testing.assert_allclose(full.project(jnp.asarray(np.pad(x, ((0, 0), (0, a)))), None),
+                             np.abs(np.pad(x, ((0, 0), (0, a))) @ r) ** 2, rtol=1e-4)
+  v = r[n:].sum(0)
+  m_ref = np.real(np.conj(v) * r[:n])
+  np.testing.assert_allclose(lin.effective_matrix(), m_ref, rtol=1e-4, atol=1e-4)
+  y = np.asarray(lin.project(jnp.asarray(x, jnp.float32), jax.random.key(0)))
+  np.testing.assert_allclose(y, x @ m_ref, atol=1e-4 * np.abs(x @ m_ref).max())
+
+
+class LinearTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_noiseless_linear_equals_effective_matrix(self):
+    opu = devices.make("opu", N, M, seed=7, camera="ideal")
+    x = binary((16, N))
+    y = self.variant(lambda d, x, k: d.project(x, k))(opu, x, jax.random.key(1))
+    ref = np.asarray(x) @ np.asarray(opu.effective_matrix())
+    chex.assert_shape(y, (16, M))
+    np.testing.assert_allclose(y, ref, atol=1e-5 * np.abs(ref).max())
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_encoded_real_input(self):
+    opu = devices.make("opu", N, M, seed=7, camera="ideal", encoding="bitplanes", bits=10)
+    e = jax.random.normal(jax.random.key(2), (4, N))
+    y = self.variant(opu.project)(e, jax.random.key(1))
+    ref = np.asarray(e) @ np.asarray(opu.effective_matrix())
+    np.testing.assert_allclose(y, ref, atol=2e-3 * np.abs(ref).max())
+
+
+def test_realistic_noise_keeps_the_projection():
+  opu = devices.make("opu", N, M, seed=7)
+  x = binary((32, N))
+  y = np.asarray(opu.project(x, jax.random.key(3)))
+  ref = np.asarray(x) @ np.asarray(opu.effective_matrix())
+  assert 0.95 < np.corrcoef(y.ravel(), ref.ravel())[0, 1] < 0.99999
+  y2 = np.asarray(opu.project(x, jax.random.key(4)))
+  assert not np.allclose(y, y2)  # the noise is fresh per key
+
+
+def test_leading_dims_and_vmap(ideal):
+  x = binary((3, 4, N))
+  y = ideal.project(x, jax.random.key(0))
+  chex.assert_shape(y, (3, 4, M))
+  yv = jax.vmap(lambda x: ideal.project(x, jax.random.key(0)))(x)
+  np.testing.assert_allclose(yv, y, rtol=1e-5, atol=1e-3)
+
+
+def test_sharded_batch():
+  mesh = jax.make_mesh((8,), ("data",))
+  opu = devices.make("opu", N, M, seed=7, camera="ideal")
+  x = binary((16, N))
+  xs = jax.device_put(x, NamedSharding(mesh, P("data")))
+  y = jax.jit(lambda d, x: d.project(x, jax.random.key(0)),
+              out_shardings=NamedSharding(mesh, P("data")))(opu, xs)
+  assert y.sharding.spec == P("data")
+  np.testing.assert_allclose(y, opu.project(x, jax.random.key(0)), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("mode", ["linear", "intensity"])
+def test_streamed_equals_materialised(mode):
+  kw = dict(seed=11, mode=mode, camera="ideal", dmd_shape=(5, 16), camera_shape=(8, 64))
+  mat = devices.make("opu", N, M, **kw)
+  streamed = devices.make("opu", N, M, storage="streamed", block_bytes=16 * 64 * 2 * 4, **kw)
+  assert streamed.weights is None
+  x = binary((6, N))
+  np.testing.assert_allclose(streamed.project(x, None), mat.project(x, None), rtol=1e-4,
+                             atol=1e-4)
+  np.testing.assert_allclose(streamed.transmission_matrix(), mat.transmission_matrix(),
+                             rtol=1e-5, atol=1e-5)
+  other = devices.make("opu", N, M, **{**kw, "seed": 12})
+  assert abs(np.corrcoef(np.ravel(np.real(other.transmission_matrix())),
+                         np.ravel(np.real(mat.transmission_matrix())))[0, 1]) < 0.1
+
+
+def test_roi_reads_the_same_medium():
+  base = devices.make("opu", N, 8 * 64, seed=5, mode="intensity", camera="ideal",
+                      camera_shape=(16, 64))
+  window = devices.make("opu", N, 4 * 16, seed=5, mode="intensity", camera="ideal",
+                        camera_shape=(16, 64), roi=(2, 8, 4, 16))
+  full = np.asarray(base.transmission_matrix()).reshape(N, 8, 64)
+  np.testing.assert_allclose(window.transmission_matrix(),
+                             full[:, 2:6, 8:24].reshape(N, 64), rtol=1e-6)
+
+
+def test_drift_decorrelates_the_medium():
+  opu = devices.make("opu", 200, 500, seed=0, camera="ideal", drift_per_frame=1e-3)
+  later = opu.drifted(jax.random.key(1), frames=400)
+  r0, rt = np.ravel(opu.transmission_matrix()), np.ravel(later.transmission_matrix())
+  corr = np.real(np.vdot(r0, rt)) / np.sqrt(np.vdot(r0, r0).real * np.vdot(rt, rt).real)
+  assert abs(corr - (1 - 1e-3) ** 200) < 0.01
+  assert abs(np.var(np.abs(rt)) / np.var(np.abs(r0)) - 1) < 0.02
+  # The calibrated anchor is stale until recalibrated.
+  x = binary((8, 200))
+  stale = later.project(x, None) - x @ later.effective_matrix()
+  fresh = later.recalibrated().project(x, None) - x @ later.effective_matrix()
+  assert np.abs(stale).max() > 1.0 and np.abs(fresh).max() < 1e-2
+
+
+def test_frames_and_saturation_are_reported():
+  opu = devices.make("opu", N, M, encoding="ternary", calibrated_anchor=False)
+  assert opu.cost(10).frames == 10 * 2 * 3
+  bright = devices.make("opu", N, M, exposure=400.0, full_well=1000.0)
+  m = bright.measure(binary((4, N)), jax.random.key(0))
+  assert 0.0 < float(m.saturated) < 1.0
+
+
+@pytest.mark.parametrize("options,match", [
+    (dict(mode="hologram"), "mode"),
+    (dict(storage="disk"), "storage"),
+    (dict(mode="intensity", encoding="ternary"), "Intensity mode"),
+    (dict(dmd_shape=(2, 8)), "mirrors"),
+    (dict(camera_shape=(2000, 10)), "grid"),
+    (dict(roi=(0, 0, 1, 8)), "region of interest"),
+    (dict(drift_per_frame=1.5), "drift"),
+    (dict(camera="blurry"), "camera"),
+    (dict(colour="green"), "Unknown option"),
+])
+def test_bad_configuration(options, match):
+  with pytest.raises(ValueError, match=match):
+    devices.make("opu", N, M, **options)
+
+
+def test_beyond_the_device():
+  with pytest.raises(ValueError, match="mirrors"):
+    devices.make("opu", 900_000, 16)
+  with pytest.raises(ValueError, match="exceeds"):
+    devices.make("opu", 16, 3_000_000, storage="streamed")
+
+
+def test_bad_input(ideal):
+  with pytest.raises(ValueError, match=r"\(\.\.\., 48\)"):
+    ideal.project(jnp.ones((2, N + 1)), None)
+  with pytest.raises(ValueError, match="binary"):
+    ideal.project(jnp.full((2, N), 0.5), None)
+  with pytest.raises(ValueError, match="Unknown device"):
+    devices.make("laser", N, M)
