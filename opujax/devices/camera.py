@@ -71,7 +71,8 @@ def exposure_of(cam: Camera, i_KxM: Array) -> Array:
   if cam.exposure is not None:
     return jnp.full((*i_KxM.shape[:-1], 1), cam.exposure, i_KxM.dtype)
   mean = jnp.mean(i_KxM, axis=-1, keepdims=True)
-  return cam.photons / jnp.maximum(mean, jnp.finfo(i_KxM.dtype).tiny)
+  lit = mean > jnp.finfo(i_KxM.dtype).tiny
+  return cam.photons / jnp.where(lit, mean, 1.0)  # a dark frame keeps a finite exposure
 
 
 def expose(cam: Camera, i_KxM: Array, exposure_Kx1: Array, key: Array) -> Array:

@@ -75,3 +75,8 @@ def test_auto_exposure_targets_the_photon_budget():
 def test_bad_camera_values(field, value):
   with pytest.raises(ValueError):
     Camera(**{field: value})
+
+
+def test_dark_frame_under_auto_exposure_is_finite():
+  est, _ = detect_many(Camera(), np.zeros(64), n=2)
+  assert np.all(np.isfinite(est)) and abs(est.mean()) < 1.0
