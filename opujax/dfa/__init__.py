@@ -1,7 +1,8 @@
-"""Learning rules (bp, dfa, shallow) for any Flax Linen model."""
+"""Learning rules (bp, fa, dfa, shallow) for any Flax Linen or NNX model."""
 
-from opujax.dfa.core import (DEFAULT_UNITS, RULES, Rule, bp, dfa, feedback_size, grad_fn,
-                             is_unit, make, project_error, shallow, unit_taps)
+from opujax.dfa.core import (DEFAULT_UNITS, RULES, Rule, bp, dfa, fa, feedback_size, grad_fn,
+                             make, project_error, shallow, unit_taps)
+from opujax.dfa.models import is_unit
 
-__all__ = ["DEFAULT_UNITS", "RULES", "Rule", "bp", "dfa", "feedback_size", "grad_fn", "is_unit",
-           "make", "project_error", "shallow", "unit_taps"]
+__all__ = ["DEFAULT_UNITS", "RULES", "Rule", "bp", "dfa", "fa", "feedback_size", "grad_fn",
+           "is_unit", "make", "project_error", "shallow", "unit_taps"]

@@ -1,30 +1,35 @@
-"""Learning rules that turn any Flax Linen model into a trainer: bp, dfa, shallow.
+"""Learning rules that turn any Flax model (Linen or NNX) into a trainer.
 
-The forward pass runs once with the chain cut (``stop_gradient``) at the input of every
-*feedback unit* — by default every Dense/Conv layer, or any module type / name path —
-and records each unit's input ``h`` (a "tap"). One ``vjp`` then injects
+Rules: ``bp`` (exact autodiff, the control), ``fa`` (feedback alignment: each unit's
+input gradient uses fixed random weights B of its parameters' shape in place of its
+own), ``dfa`` (the global error projected straight to every unit), ``shallow`` (only
+the output layer learns).
+
+DFA runs the forward once with the chain cut (``stop_gradient``) at the input of every
+*feedback unit* — by default every Dense/Conv layer, or any module type / name-path
+regex, so that a whole block can be one unit — and records each unit's input h (a
+*tap*). One ``vjp`` then injects
 
 * ``e = dL/dy`` at the logits: the output layer gets the true error;
-* at each tap, the feedback signal of the rule: for DFA ``g (e @ B_k) / sqrt(d_k)``
-  where ``B_k`` is tap k's slice of one device projection of e, ``d_k`` the tap's size
-  per position and ``g`` the inverse RMS of the device's effective matrix (so the
-  feedback has the scale that BP's ``W^T e`` has at a fan-in-scaled layer).
+* at each tap k, ``g * (e @ B_k) / sqrt(d_k)``: ``B_k`` is tap k's slice of one device
+  projection of e (one camera frame on an OPU), ``d_k`` the tap's size per position, and
+  ``g`` the inverse RMS of the device's effective matrix — so the feedback has the scale
+  BP's ``W^T e`` has below a fan-in-initialised layer of width d_k.
 
-A cotangent injected at a unit's input h_k flows back through whatever lies between the
-previous unit and h_k (the activation f, so a Dense unit receives (B e) * f'(a)) into
-the previous unit's parameters, and stops at the cut. Inside a unit: ordinary
-autodiff; between units: direct feedback. No input gradient of a unit is ever formed,
-and the cost is one forward and one local backward.
-
-Taps are (B, *S, *F) for logits (B, *S, C): each position's error is projected to that
-position (sequences), and a unit whose input is a conv map (B, H, W, C) under logits
-(B, C) reads H*W*C features. All taps are slices of one projection, as one camera frame
-on the OPU. Taps that do not depend on the parameters (the model's input) are skipped.
+A cotangent injected at h_k flows back through what lies between the previous unit and
+h_k (the activation: a Dense unit receives (B e) * f'(a), as in DFA) into the previous
+unit's parameters, and stops at the cut. Inside a unit: ordinary autodiff; between
+units: direct feedback. No unit's input gradient is ever formed: one forward and one
+local backward. Taps are (B, *S, *F) under logits (B, *S, C): each position's error is
+projected to that position (sequences); a conv map (B, H, W, C) under logits (B, C)
+reads H*W*C features. Taps that do not depend on the parameters (the model's input)
+get no feedback. With an OPU, the error's encoding (e.g. ternary, 2 binary frames, each
+costing 2 camera frames with the anchor protocol) is the device's.
 """
 
+import functools
 import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -32,18 +37,21 @@ import jax
 import jax.extend.core as jex_core
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
+from flax import nnx, struct
+
+from opujax.dfa import models
 
 Array = jax.Array
-RULES = ("bp", "dfa", "shallow")
-DEFAULT_UNITS = (nn.Dense, nn.Conv)
+RULES = ("bp", "fa", "dfa", "shallow")
+DEFAULT_UNITS = (nn.Dense, nn.Conv, nnx.Linear, nnx.Conv)
 
 
 @struct.dataclass
 class Rule:
-  """A learning rule; a pytree, so a device inside it is a jit argument, not a constant."""
+  """A learning rule; a pytree, so its device and weights are jit arguments."""
 
   device: Any = None
+  feedback: Any = None
   name: str = struct.field(pytree_node=False, default="bp")
   gain: float = struct.field(pytree_node=False, default=1.0)
 
@@ -64,65 +72,58 @@ def dfa(device) -> Rule:
   return Rule(device=device, name="dfa", gain=1.0 / rms)
 
 
-def make(name: str, device=None) -> Rule:
+def fa(model, params, x, seed: int = 0, units=DEFAULT_UNITS) -> Rule:
+  """Feedback alignment: fixed random backward weights per unit, each leaf normal with
+  the RMS of the unit's parameter leaf at ``params`` (its initialisation scale)."""
+  key = jax.random.key(seed)
+  feedback = {}
+  for i, (path, _) in enumerate(unit_taps(model, params, x, units, all_units=True)):
+    sub = models.subtree(params, path)
+    leaves, tree = jax.tree.flatten(sub)
+    rand = [jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, i), j), a.shape,
+                              a.dtype) * jnp.sqrt(jnp.mean(jnp.square(a)))
+            for j, a in enumerate(leaves)]
+    feedback[models.path_str(path)] = jax.tree.unflatten(tree, rand)
+  return Rule(feedback=feedback, name="fa")
+
+
+def make(name: str, device=None, **fa_args) -> Rule:
+  """The rule called ``name``; ``dfa`` needs a device, ``fa`` model, params and x."""
   if name not in RULES:
     raise ValueError(f"Unknown learning rule {name!r}; choose one of {', '.join(RULES)}.")
-  if name == "dfa":
-    if device is None:
-      raise ValueError("The dfa rule needs a projection device (opujax.devices.make(...)).")
-    return dfa(device)
-  return bp() if name == "bp" else shallow()
+  if name == "dfa" and device is None:
+    raise ValueError("The dfa rule needs a projection device (opujax.devices.make(...)).")
+  return {"bp": bp, "shallow": shallow, "dfa": lambda: dfa(device),
+          "fa": lambda: fa(**fa_args)}[name]()
 
 
-def is_unit(module: nn.Module, units: Sequence[type | str]) -> bool:
-  """A module is a unit if it is an instance of a type in ``units`` or its path
-  ('/'-joined names) fully matches a regex string in ``units``."""
-  path = "/".join(module.path)
-  return any(isinstance(module, u) if isinstance(u, type) else re.fullmatch(u, path)
-             for u in units)
-
-
-def _cut_forward(model: nn.Module, units: Sequence[type | str]):
+def _cut(apply):
   """params, x -> (logits, taps, paths): the forward with every unit's input cut."""
 
   def forward(params, x):
-    taps, paths, depth = [], [], [0]
+    taps, paths = [], []
 
-    def interceptor(next_fun, args, kwargs, context):
-      if context.method_name != "__call__" or depth[0] or not is_unit(context.module, units):
-        return next_fun(*args, **kwargs)
-      h, *rest = args
+    def hook(path, h, call, functional):
+      del functional
       taps.append(h)
-      paths.append(context.module.path)
-      depth[0] += 1
-      try:
-        return next_fun(jax.lax.stop_gradient(h), *rest, **kwargs)
-      finally:
-        depth[0] -= 1
+      paths.append(path)
+      return call(jax.lax.stop_gradient(h))
 
-    with nn.intercept_methods(interceptor):
-      logits = model.apply({"params": params}, x)
-    return logits, taps, paths
+    return apply(params, x, hook), taps, paths
 
   return forward
 
 
-def _depends(jaxpr, n_in: int) -> list[bool]:
-  """For each output of a closed jaxpr, whether it depends on the first n_in inputs."""
-  live = set(jaxpr.jaxpr.invars[:n_in])
-  for eqn in jaxpr.jaxpr.eqns:
+def _depends(closed, n_in: int) -> list[bool]:
+  """For each output of a closed jaxpr, whether it depends on its first n_in inputs."""
+  live = set(closed.jaxpr.invars[:n_in])
+  for eqn in closed.jaxpr.eqns:
     if any(isinstance(v, jex_core.Var) and v in live for v in eqn.invars):
       live.update(eqn.outvars)
-  return [isinstance(v, jex_core.Var) and v in live for v in jaxpr.jaxpr.outvars]
+  return [isinstance(v, jex_core.Var) and v in live for v in closed.jaxpr.outvars]
 
 
-def unit_taps(model: nn.Module, params, x, units=DEFAULT_UNITS):
-  """Static description of the units: [(path, tap shape)] for taps that carry feedback.
-
-  Raises:
-    ValueError: no unit found.
-  """
-  forward = _cut_forward(model, units)
+def _live_taps(forward, params, x) -> tuple[list[bool], list[tuple]]:
   paths = []
 
   def taps_of(p):
@@ -131,52 +132,96 @@ def unit_taps(model: nn.Module, params, x, units=DEFAULT_UNITS):
     return taps
 
   closed = jax.make_jaxpr(taps_of)(params)
+  return _depends(closed, len(jax.tree.leaves(params))), paths, closed
+
+
+def unit_taps(model, params, x, units=DEFAULT_UNITS, all_units: bool = False):
+  """[(unit path, tap shape)] in call order, for the taps that carry feedback (or all).
+
+  Raises:
+    ValueError: no unit found.
+  """
+  apply, _ = models.adapter(model, units)
+  live, paths, closed = _live_taps(_cut(apply), params, x)
   if not paths:
     names = ", ".join(u.__name__ if isinstance(u, type) else repr(u) for u in units)
     raise ValueError(f"No feedback unit found in {type(model).__name__}: looked for modules "
                      f"of type or path {names}; pass units=... naming the model's layers.")
-  n_params = len(jax.tree.leaves(params))
   shapes = [tuple(v.aval.shape) for v in closed.jaxpr.outvars]
-  return [(p, s) for p, s, d in zip(paths, shapes, _depends(closed, n_params)) if d]
+  return [(p, s) for p, s, d in zip(paths, shapes, live) if d or all_units]
 
 
-def feedback_size(model: nn.Module, params, x, logits_ndim: int = 2, units=DEFAULT_UNITS) -> int:
+def feedback_size(model, params, x, logits_ndim: int = 2, units=DEFAULT_UNITS) -> int:
   """Device outputs DFA needs for this model: the sum of the taps' sizes per position."""
   return sum(math.prod(s[logits_ndim - 1:]) for _, s in unit_taps(model, params, x, units))
 
 
-def grad_fn(model: nn.Module, loss_fn: Callable[[Array, Any], Array],
-            units: Sequence[type | str] = DEFAULT_UNITS):
-  """Returns ``fn(params, rule, x, labels, key) -> (loss, grads, logits)``.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _fa_unit(fn, p, b, h):
+  return fn(p, h)
 
-  ``grads`` is the rule's gradient pytree (what an optax optimizer consumes); for
-  ``bp`` it equals ``jax.grad``. ``loss_fn(logits, labels)`` returns a scalar.
+
+def _fa_fwd(fn, p, b, h):
+  return fn(p, h), (p, b, h)
+
+
+def _fa_bwd(fn, res, dy):
+  p, b, h = res
+  (dp,) = jax.vjp(lambda p: fn(p, h), p)[1](dy)
+  (dh,) = jax.vjp(lambda h: fn(b, h), h)[1](dy)
+  return dp, jax.tree.map(jnp.zeros_like, b), dh
+
+
+_fa_unit.defvjp(_fa_fwd, _fa_bwd)
+
+
+def grad_fn(model, loss_fn: Callable[[Array, Any], Array], units=DEFAULT_UNITS):
+  """Returns ``fn(params, rule, x, labels, key) -> (loss, grads, aux)``.
+
+  ``grads`` is the rule's gradient pytree, what an optax optimizer consumes (for ``bp``
+  it is ``jax.grad``); ``aux`` holds ``logits`` and, for dfa, ``feedback`` (the signal
+  injected at each tap). ``loss_fn(logits, labels)`` returns a scalar. ``params`` is the
+  Linen parameter dict, or ``nnx.state(model, nnx.Param)`` for an NNX model.
   """
-  forward = _cut_forward(model, units)
+  apply, _ = models.adapter(model, units)
+  forward = _cut(apply)
 
   def fn(params, rule: Rule, x, labels, key):
-    if rule.name == "bp":
+    if rule.name in ("bp", "fa"):
+      hook = None if rule.name == "bp" else _fa_hook(rule.feedback)
+
       def loss_of(p):
-        logits = model.apply({"params": p}, x)
+        logits = apply(p, x, hook)
         return loss_fn(logits, labels), logits
+
       (loss, logits), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
-      return loss, grads, logits
+      return loss, grads, {"logits": logits}
     (logits, taps), vjp = jax.vjp(lambda p: forward(p, x)[:2], params)
     loss, e = jax.value_and_grad(loss_fn)(logits, labels)
     if rule.name == "shallow":
       feedback = [jnp.zeros_like(t) for t in taps]
     else:
-      live = _depends(jax.make_jaxpr(lambda p: forward(p, x)[1])(params),
-                      len(jax.tree.leaves(params)))
+      live, _, _ = _live_taps(forward, params, x)
       feedback = project_error(rule, e, taps, live, key)
     (grads,) = vjp((e, feedback))
-    return loss, grads, logits
+    return loss, grads, {"logits": logits, "feedback": feedback}
 
   return fn
 
 
+def _fa_hook(feedback):
+  def hook(path, h, call, functional):
+    b = feedback.get(models.path_str(path))
+    if b is None:
+      return call(h)
+    fn, p = functional()
+    return _fa_unit(fn, p, b, h)
+
+  return hook
+
+
 def project_error(rule: Rule, e: Array, taps: list[Array], live: list[bool], key: Array):
-  """The DFA feedback for each tap: slices of one projection of e, scaled (see module doc)."""
+  """The DFA feedback for each tap: slices of one projection of e, scaled (module doc)."""
   lead = e.shape[:-1]
   sizes = []
   for t, d in zip(taps, live):

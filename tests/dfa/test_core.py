@@ -6,6 +6,8 @@ import numpy as np
 import optax
 import pytest
 
+from flax import nnx
+
 from opujax import devices, dfa
 
 B, D_IN, H, C = 16, 20, 32, 10
@@ -130,3 +132,81 @@ def test_errors(setup):
     dfa.make("backprop")
   with pytest.raises(ValueError, match="needs a projection device"):
     dfa.make("dfa")
+
+
+def numpy_fa(params, feedback, x, labels):
+  """FA by hand: the BP chain with each layer's kernel replaced by its fixed B."""
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+  hs = [np.asarray(x, np.float64)]
+  for i in range(3):
+    hs.append(np.tanh(hs[-1] @ p[f"Dense_{i}"]["kernel"] + p[f"Dense_{i}"]["bias"]))
+  logits = hs[-1] @ p["Dense_3"]["kernel"] + p["Dense_3"]["bias"]
+  prob = np.exp(logits - logits.max(1, keepdims=True))
+  prob /= prob.sum(1, keepdims=True)
+  delta = (prob - np.eye(C)[np.asarray(labels)]) / B
+  grads = {}
+  for i in (3, 2, 1, 0):
+    grads[f"Dense_{i}"] = {"kernel": hs[i].T @ delta, "bias": delta.sum(0)}
+    if i:
+      b_i = np.asarray(feedback[f"Dense_{i}"]["kernel"], np.float64)
+      delta = (delta @ b_i.T) * (1 - hs[i] ** 2)
+  return grads
+
+
+def test_fa_equals_numpy(setup):
+  model, params, x, labels = setup
+  rule = dfa.fa(model, params, x, seed=3)
+  assert sorted(rule.feedback) == ["Dense_0", "Dense_1", "Dense_2", "Dense_3"]
+  w, b = np.asarray(params["Dense_1"]["kernel"]), np.asarray(rule.feedback["Dense_1"]["kernel"])
+  assert abs(b.std() / np.sqrt(np.mean(w ** 2)) - 1) < 0.1 and abs(np.corrcoef(w.ravel(), b.ravel())[0, 1]) < 0.2
+  _, grads, _ = jax.jit(dfa.grad_fn(model, xent))(params, rule, x, labels, jax.random.key(0))
+  chex.assert_trees_all_close(grads, numpy_fa(params, rule.feedback, x, labels), rtol=1e-4,
+                              atol=1e-7)
+
+
+class NNXMLP(nnx.Module):
+
+  def __init__(self, rngs):
+    self.hidden = nnx.List([nnx.Linear(D_IN if i == 0 else H, H, rngs=rngs) for i in range(3)])
+    self.out = nnx.Linear(H, C, rngs=rngs)
+
+  def __call__(self, x):
+    for layer in self.hidden:
+      x = jnp.tanh(layer(x))
+    return self.out(x)
+
+
+@pytest.mark.parametrize("rule_name", ["dfa", "bp", "shallow"])
+def test_linen_and_nnx_get_identical_updates(setup, rule_name):
+  model, params, x, labels = setup
+  nnx_model = NNXMLP(nnx.Rngs(0))
+  names = [("hidden", 0), ("hidden", 1), ("hidden", 2), ("out",)]
+  for i, name in enumerate(names):  # copy the Linen weights into the NNX model
+    layer = nnx_model.hidden[name[1]] if name[0] == "hidden" else nnx_model.out
+    layer.kernel[...] = params[f"Dense_{i}"]["kernel"]
+    layer.bias[...] = params[f"Dense_{i}"]["bias"]
+  rule = dfa.make(rule_name, devices.make("digital", C, 3 * H, seed=3))
+  key = jax.random.key(0)
+  _, g_linen, _ = dfa.grad_fn(model, xent)(params, rule, x, labels, key)
+  nnx_params = nnx.state(nnx_model, nnx.Param)
+  _, g_nnx, _ = jax.jit(dfa.grad_fn(nnx_model, xent))(nnx_params, rule, x, labels, key)
+  for i, name in enumerate(names):
+    sub = g_nnx
+    for p in name:
+      sub = sub[p]
+    chex.assert_trees_all_close({"kernel": sub["kernel"][...], "bias": sub["bias"][...]},
+                                g_linen[f"Dense_{i}"], rtol=1e-5, atol=1e-7)
+
+
+def test_fa_on_nnx_matches_linen(setup):
+  model, params, x, labels = setup
+  nnx_model = NNXMLP(nnx.Rngs(0))
+  nnx_params = nnx.state(nnx_model, nnx.Param)
+  rule = dfa.fa(nnx_model, nnx_params, x, seed=1)
+  assert sorted(rule.feedback) == ["hidden/0", "hidden/1", "hidden/2", "out"]
+  loss, grads, _ = dfa.grad_fn(nnx_model, xent)(nnx_params, rule, x, labels, jax.random.key(0))
+  bp_grads = jax.grad(lambda p: xent(nnx.merge(nnx.graphdef(nnx_model), p)(x), labels))(
+      nnx_params)
+  chex.assert_trees_all_close(grads["out"], bp_grads["out"], rtol=1e-5)  # top layer: exact
+  assert not np.allclose(grads["hidden"][0]["kernel"][...],
+                         bp_grads["hidden"][0]["kernel"][...])
