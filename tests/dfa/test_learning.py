@@ -113,7 +113,7 @@ def test_transformer_blocks_as_units_learn_per_position():
   # Diagnostics: after training, the hidden blocks' updates have aligned with BP.
   diag = jax.jit(dfa.diagnostics_fn(TinyLM(), xent, params, tokens, units))(
       params, rule, tokens, targets, jax.random.key(0))
-  assert float(diag["align/head"]) < 1e-3
+  assert float(diag["align/head"]) < 0.1  # the output layer gets the true error
   assert float(diag["align/Block_1"]) < 85.0
 
 
