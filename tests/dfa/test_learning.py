@@ -117,7 +117,7 @@ def test_transformer_blocks_as_units_learn_per_position():
   diag = jax.jit(dfa.diagnostics_fn(TinyLM(), xent, params, tokens, units))(
       params, rule, tokens, targets, jax.random.key(0))
   assert float(diag["align/head"]) < 0.1  # the output layer gets the true error
-  assert float(diag["feedback_norm/Block_1"]) > 0 and float(diag["feedback_norm/Block_0"]) == 0
+  assert float(diag["feedback_norm/Block_1"]) > 0 and float(diag["feedback_norm/Block_0"]) > 0
 
 
 def test_angle_against_numpy():
