@@ -14,17 +14,23 @@ in electrons, then has variance ``electrons + read_noise^2 + (1 / gain)^2 / 12``
 read, ADC quantisation), while unsaturated: its SNR is
 ``exposure * I / sqrt(that)``. Pixels at full scale are counted as saturated.
 
+Noise draws use `standard_normal` (``noise_rng="hash"``): on CPU, JAX's threefry costs
+more than the matmul of a frame, while the camera should cost little on top of the
+optics; ``noise_rng="threefry"`` uses ``jax.random.normal``.
+
 Defaults are those of a scientific CMOS camera read out at 8 bits, as on the published
 OPU: 10,000 e- full well, 5 e- read noise, 10 e- dark signal, 1,000 e- per pixel.
 """
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
 
 Array = jax.Array
 SHOT_NOISE = ("gaussian", "poisson", "off")
+NOISE_RNG = ("hash", "threefry")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,8 +42,12 @@ class Camera:
   read_noise: float = 5.0
   dark_electrons: float = 10.0
   adc_bits: int | None = 8
+  noise_rng: str = "hash"
 
   def __post_init__(self):
+    if self.noise_rng not in NOISE_RNG:
+      raise ValueError(
+          f"Unknown noise_rng {self.noise_rng!r}; choose one of {', '.join(NOISE_RNG)}.")
     if self.shot_noise not in SHOT_NOISE:
       raise ValueError(
           f"Unknown shot_noise {self.shot_noise!r}; choose one of {', '.join(SHOT_NOISE)}.")
@@ -92,7 +102,34 @@ def _add_noise(cam: Camera, e: Array, key: Array) -> Array:
   if cam.shot_noise == "poisson":
     e = jax.random.poisson(k_shot, e).astype(e.dtype)
   sd = jnp.sqrt((e if cam.shot_noise == "gaussian" else 0.0) + cam.read_noise ** 2)
-  return e + sd * jax.random.normal(k_read, e.shape, e.dtype)
+  normal = standard_normal if cam.noise_rng == "hash" else jax.random.normal
+  return e + sd * normal(k_read, e.shape, e.dtype)
+
+
+def _triple32(h: Array) -> Array:
+  """C. Wellons' 'triple32' integer hash: a bijection of uint32 with low avalanche bias."""
+  h = (h ^ (h >> 17)) * jnp.uint32(0xED5AD4BB)
+  h = (h ^ (h >> 11)) * jnp.uint32(0xAC4C1B51)
+  h = (h ^ (h >> 15)) * jnp.uint32(0x31848BAB)
+  return h ^ (h >> 14)
+
+
+def standard_normal(key: Array, shape: tuple[int, ...], dtype=jnp.float32) -> Array:
+  """N(0, 1) draws from a counter-based hash, ~5x cheaper than threefry on CPU.
+
+  Element i gets bits ``triple32(triple32(i ^ k0) + k1)``, with (k0, k1) drawn from
+  ``key`` by threefry: distinct keys give unrelated streams. The top 24 bits make a
+  uniform u in (0, 1) (no 0 or 1), and ``sqrt(2) erfinv(2u - 1)`` a normal, exact to
+  float32 up to |z| ~ 5.3 (the most extreme draw the 24 bits can make). Statistically
+  checked in the tests (moments, quantiles, correlations); not for cryptography.
+  """
+  n = math.prod(shape)
+  if n >= 2 ** 32:
+    raise ValueError(f"standard_normal draws at most 2^32 values at once, asked {n}.")
+  k = jax.random.bits(key, (2,), jnp.uint32)
+  bits = _triple32(_triple32(jax.lax.iota(jnp.uint32, n) ^ k[0]) + k[1])
+  u = ((bits >> 8).astype(jnp.float32) + 0.5) * (1.0 / 2 ** 24)
+  return (math.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)).reshape(shape).astype(dtype)
 
 
 def read(cam: Camera, raw_KxM: Array, exposure_Kx1: Array) -> tuple[Array, Array]:

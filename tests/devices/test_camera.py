@@ -80,3 +80,15 @@ def test_bad_camera_values(field, value):
 def test_dark_frame_under_auto_exposure_is_finite():
   est, _ = detect_many(Camera(), np.zeros(64), n=2)
   assert np.all(np.isfinite(est)) and abs(est.mean()) < 1.0
+
+
+def test_fast_normal_is_standard_normal():
+  z = np.asarray(camera_lib.standard_normal(jax.random.key(0), (1 << 20,)), np.float64)
+  z2 = np.asarray(camera_lib.standard_normal(jax.random.key(1), (1 << 20,)), np.float64)
+  assert abs(z.mean()) < 3e-3 and abs(z.var() - 1) < 5e-3 and abs(np.mean(z ** 4) - 3) < 0.03
+  # Quantiles against the normal's: Phi^-1(p) for p = 0.001, 0.05, 0.5, 0.95, 0.999.
+  np.testing.assert_allclose(np.quantile(z, [0.001, 0.05, 0.5, 0.95, 0.999]),
+                             [-3.0902, -1.6449, 0.0, 1.6449, 3.0902], atol=0.03)
+  for a, b in ((z[:-1], z[1:]), (z[:-1024], z[1024:]), (z, z2)):
+    assert abs(np.corrcoef(a, b)[0, 1]) < 4e-3
+  assert abs(np.corrcoef(z[:-1] ** 2, z[1:] ** 2)[0, 1]) < 4e-3
