@@ -1,0 +1,128 @@
+"""python experiments/bench_dfa.py [--quick] [--out experiments/results/bench_dfa.json]
+
+DFA vs BP train-step time (batch 128) and compiled memory, measured in one run.
+
+For each model: a jitted train step (rule gradients + Adam, parameters and optimizer
+state donated) under BP and under DFA with the digital device (and the simulated OPU
+with realistic noise); steps are timed interleaved (BP, DFA, OPU, BP, ...) so that
+machine noise hits all alike, and the median is kept. Reports the DFA/BP step-time
+ratio, the dots in the compiled HLO (DFA forms no input gradient of a cut unit) and
+the compiled peak memory (temp + arguments + outputs - aliased).
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from opujax import devices, dfa
+from opujax.models import CNN, MLP, Block, TransformerLM, param_count
+
+
+def xent(logits, labels):
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def cases(batch: int, quick: bool):
+  img = jnp.ones((batch, 28, 28, 1))
+  labels = jnp.arange(batch) % 10
+  tokens = jnp.ones((batch, 16 if quick else 64), jnp.int32)
+  lm = TransformerLM(vocab=65, d_model=64 if quick else 128, depth=2, heads=4, context=64)
+  return [
+      ("mlp_784-7x240-10_tanh", MLP((240,) * 7), dfa.DEFAULT_UNITS, img, labels),
+      ("mlp_784-2x800-10_tanh", MLP((800,) * 2), dfa.DEFAULT_UNITS, img, labels),
+      ("cnn_lenet5", CNN(), dfa.DEFAULT_UNITS, img, labels),
+      ("transformer_blocks", lm, (Block, "head"), tokens, jnp.ones_like(tokens)),
+  ]
+
+
+def make_step(model, units, rule, opt):
+  grad = dfa.grad_fn(model, xent, units)
+
+  def step(params, state, rule, x, labels, key):
+    loss, g, _ = grad(params, rule, x, labels, key)
+    updates, state = opt.update(g, state, params)
+    return optax.apply_updates(params, updates), state, loss
+
+  return jax.jit(step, donate_argnums=(0, 1))
+
+
+def peak_bytes(mem) -> int:
+  return (mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes
+          - mem.alias_size_in_bytes)
+
+
+def bench_case(name, model, units, x, labels, repeats: int) -> dict:
+  params = model.init(jax.random.key(0), x)["params"]
+  size = dfa.feedback_size(model, params, x, logits_ndim=labels.ndim + 1, units=units)
+  classes = model.apply({"params": params}, x).shape[-1]
+  rules = {
+      "bp": dfa.bp(),
+      "dfa": dfa.dfa(devices.make("digital", classes, size, seed=1)),
+      "dfa_opu": dfa.dfa(devices.make("opu", classes, size, seed=1, encoding="ternary",
+                                      threshold=0.1)),
+  }
+  opt = optax.adam(1e-3)
+  runs, row = {}, {"model": name, "params": param_count(params), "feedback_size": size}
+  for rname, rule in rules.items():
+    step = make_step(model, units, rule, opt)
+    p = jax.tree.map(jnp.copy, params)
+    s = opt.init(p)
+    exe = step.lower(p, s, rule, x, labels, jax.random.key(0)).compile()
+    row[f"{rname}_dots"] = len(re.findall(r" dot\(", exe.as_text()))
+    row[f"{rname}_peak_bytes"] = peak_bytes(exe.memory_analysis())
+    row[f"{rname}_temp_bytes"] = exe.memory_analysis().temp_size_in_bytes
+    p, s, loss = step(p, s, rule, x, labels, jax.random.key(0))  # warm-up
+    jax.block_until_ready(loss)
+    runs[rname] = [step, p, s, rule, []]
+  for i in range(repeats):
+    for rname, run in runs.items():
+      step, p, s, rule, times = run
+      t = time.perf_counter()
+      p, s, loss = step(p, s, rule, x, labels, jax.random.key(i))
+      jax.block_until_ready(loss)
+      times.append(time.perf_counter() - t)
+      run[1], run[2] = p, s
+  for rname, (_, _, _, _, times) in runs.items():
+    row[f"{rname}_step_s"] = statistics.median(times)
+  for rname in ("dfa", "dfa_opu"):
+    row[f"{rname}_over_bp_time"] = row[f"{rname}_step_s"] / row["bp_step_s"]
+    row[f"{rname}_over_bp_peak"] = row[f"{rname}_peak_bytes"] / row["bp_peak_bytes"]
+  return row
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[2])
+  parser.add_argument("--quick", action="store_true", help="few repeats, smaller LM")
+  parser.add_argument("--batch", type=int, default=128)
+  parser.add_argument("--out", default="experiments/results/bench_dfa.json")
+  args = parser.parse_args()
+  repeats = 5 if args.quick else 30
+  rows = []
+  print(f"{'model':24s} {'params':>9s} {'BP ms':>8s} {'DFA ms':>8s} {'DFA/BP':>7s} "
+        f"{'OPU/BP':>7s} {'dots BP/DFA':>12s} {'peak DFA/BP':>12s}")
+  for case in cases(args.batch, args.quick):
+    r = bench_case(*case, repeats=repeats)
+    rows.append(r)
+    print(f"{r['model']:24s} {r['params']:9d} {r['bp_step_s'] * 1e3:8.2f} "
+          f"{r['dfa_step_s'] * 1e3:8.2f} {r['dfa_over_bp_time']:7.3f} "
+          f"{r['dfa_opu_over_bp_time']:7.3f} {r['bp_dots']:5d}/{r['dfa_dots']:<6d} "
+          f"{r['dfa_over_bp_peak']:12.3f}", flush=True)
+  result = {"batch": args.batch, "backend": jax.default_backend(), "repeats": repeats,
+            "rows": rows}
+  os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+  with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(args.out) or ".", delete=False) as f:
+    json.dump(result, f, indent=1)
+  os.replace(f.name, args.out)
+  print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+  main()
