@@ -25,6 +25,10 @@ projected to that position (sequences); a conv map (B, H, W, C) under logits (B,
 reads H*W*C features. Taps that do not depend on the parameters (the model's input)
 get no feedback. With an OPU, the error's encoding (e.g. ternary, 2 binary frames, each
 costing 2 camera frames with the anchor protocol) is the device's.
+
+A physical device projects e once (one frame). The exact digital device gives the same
+numbers unit by unit (``e @ W[:, slice_k]``), so XLA can free each feedback signal as
+soon as its unit's update is formed instead of holding all of them at once.
 """
 
 import functools
@@ -40,6 +44,7 @@ import numpy as np
 from flax import nnx, struct
 
 from opujax.dfa import models
+from opujax.devices import DigitalProjection
 
 Array = jax.Array
 RULES = ("bp", "fa", "dfa", "shallow")
@@ -234,9 +239,15 @@ def project_error(rule: Rule, e: Array, taps: list[Array], live: list[bool], key
     raise ValueError(f"The feedback units need {total} projected features (per unit: "
                      f"{sizes}), but the device gives {rule.device.out_features}; make the "
                      f"device with out_features >= {total}.")
-  projected = rule.device.project(e.reshape(-1, e.shape[-1]), key)
+  e_2d = e.reshape(-1, e.shape[-1])
+  exact = rule.device.weights if isinstance(rule.device, DigitalProjection) else None
+  projected = rule.device.project(e_2d, key) if exact is None else None
   out = []
   for t, size, start in zip(taps, sizes, np.cumsum([0] + sizes)):
-    fb = projected[:, start:start + size] * (rule.gain / math.sqrt(max(size, 1)))
-    out.append(fb.reshape(t.shape).astype(t.dtype) if size else jnp.zeros_like(t))
+    if not size:
+      out.append(jnp.zeros_like(t))
+      continue
+    fb = (e_2d @ exact[:, start:start + size] if exact is not None
+          else projected[:, start:start + size])
+    out.append((fb * (rule.gain / math.sqrt(size))).reshape(t.shape).astype(t.dtype))
   return out
