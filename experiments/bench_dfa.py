@@ -8,12 +8,15 @@ with realistic noise); steps are timed interleaved (BP, DFA, OPU, BP, ...) so th
 machine noise hits all alike, and the median is kept. Reports the DFA/BP step-time
 ratio, the dots in the compiled HLO (DFA forms no input gradient of a cut unit) and
 the compiled peak memory (temp + arguments + outputs - aliased).
+
+On CPU, XLA's default concurrency-optimised scheduler runs DFA's independent unit
+updates side by side, which costs memory and, on 2 cores, time; compare with
+XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false (recorded in the JSON).
 """
 
 import argparse
 import json
 import os
-import re
 import statistics
 import tempfile
 import time
@@ -23,6 +26,7 @@ import jax.numpy as jnp
 import optax
 
 from opujax import devices, dfa
+from opujax.dfa import hlo
 from opujax.models import CNN, MLP, Block, TransformerLM, param_count
 
 
@@ -43,15 +47,6 @@ def cases(batch: int, quick: bool):
   ]
 
 
-def make_step(model, units, rule, opt):
-  grad = dfa.grad_fn(model, xent, units)
-
-  def step(params, state, rule, x, labels, key):
-    loss, g, _ = grad(params, rule, x, labels, key)
-    updates, state = opt.update(g, state, params)
-    return optax.apply_updates(params, updates), state, loss
-
-  return jax.jit(step, donate_argnums=(0, 1))
 
 
 def peak_bytes(mem) -> int:
@@ -71,31 +66,37 @@ def bench_case(name, model, units, x, labels, repeats: int) -> dict:
   }
   opt = optax.adam(1e-3)
   runs, row = {}, {"model": name, "params": param_count(params), "feedback_size": size}
+  step = jax.jit(dfa.train_step_fn(model, xent, opt, units), donate_argnums=(0, 1))
   for rname, rule in rules.items():
-    step = make_step(model, units, rule, opt)
     p = jax.tree.map(jnp.copy, params)
     s = opt.init(p)
-    exe = step.lower(p, s, rule, x, labels, jax.random.key(0)).compile()
-    row[f"{rname}_dots"] = len(re.findall(r" dot\(", exe.as_text()))
+    lowered = step.lower(p, s, rule, x, labels, jax.random.key(0))
+    exe = lowered.compile()
+    dots = hlo.dots(exe.as_text())
+    row[f"{rname}_dots"] = len(dots)
+    row[f"{rname}_dot_gflop"] = sum(d.flops for d in dots) / 1e9
     row[f"{rname}_peak_bytes"] = peak_bytes(exe.memory_analysis())
-    row[f"{rname}_temp_bytes"] = exe.memory_analysis().temp_size_in_bytes
-    p, s, loss = step(p, s, rule, x, labels, jax.random.key(0))  # warm-up
+    p, s, loss, _ = step(p, s, rule, x, labels, jax.random.key(0))  # warm-up
     jax.block_until_ready(loss)
-    runs[rname] = [step, p, s, rule, []]
+    runs[rname] = [p, s, rule, []]
   for i in range(repeats):
-    for rname, run in runs.items():
-      step, p, s, rule, times = run
+    for run in runs.values():
+      p, s, rule, times = run
       t = time.perf_counter()
-      p, s, loss = step(p, s, rule, x, labels, jax.random.key(i))
+      p, s, loss, _ = step(p, s, rule, x, labels, jax.random.key(i))
       jax.block_until_ready(loss)
       times.append(time.perf_counter() - t)
-      run[1], run[2] = p, s
-  for rname, (_, _, _, _, times) in runs.items():
+      run[0], run[1] = p, s
+  for rname, (_, _, _, times) in runs.items():
     row[f"{rname}_step_s"] = statistics.median(times)
+  return row
+
+
+def finish(row: dict) -> None:
+  """Ratios to BP."""
   for rname in ("dfa", "dfa_opu"):
     row[f"{rname}_over_bp_time"] = row[f"{rname}_step_s"] / row["bp_step_s"]
     row[f"{rname}_over_bp_peak"] = row[f"{rname}_peak_bytes"] / row["bp_peak_bytes"]
-  return row
 
 
 def main():
@@ -107,16 +108,17 @@ def main():
   repeats = 5 if args.quick else 30
   rows = []
   print(f"{'model':24s} {'params':>9s} {'BP ms':>8s} {'DFA ms':>8s} {'DFA/BP':>7s} "
-        f"{'OPU/BP':>7s} {'dots BP/DFA':>12s} {'peak DFA/BP':>12s}")
+        f"{'OPU/BP':>7s} {'GFLOP BP/DFA':>14s} {'peak DFA/BP':>12s}")
   for case in cases(args.batch, args.quick):
     r = bench_case(*case, repeats=repeats)
+    finish(r)
     rows.append(r)
     print(f"{r['model']:24s} {r['params']:9d} {r['bp_step_s'] * 1e3:8.2f} "
           f"{r['dfa_step_s'] * 1e3:8.2f} {r['dfa_over_bp_time']:7.3f} "
-          f"{r['dfa_opu_over_bp_time']:7.3f} {r['bp_dots']:5d}/{r['dfa_dots']:<6d} "
+          f"{r['dfa_opu_over_bp_time']:7.3f} {r['bp_dot_gflop']:6.3f}/{r['dfa_dot_gflop']:<7.3f} "
           f"{r['dfa_over_bp_peak']:12.3f}", flush=True)
   result = {"batch": args.batch, "backend": jax.default_backend(), "repeats": repeats,
-            "rows": rows}
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "rows": rows}
   os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
   with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(args.out) or ".", delete=False) as f:
     json.dump(result, f, indent=1)

@@ -41,6 +41,7 @@ import jax
 import jax.extend.core as jex_core
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx, struct
 
 from opujax.dfa import models
@@ -212,6 +213,21 @@ def grad_fn(model, loss_fn: Callable[[Array, Any], Array], units=DEFAULT_UNITS):
     return loss, grads, {"logits": logits, "feedback": feedback}
 
   return fn
+
+
+def train_step_fn(model, loss_fn: Callable[[Array, Any], Array],
+                  optimizer: optax.GradientTransformation, units=DEFAULT_UNITS):
+  """Returns ``step(params, opt_state, rule, x, labels, key) -> (params, opt_state, loss,
+  logits)``: the rule's gradients through any optax optimizer. Pure; jit it, donating
+  params and opt_state."""
+  grad = grad_fn(model, loss_fn, units)
+
+  def step(params, opt_state, rule: Rule, x, labels, key):
+    loss, grads, aux = grad(params, rule, x, labels, key)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss, aux["logits"]
+
+  return step
 
 
 def _fa_hook(feedback):

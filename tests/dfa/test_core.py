@@ -210,3 +210,18 @@ def test_fa_on_nnx_matches_linen(setup):
   chex.assert_trees_all_close(grads["out"], bp_grads["out"], rtol=1e-5)  # top layer: exact
   assert not np.allclose(grads["hidden"][0]["kernel"][...],
                          bp_grads["hidden"][0]["kernel"][...])
+
+
+@pytest.mark.parametrize("device_name", ["digital", "opu"])
+def test_sharded_batch_gives_the_same_updates(setup, device_name):
+  from jax.sharding import NamedSharding, PartitionSpec as P
+  model, params, x, labels = setup
+  options = {"camera": "ideal", "encoding": "ternary"} if device_name == "opu" else {}
+  rule = dfa.dfa(devices.make(device_name, C, 3 * H, seed=2, **options))
+  fn = jax.jit(dfa.grad_fn(model, xent))
+  _, ref, _ = fn(params, rule, x, labels, jax.random.key(0))
+  # Auto axes: XLA propagates the batch sharding through the step (data parallelism).
+  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+  shard = lambda a: jax.device_put(a, NamedSharding(mesh, P("data")))
+  _, grads, _ = fn(params, rule, shard(x), shard(labels), jax.random.key(0))
+  chex.assert_trees_all_close(grads, ref, rtol=1e-4, atol=1e-6)
