@@ -7,8 +7,9 @@ same run. For each shape (batch, in -> out) it measures:
   product), one ``x @ a``, and ``x @ [a | b]`` (one matmul of twice the width);
 * each device config: ``jit(lambda d, x, k: d.project(x, k))`` with the device passed
   as an argument (a pytree, so its matrix is not baked in as a constant), compile
-  excluded, median of ``--runs`` runs (fewer for slow streamed calls), rows/s,
-  effective GFLOP/s and ``ratio_to_two_matmuls = two_matmuls_s / device_s``;
+  excluded, median of ``--runs`` runs (3 when a call takes over 5 s), rows/s,
+  effective GFLOP/s and ``ratio_to_two_matmuls = two_matmuls_s / device_s``, the two
+  matmuls being timed round-robin with the device (and with its field x R alone);
 * memory: XLA's compiled memory analysis of each call (temp, arguments, output),
   process peak RSS, and the construction time and peak RSS of each device (built
   again in a child process so that its peak is its own).
@@ -20,12 +21,14 @@ camera in a child process (minutes; 80 GB if materialised as complex64).
 
 Prints tables and writes JSON atomically to ``--out`` (default
 experiments/results/bench_devices.json; bench_devices_quick.json with ``--quick``).
-Timings are noisy on a shared machine: compare the ratios, which are taken in one run
-(the baseline is timed before and after each shape's devices and pooled).
+Timings are noisy on a shared machine (its speed changes by 2x for tens of seconds):
+compare the ratios, the median over rounds of (two matmuls / device) timed back to
+back; the shape's own baseline rows are timed before and after its devices and pooled.
 """
 
 import argparse
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -61,6 +64,9 @@ CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ("opu linear realistic", "opu", dict(mode="linear", camera="realistic")),
     ("opu linear realistic streamed", "opu",
      dict(mode="linear", camera="realistic", storage="streamed")),
+    # Not a target: the realistic camera drawing its noise with jax.random.normal.
+    ("opu linear realistic threefry-noise", "opu",
+     dict(mode="linear", camera="realistic-threefry")),
 ]
 
 
@@ -94,6 +100,34 @@ def hwm_mib() -> float:
   its parent's RSS when it was spawned), VmHWM starts afresh at exec: the right peak
   for a child process."""
   return proc_status_mib("VmHWM")
+
+
+def build(name: str, n: int, m: int, options: dict[str, Any]) -> Any:
+  """devices.make with JSON-able options: camera="realistic-threefry" is the default
+  camera drawing its noise with jax.random.normal (where the Camera has noise_rng)."""
+  options = dict(options)
+  if options.get("camera") == "realistic-threefry":
+    options["camera"] = devices.Camera(noise_rng="threefry")
+  return devices.make(name, n, m, seed=0, **options)
+
+
+def provenance() -> dict[str, Any]:
+  """The commit and the state of opujax/ that this run measured."""
+  root = Path(__file__).resolve().parents[1]
+
+  def git(*args: str) -> str:
+    try:
+      return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                            timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+      return ""
+
+  digest = hashlib.sha256()
+  for f in sorted((root / "opujax").rglob("*.py")):
+    digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+  return dict(commit=git("rev-parse", "HEAD"), opujax_dirty=git("status", "--porcelain",
+                                                                 "--", "opujax"),
+              opujax_sha256=digest.hexdigest())
 
 
 def binary_input(key: jax.Array, batch: int, n: int) -> jax.Array:
@@ -228,7 +262,7 @@ def construct_only(spec_json: str) -> None:
   jax.block_until_ready(jnp.zeros(8) + 1)  # start the backend before the reference RSS
   rss0, hwm0 = current_rss_mib(), hwm_mib()
   t0 = time.perf_counter()
-  d = devices.make(spec["name"], spec["n"], spec["m"], seed=0, **spec["options"])
+  d = build(spec["name"], spec["n"], spec["m"], spec["options"])
   jax.block_until_ready(d)
   seconds = time.perf_counter() - t0
   hwm1 = hwm_mib()
@@ -255,7 +289,7 @@ def bench_device(label: str, name: str, options: dict[str, Any], m: int, x: jax.
   n = x.shape[1]
   res: dict[str, Any] = dict(config=label, device=name, options=options)
   t0 = time.perf_counter()
-  d = devices.make(name, n, m, seed=0, **options)
+  d = build(name, n, m, options)
   jax.block_until_ready(d)
   res["construct_s_in_process"] = time.perf_counter() - t0
   res["state_bytes"] = tree_bytes(d)
@@ -356,42 +390,42 @@ def print_shape(res: dict[str, Any]) -> None:
         f"GFLOP (two real matmuls); two_matmuls_s = {base['two_matmuls_s'] * 1e3:.2f} ms "
         f"(before {base['two_matmuls_s_before'] * 1e3:.2f}, after "
         f"{base['two_matmuls_s_after'] * 1e3:.2f})")
-  head = (f"{'config':32s} {'ms':>9s} {'runs':>4s} {'rows/s':>10s} {'GFLOP/s':>8s} "
-          f"{'2mm_ms':>8s} {'ratio':>6s} {'r_min':>6s} {'field_ms':>8s} {'temp_MiB':>9s} {'arg_MiB':>8s} {'out_MiB':>8s} "
-          f"{'build_s':>7s} {'build_pk':>8s} {'RSS_pk':>7s}")
+  head = (f"{'config':36s} {'ms':>9s} {'runs':>4s} {'rows/s':>10s} {'GFLOP/s':>8s} "
+          f"{'2mm_ms':>8s} {'ratio':>6s} {'r_min':>6s} {'field_ms':>8s} {'temp_MiB':>9s} "
+          f"{'arg_MiB':>8s} {'out_MiB':>8s} {'build_s':>7s} {'build_pk':>8s} {'RSS_pk':>7s}")
   print(head)
   print("-" * len(head))
   for what, flops in (("two_matmuls", res["flops_complex"]), ("one_matmul", res["flops_real"]),
                       ("concat_matmul", res["flops_complex"])):
     s = base[f"{what}_s"]
     mem = base["before"][f"{what}_memory"]
-    print(f"{'[baseline] ' + what:32s} {s * 1e3:9.2f} {'':>4s} {b / s:10.0f} "
+    print(f"{'[baseline] ' + what:36s} {s * 1e3:9.2f} {'':>4s} {b / s:10.0f} "
           f"{flops / s / 1e9:8.1f} {'':>8s} {base['two_matmuls_s'] / s:6.2f} {'':>6s} {'':>8s} "
           f"{fmt_mib(mem.get('temp_bytes')):>9s} {fmt_mib(mem.get('argument_bytes')):>8s} "
           f"{fmt_mib(mem.get('output_bytes')):>8s}")
   for r in res["devices"]:
     if "device_s" not in r:
-      print(f"{r['config']:32s} ERROR {r.get('error', '')}")
+      print(f"{r['config']:36s} ERROR {r.get('error', '')}")
       continue
     mem = r["memory"]
     child = r.get("construct_child", {})
     build_s = child.get("construct_s", r["construct_s_in_process"])
     build_pk = child.get("construct_peak_delta_mib")
     field = f"{r['field_s'] * 1e3:8.2f}" if "field_s" in r else f"{'':>8s}"
-    print(f"{r['config']:32s} {r['device_s'] * 1e3:9.2f} {r['runs']:4d} {r['rows_per_s']:10.0f} "
-          f"{r['gflops']:8.1f} {r['two_matmuls_s'] * 1e3:8.2f} {r['ratio_to_two_matmuls']:6.2f} "
-          f"{r['ratio_to_two_matmuls_min']:6.2f} {field} "
+    print(f"{r['config']:36s} {r['device_s'] * 1e3:9.2f} {r['runs']:4d} "
+          f"{r['rows_per_s']:10.0f} {r['gflops']:8.1f} {r['two_matmuls_s'] * 1e3:8.2f} "
+          f"{r['ratio_to_two_matmuls']:6.2f} {r['ratio_to_two_matmuls_min']:6.2f} {field} "
           f"{fmt_mib(mem.get('temp_bytes')):>9s} {fmt_mib(mem.get('argument_bytes')):>8s} "
           f"{fmt_mib(mem.get('output_bytes')):>8s} {build_s:7.2f} "
           f"{'-' if build_pk is None else f'{build_pk:.0f}':>8s} {r['peak_rss_mib_after']:7.0f}")
   print("ratio = two_matmuls_s / device_s, median over rounds of the two matmuls timed just "
         "before the device (2mm_ms: their median; higher is better; targets: intensity >= "
         "0.85, linear with full noise >= 0.75); r_min: fastest two-matmul run / fastest device "
-        "run. Baseline rows: pooled before/after "
-        "the devices (their ratio against the pooled two_matmuls_s). GFLOP/s counts the complex product (2 real matmuls) for "
-        "the OPU, one matmul for digital. field_ms: x R alone. build_pk: construction peak "
-        "RSS (VmHWM) over the pre-build RSS, in a child (MiB). RSS_pk: this process's "
-        "ru_maxrss so far (MiB).")
+        "run. Baseline rows: pooled before/after the devices (their ratio against the pooled "
+        "two_matmuls_s). GFLOP/s counts the complex product (2 real matmuls) for the OPU, "
+        "one matmul for digital. field_ms: x R alone. build_pk: construction peak RSS "
+        "(VmHWM) over the pre-build RSS, in a child (MiB). RSS_pk: this process's ru_maxrss "
+        "so far (MiB).")
 
 
 # ----------------------------------------------------------------------------- streamed memory
@@ -570,7 +604,7 @@ def main() -> None:
                 jax=jax.__version__, backend=jax.default_backend(),
                 devices=[str(dv) for dv in jax.devices()], cpu_count=os.cpu_count(),
                 python=platform.python_version(), machine=platform.machine(),
-                runs=args.runs, quick=args.quick),
+                runs=args.runs, quick=args.quick, code_at_start=provenance()),
       shapes=[], streamed_memory=None, big=None)
   for batch, n, m in (QUICK_SHAPES if args.quick else SHAPES):
     res = bench_shape(batch, n, m, args.runs, not args.no_construct_memory)
@@ -580,6 +614,10 @@ def main() -> None:
   write_json_atomic(out, results)
   if args.big:
     results["big"] = run_big()
+  results["meta"]["code_at_end"] = provenance()
+  if results["meta"]["code_at_end"] != results["meta"]["code_at_start"]:
+    print("WARNING: opujax/ changed during the run; child processes (construction, big) "
+          "may have measured other code than this process.")
   results["meta"]["wall_s"] = time.perf_counter() - t_start
   results["meta"]["peak_rss_mib"] = peak_rss_mib()
   print("\n" + "=" * 30 + " summary " + "=" * 30)

@@ -1,0 +1,11 @@
+"""python -m opujax.run --config configs/fashion_mnist_dfa_opu.py
+
+fashion_mnist: a 784-800-800-10 tanh MLP trained with optical DFA through the simulated OPU with
+realistic noise (8-bit camera, shot and read noise, ternarised error).
+"""
+
+from opujax import config
+
+
+def get_config():
+  return config.with_opu(config.default("fashion_mnist", "dfa"))

@@ -1,0 +1,10 @@
+"""python -m opujax.run --config configs/fashion_mnist_fa.py
+
+fashion_mnist: a 784-800-800-10 tanh MLP trained with feedback alignment.
+"""
+
+from opujax import config
+
+
+def get_config():
+  return config.default("fashion_mnist", "fa")

@@ -1,0 +1,145 @@
+"""Datasets from TensorFlow Datasets, converted once to arrays and cached.
+
+Online, TFDS downloads. Offline, it prepares the dataset from the publishers' original
+files in a manual dir (``data.manual_dir`` in the config, or ``$OPUJAX_MANUAL_DIR``,
+which holds one folder per dataset, e.g. ``mnist/``), once, into array_record under the
+data dir, and we read it back with ``tfds.data_source``. The arrays are then cached as
+``<data_dir>/opujax/<name>.npz`` so later runs skip TFDS (and TensorFlow) entirely.
+"""
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+MANUAL_FILES = {
+    "mnist": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+    "fashion_mnist": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                      "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+    "tiny_shakespeare": ("input.txt",),
+}
+DATASETS = tuple(MANUAL_FILES)
+SOURCES = "the publishers (yann.lecun.com, github.com/zalandoresearch/fashion-mnist, " \
+          "github.com/karpathy/char-rnn)"
+
+
+class DataError(Exception):
+  """A dataset that cannot be had, with what to do about it."""
+
+
+class Dataset(NamedTuple):
+  """Arrays of one dataset. Images: x uint8 (N, 28, 28, 1), y int32 (N,). Text: x is the
+  uint8 character ids of the whole split (N,), y empty; ``vocab`` the characters."""
+
+  train_x: np.ndarray
+  train_y: np.ndarray
+  test_x: np.ndarray
+  test_y: np.ndarray
+  val_x: np.ndarray
+  val_y: np.ndarray
+  vocab: str = ""
+
+
+def default_data_dir() -> Path:
+  return Path(os.environ.get("TFDS_DATA_DIR", Path.home() / "tensorflow_datasets"))
+
+
+def _check_manual_dir(name: str, manual_dir: Path) -> None:
+  missing = [f for f in MANUAL_FILES[name] if not (manual_dir / f).is_file()]
+  if missing:
+    raise DataError(
+        f"Dataset {name!r}: {', '.join(missing)} not found in {manual_dir}; put the "
+        f"original files there (from {SOURCES}, or ../shared/data/{name}), or point "
+        "data.manual_dir / $OPUJAX_MANUAL_DIR at the folder holding them.")
+
+
+def _read_tfds(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, np.ndarray]:
+  """Prepares (if needed) and reads every split through tfds.data_source."""
+  try:
+    import tensorflow_datasets as tfds
+  except ImportError as e:
+    raise DataError(f"Reading {name!r} the first time needs tensorflow-datasets "
+                    "(pip install -e .); later runs use the cached arrays.") from e
+  kwargs = {"file_format": "array_record"}
+  builder = tfds.builder(name, data_dir=str(data_dir), **kwargs)
+  if not builder.is_prepared():
+    config = None
+    if manual_dir is not None:
+      _check_manual_dir(name, manual_dir)
+      config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+    try:
+      builder.download_and_prepare(download_config=config)
+    except Exception as e:  # TFDS raises many types; the user needs one message.
+      if manual_dir is None:
+        raise DataError(f"TFDS could not download {name!r} ({type(e).__name__}). Offline, "
+                        f"put the original files in <dir>/{name}/ (e.g. ../shared/data) and "
+                        "set data.manual_dir or $OPUJAX_MANUAL_DIR to <dir>.") from e
+      raise DataError(f"TFDS could not prepare {name!r} from the files in {manual_dir}: {e}. "
+                      "Check them against their published checksums (SHA256SUMS), or delete "
+                      f"{data_dir / name} and try again.") from e
+  arrays = {}
+  for split in builder.info.splits:
+    source = tfds.data_source(name, split=split, data_dir=str(data_dir),
+                              builder_kwargs=kwargs)
+    records = [source[i] for i in range(len(source))]
+    if name == "tiny_shakespeare":
+      arrays[f"{split}_text"] = np.frombuffer(records[0]["text"], np.uint8)
+    else:
+      arrays[f"{split}_x"] = np.stack([r["image"] for r in records]).astype(np.uint8)
+      arrays[f"{split}_y"] = np.array([r["label"] for r in records], np.int32)
+  return arrays
+
+
+def _cached_arrays(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, np.ndarray]:
+  cache = data_dir / "opujax" / f"{name}.npz"
+  if cache.is_file():
+    try:
+      with np.load(cache) as f:
+        return dict(f)
+    except (OSError, ValueError):
+      cache.unlink()  # a corrupt cache is rebuilt from TFDS
+  arrays = _read_tfds(name, data_dir, manual_dir)
+  cache.parent.mkdir(parents=True, exist_ok=True)
+  with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".npz", delete=False) as f:
+    np.savez(f, **arrays)
+  os.replace(f.name, cache)
+  return arrays
+
+
+def load(name: str, data_dir: str | None = None, manual_dir: str | None = None,
+         validation: int = 0) -> Dataset:
+  """Loads dataset ``name``, holding out the last ``validation`` training examples.
+
+  Args:
+    name: "mnist", "fashion_mnist" or "tiny_shakespeare".
+    data_dir: TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets).
+    manual_dir: folder with one sub-folder of original files per dataset (default
+      $OPUJAX_MANUAL_DIR); without one, TFDS downloads.
+    validation: examples (characters, for text) held out of train as validation.
+
+  Raises:
+    DataError: unknown name, missing or corrupt files, with what to do.
+  """
+  if name not in DATASETS:
+    raise DataError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+  data_dir = Path(data_dir) if data_dir else default_data_dir()
+  manual_dir = manual_dir or os.environ.get("OPUJAX_MANUAL_DIR")
+  manual = Path(manual_dir) / name if manual_dir else None
+  a = _cached_arrays(name, data_dir, manual)
+  if name == "tiny_shakespeare":
+    vocab = "".join(sorted(set(bytes(a["train_text"]).decode() + bytes(a["test_text"]).decode()
+                               + bytes(a["validation_text"]).decode())))
+    lut = np.zeros(256, np.uint8)
+    lut[np.frombuffer(vocab.encode(), np.uint8)] = np.arange(len(vocab))
+    empty = np.zeros((0,), np.int32)
+    return Dataset(lut[a["train_text"]], empty, lut[a["test_text"]], empty,
+                   lut[a["validation_text"]], empty, vocab)
+  x, y = a["train_x"], a["train_y"]
+  if not 0 <= validation < len(x):
+    raise DataError(f"validation={validation} must be in [0, {len(x)}) for {name!r}.")
+  cut = len(x) - validation
+  return Dataset(x[:cut], y[:cut], a["test_x"], a["test_y"], x[cut:], y[cut:])
