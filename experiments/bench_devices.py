@@ -112,7 +112,7 @@ def build(name: str, n: int, m: int, options: dict[str, Any]) -> Any:
 
 
 def provenance() -> dict[str, Any]:
-  """The commit and the state of opujax/ that this run measured."""
+  """The commit and the state of the device code (opujax/devices) that this run measured."""
   root = Path(__file__).resolve().parents[1]
 
   def git(*args: str) -> str:
@@ -123,11 +123,11 @@ def provenance() -> dict[str, Any]:
       return ""
 
   digest = hashlib.sha256()
-  for f in sorted((root / "opujax").rglob("*.py")):
+  for f in sorted((root / "opujax" / "devices").rglob("*.py")):
     digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
-  return dict(commit=git("rev-parse", "HEAD"), opujax_dirty=git("status", "--porcelain",
-                                                                 "--", "opujax"),
-              opujax_sha256=digest.hexdigest())
+  return dict(commit=git("rev-parse", "HEAD"),
+              devices_dirty=git("status", "--porcelain", "--", "opujax/devices"),
+              devices_sha256=digest.hexdigest())
 
 
 def binary_input(key: jax.Array, batch: int, n: int) -> jax.Array:
@@ -191,6 +191,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
       json.dump(data, f, indent=1)
       f.flush()
       os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp makes it private
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
@@ -615,9 +616,11 @@ def main() -> None:
   if args.big:
     results["big"] = run_big()
   results["meta"]["code_at_end"] = provenance()
-  if results["meta"]["code_at_end"] != results["meta"]["code_at_start"]:
-    print("WARNING: opujax/ changed during the run; child processes (construction, big) "
-          "may have measured other code than this process.")
+  start, end = results["meta"]["code_at_start"], results["meta"]["code_at_end"]
+  if {k: v for k, v in start.items() if k != "commit"} != {
+      k: v for k, v in end.items() if k != "commit"}:
+    print("WARNING: opujax/devices changed during the run; child processes (construction, "
+          "big) may have measured other code than this process.")
   results["meta"]["wall_s"] = time.perf_counter() - t_start
   results["meta"]["peak_rss_mib"] = peak_rss_mib()
   print("\n" + "=" * 30 + " summary " + "=" * 30)

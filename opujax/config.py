@@ -20,8 +20,8 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   # training examples held out.
   c.data = ml_collections.ConfigDict({"data_dir": "", "manual_dir": "", "validation": 0})
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
-                                       "activation": "tanh", "d_model": 128, "depth": 2,
-                                       "heads": 4})
+                                       "activation": "tanh", "dropout": 0.0, "d_model": 128,
+                                       "depth": 2, "heads": 4})
   c.context = 128  # transformer context (tokens)
   c.rule = rule  # bp | fa | dfa | shallow
   c.units = ()  # feedback units: type names (Dense, Conv, Block) or path regexes

@@ -76,7 +76,7 @@ def validate(config) -> None:
 def make_model(config, classes: int) -> nn.Module:
   m = config.model
   if m.name == "mlp":
-    return models.MLP(tuple(m.widths), classes, m.activation)
+    return models.MLP(tuple(m.widths), classes, m.activation, m.dropout)
   if m.name == "cnn":
     return models.CNN(classes, m.activation)
   return models.TransformerLM(classes, m.d_model, m.depth, m.heads, config.context)
@@ -208,7 +208,7 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
     state = _restore_keys(state, restored)
   start = int(state.step)
 
-  grad = dfa.grad_fn(model, xent, units)
+  grad = dfa.grad_fn(model, xent, units, train_kwargs={"train": True})
   step_fn = jax.jit(lambda s, tx, ty, i, k: train_step(s, tx, ty, i, k, grad=grad,
                                                        optimizer=optimizer),
                     donate_argnums=(0,))

@@ -106,7 +106,7 @@ def make(name: str, device=None, **fa_args) -> Rule:
 def _cut(apply):
   """params, x -> (logits, taps, paths): the forward with every unit's input cut."""
 
-  def forward(params, x):
+  def forward(params, x, **kwargs):
     taps, paths = [], []
 
     def hook(path, h, call, functional):
@@ -115,7 +115,7 @@ def _cut(apply):
       paths.append(path)
       return call(jax.lax.stop_gradient(h))
 
-    return apply(params, x, hook), taps, paths
+    return apply(params, x, hook, **kwargs), taps, paths
 
   return forward
 
@@ -129,11 +129,11 @@ def _depends(closed, n_in: int) -> list[bool]:
   return [isinstance(v, jex_core.Var) and v in live for v in closed.jaxpr.outvars]
 
 
-def _live_taps(forward, params, x) -> tuple[list[bool], list[tuple]]:
+def _live_taps(forward, params, x, **kwargs) -> tuple[list[bool], list[tuple]]:
   paths = []
 
   def taps_of(p):
-    _, taps, tap_paths = forward(p, x)
+    _, taps, tap_paths = forward(p, x, **kwargs)
     paths.extend(tap_paths)
     return taps
 
@@ -181,8 +181,12 @@ def _fa_bwd(fn, res, dy):
 _fa_unit.defvjp(_fa_fwd, _fa_bwd)
 
 
-def grad_fn(model, loss_fn: Callable[[Array, Any], Array], units=DEFAULT_UNITS):
+def grad_fn(model, loss_fn: Callable[[Array, Any], Array], units=DEFAULT_UNITS,
+            train_kwargs: dict | None = None):
   """Returns ``fn(params, rule, x, labels, key) -> (loss, grads, aux)``.
+
+  ``train_kwargs`` (e.g. ``{"train": True}``) go to the model's call, with a "dropout"
+  rng split from ``key`` for Linen models.
 
   ``grads`` is the rule's gradient pytree, what an optax optimizer consumes (for ``bp``
   it is ``jax.grad``); ``aux`` holds ``logits`` and, for dfa, ``feedback`` (the signal
@@ -193,21 +197,25 @@ def grad_fn(model, loss_fn: Callable[[Array, Any], Array], units=DEFAULT_UNITS):
   forward = _cut(apply)
 
   def fn(params, rule: Rule, x, labels, key):
+    kw = {}
+    if train_kwargs is not None:
+      key, k_dropout = jax.random.split(key)
+      kw = {**train_kwargs, "rngs": {"dropout": k_dropout}}
     if rule.name in ("bp", "fa"):
       hook = None if rule.name == "bp" else _fa_hook(rule.feedback)
 
       def loss_of(p):
-        logits = apply(p, x, hook)
+        logits = apply(p, x, hook, **kw)
         return loss_fn(logits, labels), logits
 
       (loss, logits), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
       return loss, grads, {"logits": logits}
-    (logits, taps), vjp = jax.vjp(lambda p: forward(p, x)[:2], params)
+    (logits, taps), vjp = jax.vjp(lambda p: forward(p, x, **kw)[:2], params)
     loss, e = jax.value_and_grad(loss_fn)(logits, labels)
     if rule.name == "shallow":
       feedback = [jnp.zeros_like(t) for t in taps]
     else:
-      live, _, _ = _live_taps(forward, params, x)
+      live, _, _ = _live_taps(forward, params, x, **kw)
       feedback = project_error(rule, e, taps, live, key)
     (grads,) = vjp((e, feedback))
     return loss, grads, {"logits": logits, "feedback": feedback}

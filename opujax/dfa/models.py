@@ -1,7 +1,7 @@
 """One interface over Flax Linen and NNX models: apply with a hook at every feedback unit.
 
-``adapter(model, units)`` returns ``(apply, params)``: ``apply(params, x, hook)`` runs the
-model and calls ``hook(path, h, call, functional)`` in place of every outermost feedback
+``adapter(model, units)`` returns ``(apply, params)``: ``apply(params, x, hook, **kwargs)``
+runs the model (``kwargs`` go to its call; ``rngs`` to Linen's ``apply``) and calls ``hook(path, h, call, functional)`` in place of every outermost feedback
 unit, where ``h`` is the unit's first input, ``call(h)`` runs the unit on it, and
 ``functional()`` returns ``(fn, p)`` with ``fn(p, h) == call(h)`` a pure function of the
 unit's parameters ``p``. ``params`` is the model's parameter pytree (``None`` for Linen,
@@ -41,9 +41,9 @@ def subtree(tree, path: tuple):
 
 
 def _linen(model: nn.Module, units: Units):
-  def apply(params, x, hook: Hook | None = None):
+  def apply(params, x, hook: Hook | None = None, **kwargs):
     if hook is None:
-      return model.apply({"params": params}, x)
+      return model.apply({"params": params}, x, **kwargs)
     depth = [0]
 
     def interceptor(next_fun, args, kwargs, context):
@@ -65,7 +65,7 @@ def _linen(model: nn.Module, units: Units):
         depth[0] -= 1
 
     with nn.intercept_methods(interceptor):
-      return model.apply({"params": params}, x)
+      return model.apply({"params": params}, x, **kwargs)
 
   return apply
 
@@ -108,11 +108,12 @@ def _nnx(model: nnx.Module, units: Units):
       setattr(parent, path[-1], unit)
   graphdef, params, other = nnx.split(model, nnx.Param, ...)
 
-  def apply(params, x, hook: Hook | None = None):
+  def apply(params, x, hook: Hook | None = None, **kwargs):
+    kwargs.pop("rngs", None)  # NNX modules hold their own
     m = nnx.merge(graphdef, _unwrap(params, wrapped), other)
     box.hook = hook
     try:
-      return m(x)
+      return m(x, **kwargs)
     finally:
       box.hook = None
 

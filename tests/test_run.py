@@ -1,0 +1,129 @@
+"""The main job end to end: python -m opujax.run, as a user runs it."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--config.model.widths=(32,)", "--config.batch_size=200", "--config.epochs=1",
+        "--config.log_every=10", "--config.checkpoint_every=50", "--config.diagnostics_every=100",
+        "--quiet"]
+
+
+def run(args, env, **kw):
+  return subprocess.run([sys.executable, "-m", "opujax.run", *args], cwd=ROOT, env={
+      **os.environ, **env}, capture_output=True, text=True, timeout=600, **kw)
+
+
+def restore(workdir: Path, step: int):
+  import orbax.checkpoint as ocp
+  with ocp.CheckpointManager(workdir.absolute() / "checkpoints") as m:
+    return m.restore(step)
+
+
+@pytest.fixture(scope="module")
+def finished(data_env, tmp_path_factory):
+  """One uninterrupted tiny DFA run."""
+  workdir = tmp_path_factory.mktemp("uninterrupted")
+  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)], data_env)
+  assert result.returncode == 0, result.stderr
+  return workdir, result
+
+
+def test_run_leaves_what_a_researcher_needs(finished):
+  import json
+  from tensorboard.backend.event_processing import event_accumulator
+  workdir, result = finished
+  assert "test accuracy" in result.stdout
+  summary = json.loads((workdir / "summary.json").read_text())
+  assert summary["steps"] == 300 and summary["parameters"] == 784 * 32 + 32 + 32 * 10 + 10
+  assert 0.7 < summary["final_test_accuracy"] <= summary["best_test_accuracy"] <= 1
+  assert summary["config"]["rule"] == "dfa" and summary["budget"]["budget/macs"] > 0
+  lines = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert any("align/Dense_0" in l for l in lines) and any("test/accuracy" in l for l in lines)
+  assert any("examples_per_s" in l for l in lines)
+  events = event_accumulator.EventAccumulator(str(workdir / "tensorboard"))
+  events.Reload()
+  assert events.Scalars("test/accuracy")[-1].value == pytest.approx(
+      summary["final_test_accuracy"])
+
+
+def test_killed_run_resumes_to_the_same_parameters(finished, data_env, tmp_path):
+  reference, _ = finished
+  workdir = tmp_path / "killed"
+  args = [sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py", *TINY,
+          "--workdir", str(workdir)]
+  proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **data_env},
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while not (workdir / "checkpoints" / "100").is_dir():
+    assert proc.poll() is None and time.time() < deadline, "no checkpoint at step 100"
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not (workdir / "summary.json").exists()
+  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)], data_env)
+  assert result.returncode == 0, result.stderr
+  got, want = restore(workdir, 300), restore(reference, 300)
+  import jax
+  for a, b in zip(jax.tree.leaves(got["params"]), jax.tree.leaves(want["params"])):
+    np.testing.assert_array_equal(a, b)
+  import json
+  assert json.loads((workdir / "summary.json").read_text())["resumed_from_step"] >= 100
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(finished, data_env, tmp_path):
+  import shutil
+  workdir = tmp_path / "diverge"
+  shutil.copytree(finished[0], workdir)
+  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--config.epochs=2",
+                "--config.optimizer.name=sgd", "--config.optimizer.learning_rate=1e38",
+                "--workdir", str(workdir)], data_env)
+  assert result.returncode == 1
+  assert "loss became" in result.stderr and "Traceback" not in result.stderr
+  steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+  assert steps[-1] == 300  # nothing saved after the blow-up
+  assert all(np.all(np.isfinite(a)) for a in __import__("jax").tree.leaves(
+      restore(workdir, 300)["params"]))
+
+
+BAD = [
+    (["--config", "configs/no_such.py"], "cannot load config file"),
+    (["--config", "configs/mnist_dfa.py", "--config.no_such_key=1"], "unknown config key"),
+    (["--config", "configs/mnist_dfa.py", "--config.batch_size=many"], "batch_size"),
+    (["--config", "configs/mnist_dfa.py", "--config.dataset=cifar10"], "dataset='cifar10'"),
+    (["--config", "configs/mnist_dfa.py", "--config.model.name=resnet"], "model.name"),
+    (["--config", "configs/mnist_dfa.py", "--config.rule=backprop"], "rule='backprop'"),
+    (["--config", "configs/mnist_dfa.py", "--config.device.name=laser"], "device.name"),
+    (["--config", "configs/mnist_dfa.py", "--config.optimizer.learning_rate=0"], "learning_rate"),
+    (["--config", "configs/mnist_dfa.py", "--config.optimizer.learning_rate=-1"],
+     "learning_rate"),
+    (["--config", "configs/mnist_dfa.py", "--config.batch_size=0"], "batch_size"),
+    (["--config", "configs/mnist_dfa.py", "--config.batch_size=-5"], "batch_size"),
+    (["--config", "configs/mnist_dfa.py", "--config.epochs=0"], "epochs"),
+    (["--config", "configs/mnist_dfa.py", "--config.batch_size=70000"], "exceeds the 60000"),
+    (["--config", "configs/mnist_dfa_opu.py", "--config.device.options.adc_bits=40"],
+     "adc_bits"),
+    (["--config", "configs/mnist_dfa.py"], "not writable"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[b[1] for b in BAD])
+def test_bad_input_is_one_line_and_exit_2(args, message, data_env, tmp_path):
+  workdir = tmp_path / "run"
+  if message == "not writable":
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    workdir = locked / "run"
+  result = run([*args, "--workdir", str(workdir), "--quiet"], data_env)
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+  assert not workdir.exists()
