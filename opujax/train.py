@@ -203,8 +203,14 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
       (workdir / "checkpoints").absolute(),
       options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints))
   if manager.latest_step() is not None:
-    restored = manager.restore(manager.latest_step(),
-                               args=ocp.args.StandardRestore(_savable(state)))
+    try:
+      restored = manager.restore(manager.latest_step(),
+                                 args=ocp.args.StandardRestore(_savable(state)))
+    except (ValueError, KeyError, TypeError) as e:
+      manager.close()
+      raise ConfigError(f"{workdir} holds a checkpoint (step {manager.latest_step()}) of a "
+                        "different model, rule or optimizer; resume with its own config or "
+                        "pass a new --workdir.") from e
     state = _restore_keys(state, restored)
   start = int(state.step)
 

@@ -83,14 +83,25 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(finished, data_env, t
   workdir = tmp_path / "diverge"
   shutil.copytree(finished[0], workdir)
   result = run(["--config", "configs/mnist_dfa.py", *TINY, "--config.epochs=2",
-                "--config.optimizer.name=sgd", "--config.optimizer.learning_rate=1e38",
-                "--workdir", str(workdir)], data_env)
+                "--config.optimizer.learning_rate=1e38", "--workdir", str(workdir)], data_env)
   assert result.returncode == 1
   assert "loss became" in result.stderr and "Traceback" not in result.stderr
   steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
   assert steps[-1] == 300  # nothing saved after the blow-up
   assert all(np.all(np.isfinite(a)) for a in __import__("jax").tree.leaves(
       restore(workdir, 300)["params"]))
+
+
+def test_resuming_with_another_optimizer_is_a_clear_error(finished, data_env, tmp_path):
+  import shutil
+  workdir = tmp_path / "other"
+  shutil.copytree(finished[0], workdir)
+  before = sorted(p.name for p in workdir.rglob("*"))
+  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--config.optimizer.name=sgd",
+                "--workdir", str(workdir)], data_env)
+  assert result.returncode == 2 and "different model, rule or optimizer" in result.stderr
+  assert len(result.stderr.strip().splitlines()) == 1
+  assert sorted(p.name for p in workdir.rglob("*")) == before
 
 
 BAD = [
@@ -117,11 +128,10 @@ BAD = [
 @pytest.mark.parametrize("args,message", BAD, ids=[b[1] for b in BAD])
 def test_bad_input_is_one_line_and_exit_2(args, message, data_env, tmp_path):
   workdir = tmp_path / "run"
-  if message == "not writable":
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    workdir = locked / "run"
+  if message == "not writable":  # root may write anywhere, so: below a plain file
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    workdir = blocker / "run"
   result = run([*args, "--workdir", str(workdir), "--quiet"], data_env)
   assert result.returncode == 2, result.stderr
   lines = result.stderr.strip().splitlines()
