@@ -3,6 +3,7 @@
 import math
 
 import jax
+import numpy as np
 from flax import struct
 
 from opujax.devices import base, medium
@@ -55,8 +56,8 @@ class DigitalProjection:
 
 
 def _generate(key: Array, n: int, m: int, tile: tuple[int, int]) -> Array:
-  g = medium.materialise(key, math.ceil(n / tile[0]), range(math.ceil(m / tile[1])), tile, 1)
-  return g[:n, 0, :m]
+  cols = range(math.ceil(m / tile[1]))
+  return medium.materialise(key, n, cols, tile, 1, columns=np.arange(m))[:, 0]
 
 
 def digital(in_features: int, out_features: int, seed: int = 0, storage: str = "materialised",

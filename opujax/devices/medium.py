@@ -6,10 +6,12 @@ order, is therefore the same numbers, which is what lets a streamed product rege
 the matrix block by block (memory O(block)) and still equal the materialised one.
 """
 
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -39,11 +41,33 @@ def gaussian_tiles(key: Array, rows: Array, cols: Array, tile_shape: tuple[int, 
   return t_IxJxRxPxC.transpose(0, 2, 3, 1, 4).reshape(i * tr, parts, j * tc)
 
 
-def materialise(key: Array, row_tiles: int, col_tiles: range, tile_shape: tuple[int, int],
-                parts: int) -> Array:
-  """The whole matrix for row tiles [0, row_tiles) and the given column tiles."""
-  return gaussian_tiles(key, jnp.arange(row_tiles), jnp.arange(col_tiles.start, col_tiles.stop),
-                        tile_shape, parts)
+def materialise(key: Array, rows: int, col_tiles: range, tile_shape: tuple[int, int],
+                parts: int, columns: np.ndarray | None = None, scale: float = 1.0) -> Array:
+  """Matrix rows [0, rows) over the given column tiles, as (rows, parts, columns).
+
+  Built one row of tiles at a time, each reduced to ``columns`` (indices into the
+  column tiles' span; default all) and scaled in place, so the peak memory is the
+  result plus one row of tiles.
+  """
+  n_cols = len(col_tiles) * tile_shape[1]
+  if columns is not None and np.array_equal(columns, np.arange(len(columns))):
+    n_cols, columns = len(columns), None  # a prefix: a slice, not a gather
+  return _materialise(key, math.ceil(rows / tile_shape[0]), col_tiles, tile_shape, parts,
+                      n_cols, None if columns is None else jnp.asarray(columns),
+                      scale)[:rows]
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 7))
+def _materialise(key, row_tiles, col_tiles, tile_shape, parts, n_cols, columns, scale):
+  cols = jnp.arange(col_tiles.start, col_tiles.stop)
+
+  def row(i):
+    g = gaussian_tiles(key, i[None], cols, tile_shape, parts)
+    g = g[:, :, :n_cols] if columns is None else g[:, :, columns]
+    return g * scale
+
+  out = jax.lax.map(row, jnp.arange(row_tiles))
+  return out.reshape(row_tiles * tile_shape[0], parts, out.shape[-1])
 
 
 def block_tiles(n_row_tiles: int, n_col_tiles: int, tile_shape: tuple[int, int], parts: int,

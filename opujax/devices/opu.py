@@ -114,14 +114,14 @@ class SimulatedOPU:
     w = self.weights
     if w is None:
       base.check_fits(self.in_features, self.out_features, 2, 8 << 30)
-      w = _materialise(self.key, self.geometry, self.sigma)[:self.in_features]
+      w = _materialise(self.key, self.geometry, self.sigma)
     return jnp.einsum("npm,pm->nm", w, self.anchor_field)
 
   def transmission_matrix(self) -> Array:
     """R on the input mirrors and output pixels, complex (in_features, out_features)."""
     w = self.weights
     if w is None:
-      w = _materialise(self.key, self.geometry, self.sigma)[:self.in_features]
+      w = _materialise(self.key, self.geometry, self.sigma)
     return w[:, 0] + 1j * w[:, 1]
 
   def drifted(self, key: Array, frames: int) -> "SimulatedOPU":
@@ -178,8 +178,8 @@ def _columns(g: geometry_lib.Geometry) -> np.ndarray:
 
 
 def _materialise(key: Array, g: geometry_lib.Geometry, sigma: float) -> Array:
-  r = medium.materialise(key, g.dmd_rows_used, g.roi_rows(), _tile(g), 2)
-  return r[:, :, _columns(g)] * sigma
+  """R on the input mirrors and output pixels, (in_features, 2, out_features)."""
+  return medium.materialise(key, g.in_features, g.roi_rows(), _tile(g), 2, _columns(g), sigma)
 
 
 def _streamed_field(key: Array, x_KxP: Array, g: geometry_lib.Geometry, sigma: float,
@@ -255,14 +255,12 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
   g = geometry_lib.make_geometry(in_features, out_features, anchor_pixels, dmd_shape,
                                  camera_shape, roi, max_dmd_shape, max_camera_shape)
   key = jax.random.key(seed)
+  weights, v = None, jnp.zeros((2, out_features), jnp.float32)
   if storage == "materialised":
-    base.check_fits(g.active_mirrors, out_features, 2, max_bytes)
-    r = _materialise(key, g, sigma)
-    weights, v = r[:in_features], r[in_features:g.active_mirrors].sum(0)
-  else:
-    weights, v = None, jnp.zeros((2, out_features), jnp.float32)
-    if anchor_pixels:
-      anchor = jnp.ones((1, anchor_pixels), jnp.float32)
-      v = _streamed_field(key, anchor, g, sigma, block_bytes, first_mirror=in_features)[0]
+    base.check_fits(in_features, out_features, 2, max_bytes)
+    weights = _materialise(key, g, sigma)
+  if anchor_pixels:  # v = a R, one streamed pass over the anchor's mirrors
+    anchor = jnp.ones((1, anchor_pixels), jnp.float32)
+    v = _streamed_field(key, anchor, g, sigma, block_bytes, first_mirror=in_features)[0]
   return SimulatedOPU(key, weights, v, v[0] ** 2 + v[1] ** 2, g, camera, enc, mode, sigma,
                       calibrated_anchor, drift_per_frame, block_bytes)

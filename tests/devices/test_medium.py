@@ -11,7 +11,7 @@ def test_streamed_equals_materialised(parts):
   key = jax.random.key(3)
   tile = (8, 16)
   x = jax.random.normal(jax.random.key(0), (5, 3, 8))  # 3 row tiles
-  g = medium.materialise(key, 3, range(1, 6), tile, parts)  # column tiles 1..5
+  g = medium.materialise(key, 3 * 8, range(1, 6), tile, parts)  # column tiles 1..5
   reference = np.einsum("bk,kpq->bpq", np.asarray(x).reshape(5, 24), np.asarray(g))
   # A block budget of ~2 tiles forces uneven blocks (padding) in both directions.
   for block_bytes in (2 * 8 * 16 * parts * 4, 1 << 30):
@@ -20,17 +20,17 @@ def test_streamed_equals_materialised(parts):
 
 
 def test_tiles_are_standard_normal_and_seeded():
-  g = np.asarray(medium.materialise(jax.random.key(0), 4, range(4), (64, 64), 2))
+  g = np.asarray(medium.materialise(jax.random.key(0), 256, range(4), (64, 64), 2))
   assert abs(g.mean()) < 0.01 and abs(g.var() - 1) < 0.02
-  other = np.asarray(medium.materialise(jax.random.key(1), 4, range(4), (64, 64), 2))
+  other = np.asarray(medium.materialise(jax.random.key(1), 256, range(4), (64, 64), 2))
   assert abs(np.corrcoef(g.ravel(), other.ravel())[0, 1]) < 0.01
-  again = np.asarray(medium.materialise(jax.random.key(0), 4, range(4), (64, 64), 2))
+  again = np.asarray(medium.materialise(jax.random.key(0), 256, range(4), (64, 64), 2))
   np.testing.assert_array_equal(g, again)
 
 
 def test_row_offset_reads_the_right_rows():
   key, tile = jax.random.key(5), (4, 8)
-  g = np.asarray(medium.materialise(key, 6, range(2), tile, 2))
+  g = np.asarray(medium.materialise(key, 6 * 4, range(2), tile, 2))
   x = np.zeros((1, 2, 4), np.float32)
   x[0, 1, 2] = 1.0  # second tile row of the input, which starts at row tile 3
   y = medium.streamed_product(key, jnp.asarray(x), range(2), tile, 2, row_tile0=3)
@@ -56,3 +56,13 @@ def test_drift_composes_like_single_frames():
     r = np.sqrt(1 - eps) * r + np.sqrt(eps) * rng.standard_normal(r.shape)
   jump = np.asarray(medium.drift(jnp.asarray(r0), jax.random.key(2), eps, frames))
   assert abs(np.corrcoef(r0, r)[0, 1] - np.corrcoef(r0, jump)[0, 1]) < 0.01
+
+
+def test_materialise_rows_columns_and_scale_match_the_tiles():
+  key, tile = jax.random.key(4), (8, 16)
+  full = np.asarray(medium.gaussian_tiles(key, jnp.arange(3), jnp.arange(2, 5), tile, 2))
+  cols = np.array([40, 3, 17, 17, 0])
+  got = medium.materialise(key, 21, range(2, 5), tile, 2, columns=cols, scale=0.5)
+  np.testing.assert_array_equal(got, 0.5 * full[:21][:, :, cols])
+  prefix = medium.materialise(key, 21, range(2, 5), tile, 2, columns=np.arange(30))
+  np.testing.assert_array_equal(prefix, full[:21, :, :30])
