@@ -71,8 +71,9 @@ def _read_tfds(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, 
     if manual_dir is not None:
       _check_manual_dir(name, manual_dir)
       config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-    try:
-      builder.download_and_prepare(download_config=config)
+    try:  # a download dir per dataset: MNIST and Fashion-MNIST share file names
+      builder.download_and_prepare(download_dir=str(data_dir / "downloads" / name),
+                                   download_config=config)
     except Exception as e:  # TFDS raises many types; the user needs one message.
       if manual_dir is None:
         raise DataError(f"TFDS could not download {name!r} ({type(e).__name__}). Offline, "

@@ -12,16 +12,24 @@ def idx_labels(path):
   return np.frombuffer(gzip.open(path).read(), np.uint8, offset=8)
 
 
-def test_mnist_from_the_original_files(data_env, tmp_path):
-  ds = data.load("mnist", validation=5000)
+def idx_images(path):
+  return np.frombuffer(gzip.open(path).read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_images_from_the_original_files(data_env, name):
+  ds = data.load(name, validation=5000)
   assert ds.train_x.shape == (55000, 28, 28, 1) and ds.val_x.shape == (5000, 28, 28, 1)
   assert ds.test_x.shape == (10000, 28, 28, 1) and ds.train_x.dtype == np.uint8
-  # TFDS reorders the examples; the label counts are the files' own.
-  labels = idx_labels(f"{data_env['OPUJAX_MANUAL_DIR']}/mnist/train-labels-idx1-ubyte.gz")
-  both = np.concatenate([ds.train_y, ds.val_y])
-  np.testing.assert_array_equal(np.bincount(both), np.bincount(labels))
-  test_labels = idx_labels(f"{data_env['OPUJAX_MANUAL_DIR']}/mnist/t10k-labels-idx1-ubyte.gz")
-  np.testing.assert_array_equal(np.bincount(ds.test_y), np.bincount(test_labels))
+  # TFDS reorders the examples; the label counts and pixel sums are the files' own.
+  folder = f"{data_env['OPUJAX_MANUAL_DIR']}/{name}"
+  labels = idx_labels(f"{folder}/train-labels-idx1-ubyte.gz")
+  np.testing.assert_array_equal(np.bincount(np.concatenate([ds.train_y, ds.val_y])),
+                                np.bincount(labels))
+  np.testing.assert_array_equal(np.bincount(ds.test_y),
+                                np.bincount(idx_labels(f"{folder}/t10k-labels-idx1-ubyte.gz")))
+  images = idx_images(f"{folder}/t10k-images-idx3-ubyte.gz")
+  assert np.sum(ds.test_x, dtype=np.int64) == np.sum(images, dtype=np.int64)
 
 
 def test_cached_arrays_are_reused(data_env):
