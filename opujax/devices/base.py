@@ -47,6 +47,13 @@ class ProjectionDevice(Protocol):
   def effective_matrix(self) -> Array: ...
 
 
+class Projects:
+  """``project`` for devices that define ``measure``."""
+
+  def project(self, x: Array, key: Array) -> Array:
+    return self.measure(x, key).y
+
+
 def flatten_input(x: Array, in_features: int) -> tuple[Array, tuple[int, ...]]:
   """(..., in_features) -> (rows, in_features), with a clear error on a wrong shape."""
   x = jnp.asarray(x)

@@ -15,7 +15,7 @@ STORAGE = ("materialised", "streamed")
 
 
 @struct.dataclass
-class DigitalProjection:
+class DigitalProjection(base.Projects):
   key: Array
   weights: Array | None
   in_features: int = struct.field(pytree_node=False)
@@ -42,9 +42,6 @@ class DigitalProjection:
       y = medium.streamed_product(self.key, x_BxRxT, self._col_tiles, self._tile, 1,
                                   self.block_bytes)[:, 0, :self.out_features]
     return base.Measurement(y.reshape(*lead, self.out_features), jax.numpy.zeros(()))
-
-  def project(self, x: Array, key: Array) -> Array:
-    return self.measure(x, key).y
 
   def cost(self, rows: int) -> Budget:
     return Budget(projections=rows, macs=rows * self.in_features * self.out_features)

@@ -32,7 +32,6 @@ from opujax.devices import camera as camera_lib
 from opujax.devices import encoding as encoding_lib
 from opujax.devices import geometry as geometry_lib
 from opujax.devices import opu as opu_lib
-from opujax.devices.budget import Budget
 
 Array = jax.Array
 
@@ -85,7 +84,7 @@ def check_counters(ids: np.ndarray, count: int) -> str | None:
 
 
 @struct.dataclass
-class HardwareOPU:
+class HardwareOPU(opu_lib.Optical):
   anchor_reference: Array
   driver: Driver = struct.field(pytree_node=False)
   geometry: geometry_lib.Geometry = struct.field(pytree_node=False)
@@ -95,14 +94,6 @@ class HardwareOPU:
   timeout_s: float = struct.field(pytree_node=False)
   retries: int = struct.field(pytree_node=False)
   log: HardwareLog = struct.field(pytree_node=False)
-
-  @property
-  def in_features(self) -> int:
-    return self.geometry.in_features
-
-  @property
-  def out_features(self) -> int:
-    return self.geometry.out_features
 
   @property
   def frames_per_row(self) -> int:
@@ -166,12 +157,6 @@ class HardwareOPU:
     y = est[0] if self.mode == "intensity" else opu_lib.anchor_readout(est, self.anchor_reference)
     y = encoding_lib.decode(y, w_FxB)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
-
-  def project(self, x: Array, key: Array) -> Array:
-    return self.measure(x, key).y
-
-  def cost(self, rows: int) -> Budget:
-    return opu_lib.optical_cost(self.geometry, self.camera, rows * self.frames_per_row, rows)
 
   def effective_matrix(self) -> Array:
     """M measured by calibration: the projections of the in_features one-hot patterns."""

@@ -45,8 +45,23 @@ Array = jax.Array
 STORAGE = ("materialised", "streamed")
 
 
+class Optical(base.Projects):
+  """What the simulated and the hardware OPU share: sizes from the geometry, and cost."""
+
+  @property
+  def in_features(self) -> int:
+    return self.geometry.in_features
+
+  @property
+  def out_features(self) -> int:
+    return self.geometry.out_features
+
+  def cost(self, rows: int) -> Budget:
+    return optical_cost(self.geometry, self.camera, rows * self.frames_per_row, rows)
+
+
 @struct.dataclass
-class SimulatedOPU:
+class SimulatedOPU(Optical):
   key: Array
   weights: Array | None         # (in_features, 2, out_features) x-rows of R, or None
   anchor_field: Array           # (2, out_features) v = a R
@@ -59,14 +74,6 @@ class SimulatedOPU:
   calibrated_anchor: bool = struct.field(pytree_node=False)
   drift_per_frame: float = struct.field(pytree_node=False)
   block_bytes: int = struct.field(pytree_node=False)
-
-  @property
-  def in_features(self) -> int:
-    return self.geometry.in_features
-
-  @property
-  def out_features(self) -> int:
-    return self.geometry.out_features
 
   @property
   def frames_per_row(self) -> int:
@@ -99,12 +106,6 @@ class SimulatedOPU:
       y = anchor_readout(est, self.anchor_reference)
     y = encoding_lib.decode(y, w_FxB)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
-
-  def project(self, x: Array, key: Array) -> Array:
-    return self.measure(x, key).y
-
-  def cost(self, rows: int) -> Budget:
-    return optical_cost(self.geometry, self.camera, rows * self.frames_per_row, rows)
 
   def effective_matrix(self) -> Array:
     """M[p, q] = Re(conj(v_q) R[p, q]): y = x @ M in linear mode without noise."""

@@ -36,8 +36,8 @@ def setup():
   return model, params, x, labels
 
 
-def numpy_dfa(params, x, labels, m, gain):
-  """The DFA equations of DESIGN.md, by hand: delta_i = (e B_i) * f'(a_i)."""
+def numpy_forward(params, x, labels):
+  """The MLP by hand: hidden activations h_0..h_3 and the error e = dL/dlogits."""
   p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
   hs = [np.asarray(x, np.float64)]
   for i in range(3):
@@ -45,7 +45,12 @@ def numpy_dfa(params, x, labels, m, gain):
   logits = hs[-1] @ p["Dense_3"]["kernel"] + p["Dense_3"]["bias"]
   prob = np.exp(logits - logits.max(1, keepdims=True))
   prob /= prob.sum(1, keepdims=True)
-  e = (prob - np.eye(C)[np.asarray(labels)]) / B
+  return hs, (prob - np.eye(C)[np.asarray(labels)]) / B
+
+
+def numpy_dfa(params, x, labels, m, gain):
+  """The DFA equations of DESIGN.md, by hand: delta_i = (e B_i) * f'(a_i)."""
+  hs, e = numpy_forward(params, x, labels)
   grads = {"Dense_3": {"kernel": hs[3].T @ e, "bias": e.sum(0)}}
   for i in range(3):
     b_i = np.asarray(m, np.float64)[:, i * H:(i + 1) * H] * gain / np.sqrt(H)
@@ -136,14 +141,7 @@ def test_errors(setup):
 
 def numpy_fa(params, feedback, x, labels):
   """FA by hand: the BP chain with each layer's kernel replaced by its fixed B."""
-  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
-  hs = [np.asarray(x, np.float64)]
-  for i in range(3):
-    hs.append(np.tanh(hs[-1] @ p[f"Dense_{i}"]["kernel"] + p[f"Dense_{i}"]["bias"]))
-  logits = hs[-1] @ p["Dense_3"]["kernel"] + p["Dense_3"]["bias"]
-  prob = np.exp(logits - logits.max(1, keepdims=True))
-  prob /= prob.sum(1, keepdims=True)
-  delta = (prob - np.eye(C)[np.asarray(labels)]) / B
+  hs, delta = numpy_forward(params, x, labels)
   grads = {}
   for i in (3, 2, 1, 0):
     grads[f"Dense_{i}"] = {"kernel": hs[i].T @ delta, "bias": delta.sum(0)}
