@@ -11,7 +11,8 @@ REALISTIC_OPU = {
 
 
 def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigDict:
-  """A 784-800-800-10 tanh MLP trained with ``rule`` on ``dataset``, Adam + cosine."""
+  """A 784-800-800-10 tanh MLP (dropout 0.2) trained with ``rule`` on ``dataset`` for 60
+  epochs, Adam with a cosine decay: 3 minutes on 2 CPU cores (6.5 through the OPU)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.dataset = dataset
@@ -20,7 +21,7 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   # training examples held out.
   c.data = ml_collections.ConfigDict({"data_dir": "", "manual_dir": "", "validation": 0})
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
-                                       "activation": "tanh", "dropout": 0.0, "d_model": 128,
+                                       "activation": "tanh", "dropout": 0.2, "d_model": 128,
                                        "depth": 2, "heads": 4})
   c.context = 128  # transformer context (tokens)
   c.rule = rule  # bp | fa | dfa | shallow
@@ -30,7 +31,7 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   c.optimizer = ml_collections.ConfigDict({"name": "adam", "learning_rate": 1e-3,
                                            "schedule": "cosine", "weight_decay": 0.0})
   c.batch_size = 128
-  c.epochs = 10
+  c.epochs = 60
   c.log_every = 100
   c.diagnostics_every = 500  # 0: never
   c.checkpoint_every = 1000

@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--config.model.widths=(32,)", "--config.batch_size=200", "--config.epochs=1",
+        "--config.model.dropout=0.0",
         "--config.log_every=10", "--config.checkpoint_every=50", "--config.diagnostics_every=100",
         "--quiet"]
 
