@@ -68,6 +68,10 @@ def validate(config) -> None:
   for key in ("optimizer.learning_rate", "batch_size", "epochs"):
     sub, _, leaf = key.rpartition(".")
     _positive(key, getattr(config[sub] if sub else config, leaf))
+  if config.dataset == "tiny_shakespeare" or config.model.name == "transformer":
+    raise ConfigError("the language-model loop (tiny_shakespeare with model.name="
+                      "'transformer') is not built yet; train mlp or cnn on mnist or "
+                      "fashion_mnist.")
   for key in ("log_every", "checkpoint_every", "keep_checkpoints"):
     if not isinstance(config[key], int) or config[key] < 1:
       raise ConfigError(f"{key} must be an integer >= 1, got {config[key]!r}.")
@@ -122,8 +126,8 @@ def make_rule(config, model, params, x, classes: int, units) -> dfa.Rule:
     return dfa.make(config.rule)
   if config.rule == "fa":
     return dfa.fa(model, params, x, seed=config.seed, units=units)
-  size = dfa.feedback_size(model, params, x, logits_ndim=x.ndim if config.model.name ==
-                           "transformer" else 2, units=units)
+  logits = jax.eval_shape(lambda p: model.apply({"params": p}, x), params)
+  size = dfa.feedback_size(model, params, x, logits_ndim=logits.ndim, units=units)
   try:
     device = devices.make(config.device.name, classes, size, seed=config.device.seed,
                           **config.device.options.to_dict())

@@ -111,6 +111,8 @@ BAD = [
     (["--config", "configs/mnist_dfa.py", "--config.batch_size=many"], "batch_size"),
     (["--config", "configs/mnist_dfa.py", "--config.dataset=cifar10"], "dataset='cifar10'"),
     (["--config", "configs/mnist_dfa.py", "--config.model.name=resnet"], "model.name"),
+    (["--config", "configs/mnist_dfa.py", "--config.dataset=tiny_shakespeare"],
+     "not built yet"),
     (["--config", "configs/mnist_dfa.py", "--config.rule=backprop"], "rule='backprop'"),
     (["--config", "configs/mnist_dfa.py", "--config.device.name=laser"], "device.name"),
     (["--config", "configs/mnist_dfa.py", "--config.optimizer.learning_rate=0"], "learning_rate"),

@@ -129,7 +129,8 @@ def _depends(closed, n_in: int) -> list[bool]:
   return [isinstance(v, jex_core.Var) and v in live for v in closed.jaxpr.outvars]
 
 
-def _live_taps(forward, params, x, **kwargs) -> tuple[list[bool], list[tuple]]:
+def _live_taps(forward, params, x, **kwargs):
+  """(does each tap depend on the parameters, unit paths, the taps' closed jaxpr)."""
   paths = []
 
   def taps_of(p):
@@ -271,7 +272,8 @@ def project_error(rule: Rule, e: Array, taps: list[Array], live: list[bool], key
     if not size:
       out.append(jnp.zeros_like(t))
       continue
-    fb = (e_2d @ exact[:, start:start + size] if exact is not None
-          else projected[:, start:start + size])
-    out.append((fb * (rule.gain / math.sqrt(size))).reshape(t.shape).astype(t.dtype))
+    scale = rule.gain / math.sqrt(size)
+    fb = ((e_2d * scale) @ exact[:, start:start + size] if exact is not None  # scale the
+          else projected[:, start:start + size] * scale)  # small operand, not the output
+    out.append(fb.reshape(t.shape).astype(t.dtype))
   return out
