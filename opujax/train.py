@@ -267,24 +267,28 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
       state, (loss, acc) = step_fn(state, train_x, train_y, idx, key)
       window.append((loss, acc))
       done = step + 1
-      if done % config.log_every == 0 or done % steps_per_epoch == 0 or done == total:
+      log_now = done % config.log_every == 0 or done % steps_per_epoch == 0 or done == total
+      save_now = done % config.checkpoint_every == 0 and done != total
+      if log_now or save_now:
         losses, accs = (np.asarray(v) for v in zip(*window))
         if not np.all(np.isfinite(losses)):
           raise Diverged(f"the training loss became {losses[~np.isfinite(losses)][0]} at or "
                          f"before step {done}; lower optimizer.learning_rate. The last good "
                          f"checkpoint (step {manager.latest_step()}) is kept in {workdir}.")
+      if log_now:
         elapsed = time.perf_counter() - t_log
         writer.write(done, {"train/loss": losses.mean(), "train/accuracy": accs.mean(),
                             "examples_per_s": len(window) * config.batch_size / elapsed})
         progress.update(done, loss=float(losses.mean()), acc=float(accs.mean()))
         window, t_log = [], time.perf_counter()
-        if done % config.checkpoint_every == 0 and done != total:
-          manager.save(done, args=ocp.args.StandardSave(_savable(state)))
+      if save_now:
+        manager.save(done, args=ocp.args.StandardSave(_savable(state)))
       if done % steps_per_epoch == 0 or done == total:
         history.append(eval_all(done))
     if not history:  # resumed a finished run
       history.append(eval_all(total))
-    manager.save(total, args=ocp.args.StandardSave(_savable(state)), force=True)
+    if manager.latest_step() != total:
+      manager.save(total, args=ocp.args.StandardSave(_savable(state)), force=True)
     manager.wait_until_finished()
   finally:
     progress.close()

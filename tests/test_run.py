@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--config.model.widths=(32,)", "--config.batch_size=200", "--config.epochs=1",
         "--config.model.dropout=0.0",
-        "--config.log_every=10", "--config.checkpoint_every=50", "--config.diagnostics_every=100",
+        "--config.log_every=40", "--config.checkpoint_every=50", "--config.diagnostics_every=100",
         "--quiet"]
 
 
@@ -91,6 +91,19 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(finished, data_env, t
   assert steps[-1] == 300  # nothing saved after the blow-up
   assert all(np.all(np.isfinite(a)) for a in __import__("jax").tree.leaves(
       restore(workdir, 300)["params"]))
+
+
+def test_rerunning_a_finished_run_reports_it_again(finished, data_env, tmp_path):
+  import json
+  import shutil
+  workdir = tmp_path / "again"
+  shutil.copytree(finished[0], workdir)
+  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)], data_env)
+  assert result.returncode == 0, result.stderr
+  again = json.loads((workdir / "summary.json").read_text())
+  first = json.loads((finished[0] / "summary.json").read_text())
+  assert again["resumed_from_step"] == 300
+  assert again["final_test_accuracy"] == first["final_test_accuracy"]
 
 
 def test_resuming_with_another_optimizer_is_a_clear_error(finished, data_env, tmp_path):
