@@ -1,12 +1,15 @@
 """The main job end to end: python -m opujax.run, as a user runs it."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -28,6 +31,11 @@ def restore(workdir: Path, step: int):
     return m.restore(step)
 
 
+def copy_run(finished, workdir: Path) -> Path:
+  shutil.copytree(finished[0], workdir)
+  return workdir
+
+
 @pytest.fixture(scope="module")
 def finished(data_env, tmp_path_factory):
   """One uninterrupted tiny DFA run."""
@@ -38,7 +46,6 @@ def finished(data_env, tmp_path_factory):
 
 
 def test_run_leaves_what_a_researcher_needs(finished):
-  import json
   from tensorboard.backend.event_processing import event_accumulator
   workdir, result = finished
   assert "test accuracy" in result.stdout
@@ -72,32 +79,25 @@ def test_killed_run_resumes_to_the_same_parameters(finished, data_env, tmp_path)
   result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)], data_env)
   assert result.returncode == 0, result.stderr
   got, want = restore(workdir, 300), restore(reference, 300)
-  import jax
   for a, b in zip(jax.tree.leaves(got["params"]), jax.tree.leaves(want["params"])):
     np.testing.assert_array_equal(a, b)
-  import json
   assert json.loads((workdir / "summary.json").read_text())["resumed_from_step"] >= 100
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(finished, data_env, tmp_path):
-  import shutil
-  workdir = tmp_path / "diverge"
-  shutil.copytree(finished[0], workdir)
+  workdir = copy_run(finished, tmp_path / "diverge")
   result = run(["--config", "configs/mnist_dfa.py", *TINY, "--config.epochs=2",
                 "--config.optimizer.learning_rate=1e38", "--workdir", str(workdir)], data_env)
   assert result.returncode == 1
   assert "loss became" in result.stderr and "Traceback" not in result.stderr
   steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
   assert steps[-1] == 300  # nothing saved after the blow-up
-  assert all(np.all(np.isfinite(a)) for a in __import__("jax").tree.leaves(
+  assert all(np.all(np.isfinite(a)) for a in jax.tree.leaves(
       restore(workdir, 300)["params"]))
 
 
 def test_rerunning_a_finished_run_reports_it_again(finished, data_env, tmp_path):
-  import json
-  import shutil
-  workdir = tmp_path / "again"
-  shutil.copytree(finished[0], workdir)
+  workdir = copy_run(finished, tmp_path / "again")
   result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)], data_env)
   assert result.returncode == 0, result.stderr
   again = json.loads((workdir / "summary.json").read_text())
@@ -107,9 +107,7 @@ def test_rerunning_a_finished_run_reports_it_again(finished, data_env, tmp_path)
 
 
 def test_resuming_with_another_optimizer_is_a_clear_error(finished, data_env, tmp_path):
-  import shutil
-  workdir = tmp_path / "other"
-  shutil.copytree(finished[0], workdir)
+  workdir = copy_run(finished, tmp_path / "other")
   before = sorted(p.name for p in workdir.rglob("*"))
   result = run(["--config", "configs/mnist_dfa.py", *TINY, "--config.optimizer.name=sgd",
                 "--workdir", str(workdir)], data_env)
