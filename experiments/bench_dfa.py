@@ -47,13 +47,6 @@ def cases(batch: int, quick: bool):
   ]
 
 
-
-
-def peak_bytes(mem) -> int:
-  return (mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes
-          - mem.alias_size_in_bytes)
-
-
 def bench_case(name, model, units, x, labels, repeats: int) -> dict:
   params = model.init(jax.random.key(0), x)["params"]
   size = dfa.feedback_size(model, params, x, logits_ndim=labels.ndim + 1, units=units)
@@ -75,7 +68,7 @@ def bench_case(name, model, units, x, labels, repeats: int) -> dict:
     dots = hlo.dots(exe.as_text())
     row[f"{rname}_dots"] = len(dots)
     row[f"{rname}_dot_gflop"] = sum(d.flops for d in dots) / 1e9
-    row[f"{rname}_peak_bytes"] = peak_bytes(exe.memory_analysis())
+    row[f"{rname}_peak_bytes"] = hlo.peak_bytes(exe)
     p, s, loss, _ = step(p, s, rule, x, labels, jax.random.key(0))  # warm-up
     jax.block_until_ready(loss)
     runs[rname] = [p, s, rule, []]

@@ -1,7 +1,9 @@
-"""python experiments/quality.py [--datasets mnist fashion_mnist] [--rules bp fa dfa dfa_opu shallow]
+"""python experiments/quality.py [--datasets mnist fashion_mnist shakespeare] [--rules bp fa dfa dfa_opu shallow]
 
 Trains every shipped config (rule x dataset) to completion, one after the other, and
-writes the results table: experiments/results/quality.{json,md}. Each run is exactly
+writes the results tables (accuracy for images; validation loss in nats per character,
+against the characters' unigram entropy, for the language model):
+experiments/results/quality.{json,md}. Each run is exactly
 ``python -m opujax.run --config configs/<dataset>_<rule>.py --workdir runs/quality/<name>``,
 so a killed table resumes where it stopped.
 """
@@ -13,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 RESULTS = Path("experiments/results")
 
 
@@ -23,30 +27,53 @@ def run(name: str, workdir: Path) -> dict:
   subprocess.run(cmd, check=True)
   summary = json.loads((workdir / "summary.json").read_text())
   return {"config": name, "command": f"python -m opujax.run --config configs/{name}.py",
+          "validation_loss": summary["final"].get("validation/loss"),
+          "test_loss": summary["final"]["test/loss"],
           "test_accuracy": summary["final_test_accuracy"],
           "best_test_accuracy": summary["best_test_accuracy"],
           "minutes": summary["wall_time_s"] / 60, "steps": summary["steps"],
           "parameters": summary["parameters"]}
 
 
+def unigram_entropy() -> float:
+  from opujax import data
+  text = data.load("tiny_shakespeare").train_x
+  p = np.bincount(text) / len(text)
+  return float(-np.sum(p[p > 0] * np.log(p[p > 0])))
+
+
 def markdown(rows: list[dict]) -> str:
-  lines = ["| config | test accuracy | best | minutes | command |", "| --- | --- | --- | --- | --- |"]
-  for r in rows:
-    lines.append(f"| {r['config']} | {100 * r['test_accuracy']:.2f}% | "
-                 f"{100 * r['best_test_accuracy']:.2f}% | {r['minutes']:.1f} | "
-                 f"`{r['command']}` |")
+  images = [r for r in rows if not r["config"].startswith("shakespeare")]
+  text = [r for r in rows if r["config"].startswith("shakespeare")]
+  lines = []
+  if images:
+    lines += ["| config | test accuracy | best | minutes | command |",
+              "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['config']} | {100 * r['test_accuracy']:.2f}% | "
+              f"{100 * r['best_test_accuracy']:.2f}% | {r['minutes']:.1f} | `{r['command']}` |"
+              for r in images]
+  if text:
+    bp = next((r["validation_loss"] for r in text if r["config"] == "shakespeare_bp"), None)
+    lines += ["", f"Unigram entropy of the characters: {unigram_entropy():.3f} nats.", "",
+              "| config | validation loss (nats/char) | / BP | test loss | minutes | command |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['config']} | {r['validation_loss']:.3f} | "
+              f"{r['validation_loss'] / bp if bp else float('nan'):.3f} | {r['test_loss']:.3f} | "
+              f"{r['minutes']:.1f} | `{r['command']}` |" for r in text]
   return "\n".join(lines) + "\n"
 
 
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"])
+  parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist", "shakespeare"])
   parser.add_argument("--rules", nargs="+", default=["bp", "fa", "dfa", "dfa_opu", "shallow"])
   args = parser.parse_args()
   RESULTS.mkdir(parents=True, exist_ok=True)
   rows = []
   for d in args.datasets:
     for r in args.rules:
+      if not Path(f"configs/{d}_{r}.py").is_file():
+        continue
       rows.append(run(f"{d}_{r}", Path("runs/quality") / f"{d}_{r}"))
       for suffix, text in (("json", json.dumps(rows, indent=1)), ("md", markdown(rows))):
         tmp = RESULTS / f"quality.{suffix}.tmp"

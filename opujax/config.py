@@ -11,31 +11,60 @@ REALISTIC_OPU = {
 
 
 def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigDict:
-  """A 784-800-800-10 tanh MLP (dropout 0.2) trained with ``rule`` on ``dataset`` for 60
-  epochs, Adam with a cosine decay: 3 minutes on 2 CPU cores (6.5 through the OPU)."""
+  """A 784-800-800-10 tanh MLP (dropout 0.2; training images shifted by up to 2 pixels)
+  trained with ``rule`` on ``dataset`` for 60 epochs, Adam with a cosine decay: 3
+  minutes on 2 CPU cores (6.5 through the OPU)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.dataset = dataset
   # data_dir: TFDS data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets); manual_dir:
   # folder of original files ('' = $OPUJAX_MANUAL_DIR, else download); validation:
-  # training examples held out.
-  c.data = ml_collections.ConfigDict({"data_dir": "", "manual_dir": "", "validation": 0})
+  # training examples held out; shift: random translation of each training image by up
+  # to this many pixels (0: none).
+  c.data = ml_collections.ConfigDict({"data_dir": "", "manual_dir": "", "validation": 0,
+                                      "shift": 2 if dataset != "tiny_shakespeare" else 0})
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
                                        "activation": "tanh", "dropout": 0.2, "d_model": 128,
-                                       "depth": 2, "heads": 4})
+                                       "depth": 2, "heads": 4,
+                                       "dtype": "float32"})
   c.context = 128  # transformer context (tokens)
   c.rule = rule  # bp | fa | dfa | shallow
   c.units = ()  # feedback units: type names (Dense, Conv, Block) or path regexes
+  c.feedback = "independent"  # dfa: each unit its own slice of B, or "shared" (one B)
   c.device = ml_collections.ConfigDict({"name": "digital", "seed": 1,
                                         "options": ml_collections.ConfigDict()})
   c.optimizer = ml_collections.ConfigDict({"name": "adam", "learning_rate": 1e-3,
                                            "schedule": "cosine", "weight_decay": 0.0})
+  # Devices: a (data, fsdp, tensor) mesh over all of them (-1: the rest); processes:
+  # jax.distributed from these keys or $JAX_COORDINATOR_ADDRESS, ... (opujax.parallel).
+  c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1, "tensor": 1})
+  c.distributed = ml_collections.ConfigDict({"coordinator": "", "processes": 0,
+                                             "process_id": -1})
   c.batch_size = 128
   c.epochs = 60
+  c.steps = 0  # > 0: train this many steps instead of epochs * steps per epoch
+  c.eval_examples = 0  # > 0: evaluate on the first this many examples (text: windows)
   c.log_every = 100
   c.diagnostics_every = 500  # 0: never
   c.checkpoint_every = 1000
   c.keep_checkpoints = 3
+  return c
+
+
+def lm(rule: str = "dfa") -> ml_collections.ConfigDict:
+  """A character-level Transformer LM on tiny_shakespeare (d_model 128, 4 blocks, 4
+  heads, context 128; 0.8M parameters), 2000 steps of 32 windows, Adam with a cosine
+  decay. With ``dfa``, each block is one feedback unit, and so is the output head; all
+  share one feedback matrix (they write into one residual stream: `dfa.dfa`)."""
+  c = default("tiny_shakespeare", rule)
+  c.feedback = "shared"
+  c.model.name = "transformer"
+  c.model.depth = 4
+  c.batch_size = 32
+  c.steps = 2000
+  c.log_every = 50
+  c.diagnostics_every = 250
+  c.checkpoint_every = 500
   return c
 
 

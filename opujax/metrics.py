@@ -15,14 +15,20 @@ def _plain(v):
 
 
 class MetricWriter:
-  """Appends one JSON object per call to metrics.jsonl and the scalars to TensorBoard."""
+  """Appends one JSON object per call to metrics.jsonl and the scalars to TensorBoard;
+  writes nothing when not ``enabled`` (the processes other than the first)."""
 
-  def __init__(self, workdir: Path):
+  def __init__(self, workdir: Path, enabled: bool = True):
+    self.enabled = enabled
+    if not enabled:
+      return
     from tensorboardX import SummaryWriter
     self._jsonl = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
     self._tb = SummaryWriter(str(workdir / "tensorboard"))
 
   def write(self, step: int, scalars: dict) -> None:
+    if not self.enabled:
+      return
     scalars = {k: _plain(v) for k, v in scalars.items()}
     self._jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
     self._jsonl.flush()
@@ -31,6 +37,8 @@ class MetricWriter:
         self._tb.add_scalar(k, v, step)
 
   def close(self) -> None:
+    if not self.enabled:
+      return
     self._jsonl.close()
     self._tb.close()
 

@@ -87,9 +87,10 @@ def main(argv: list[str]) -> int:
   except train.Diverged as e:
     print(f"opujax.run: stopped: {e}", file=sys.stderr)
     return 1
+  losses = "".join(f", {k} {v:.4f}" for k, v in summary["final"].items() if k.endswith("loss"))
   print(f"test accuracy {summary['final_test_accuracy']:.4f} (best "
-        f"{summary['best_test_accuracy']:.4f}) in {summary['wall_time_s'] / 60:.1f} min; "
-        f"results in {workdir}")
+        f"{summary['best_test_accuracy']:.4f}){losses} in {summary['wall_time_s'] / 60:.1f} "
+        f"min; results in {workdir}")
   return 0
 
 

@@ -22,12 +22,13 @@ import optax
 from flax import struct
 
 from opujax import data as data_lib
-from opujax import devices, dfa, models
+from opujax import devices, dfa, models, parallel
 from opujax.metrics import MetricWriter, Progress
 
 MODELS = ("mlp", "cnn", "transformer")
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "adafactor")
 SCHEDULES = ("constant", "cosine")
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 UNIT_TYPES = {"Dense": nn.Dense, "Conv": nn.Conv, "Block": models.Block}
 
 
@@ -57,24 +58,43 @@ def _positive(name: str, value) -> None:
     raise ConfigError(f"{name} must be a positive number, got {value!r}.")
 
 
+def _count(name: str, value, minimum: int) -> None:
+  if not isinstance(value, int) or value < minimum:
+    raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
 def validate(config) -> None:
-  """Checks what can be checked before touching data or the workdir."""
+  """Checks what can be checked before touching data, devices or the workdir."""
   _choice("dataset", config.dataset, data_lib.DATASETS)
   _choice("model.name", config.model.name, MODELS)
+  _choice("model.dtype", config.model.dtype, tuple(DTYPES))
   _choice("rule", config.rule, dfa.RULES)
+  _choice("feedback", config.feedback, ("independent", "shared"))
   _choice("device.name", config.device.name, ("digital", "opu", "hardware"))
   _choice("optimizer.name", config.optimizer.name, OPTIMIZERS)
   _choice("optimizer.schedule", config.optimizer.schedule, SCHEDULES)
   for key in ("optimizer.learning_rate", "batch_size", "epochs"):
     sub, _, leaf = key.rpartition(".")
     _positive(key, getattr(config[sub] if sub else config, leaf))
-  if config.dataset == "tiny_shakespeare" or config.model.name == "transformer":
-    raise ConfigError("the language-model loop (tiny_shakespeare with model.name="
-                      "'transformer') is not built yet; train mlp or cnn on mnist or "
-                      "fashion_mnist.")
-  for key in ("log_every", "checkpoint_every", "keep_checkpoints"):
-    if not isinstance(config[key], int) or config[key] < 1:
-      raise ConfigError(f"{key} must be an integer >= 1, got {config[key]!r}.")
+  if (config.dataset == "tiny_shakespeare") != (config.model.name == "transformer"):
+    raise ConfigError("tiny_shakespeare is text for model.name='transformer'; mnist and "
+                      "fashion_mnist are images for 'mlp' or 'cnn'.")
+  for key in ("log_every", "checkpoint_every", "keep_checkpoints", "context"):
+    _count(key, config[key], 1)
+  for key in ("steps", "diagnostics_every", "eval_examples"):
+    _count(key, config[key], 0)
+  _count("data.shift", config.data.shift, 0)
+  if config.data.shift and is_lm(config):
+    raise ConfigError("data.shift translates images; set it to 0 for tiny_shakespeare.")
+  for axis in parallel.AXES:
+    size = config.mesh[axis]
+    if not isinstance(size, int) or size == 0 or size < -1:
+      raise ConfigError(f"mesh.{axis} must be a positive integer or -1 (the rest), got "
+                        f"{size!r}.")
+
+
+def is_lm(config) -> bool:
+  return config.model.name == "transformer"
 
 
 def make_model(config, classes: int) -> nn.Module:
@@ -83,13 +103,14 @@ def make_model(config, classes: int) -> nn.Module:
     return models.MLP(tuple(m.widths), classes, m.activation, m.dropout)
   if m.name == "cnn":
     return models.CNN(classes, m.activation)
-  return models.TransformerLM(classes, m.d_model, m.depth, m.heads, config.context)
+  return models.TransformerLM(classes, m.d_model, m.depth, m.heads, config.context,
+                              dtype=DTYPES[m.dtype])
 
 
 def feedback_units(config) -> tuple:
   if config.units:
     return tuple(UNIT_TYPES.get(u, u) for u in config.units)
-  return (models.Block, "head") if config.model.name == "transformer" else dfa.DEFAULT_UNITS
+  return (models.Block, "head") if is_lm(config) else dfa.DEFAULT_UNITS
 
 
 def make_optimizer(config, total_steps: int) -> optax.GradientTransformation:
@@ -102,6 +123,8 @@ def make_optimizer(config, total_steps: int) -> optax.GradientTransformation:
     return optax.sgd(lr, momentum=0.9)
   if o.name == "adamw":
     return optax.adamw(lr, weight_decay=o.weight_decay)
+  if o.name == "adafactor":
+    return optax.adafactor(lr)
   return optax.adam(lr)
 
 
@@ -121,30 +144,77 @@ def preprocess(x, dataset: str = "mnist"):
   return (x.astype(jnp.float32) / 255.0 - mean) / std
 
 
+def windows(text: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:
+  """Non-overlapping (inputs, next characters) windows of ``context`` over ``text``."""
+  n = (len(text) - 1) // context
+  x = text[:n * context].reshape(n, context).astype(np.int32)
+  return x, text[1:n * context + 1].reshape(n, context).astype(np.int32)
+
+
+def get_batch(train_x, train_y, idx, context: int = 0):
+  """Examples ``idx``; for text (context > 0), the windows starting at ``idx``."""
+  if not context:
+    return train_x[idx], train_y[idx]
+  w_BxT1 = train_x[idx[:, None] + jnp.arange(context + 1)].astype(jnp.int32)
+  return w_BxT1[:, :-1], w_BxT1[:, 1:]
+
+
+def shift(key, x_BxHxWxC, pixels: int):
+  """Each image translated by its own random offset in [-pixels, pixels]^2, zero fill."""
+  p = pixels
+  pad = jnp.pad(x_BxHxWxC, ((0, 0), (p, p), (p, p), (0, 0)))
+  offsets = jax.random.randint(key, (x_BxHxWxC.shape[0], 2), 0, 2 * p + 1)
+  crop = lambda img, o: jax.lax.dynamic_slice(img, (o[0], o[1], 0), x_BxHxWxC.shape[1:])
+  return jax.vmap(crop)(pad, offsets)
+
+
 def make_rule(config, model, params, x, classes: int, units) -> dfa.Rule:
   if config.rule in ("bp", "shallow"):
     return dfa.make(config.rule)
   if config.rule == "fa":
     return dfa.fa(model, params, x, seed=config.seed, units=units)
   logits = jax.eval_shape(lambda p: model.apply({"params": p}, x), params)
-  size = dfa.feedback_size(model, params, x, logits_ndim=logits.ndim, units=units)
+  shared = config.feedback == "shared"
+  size = dfa.feedback_size(model, params, x, logits.ndim, units, shared)
   try:
     device = devices.make(config.device.name, classes, size, seed=config.device.seed,
                           **config.device.options.to_dict())
   except (TypeError, ValueError) as e:
     raise ConfigError(f"device: {e}") from e
-  return dfa.dfa(device)
+  return dfa.dfa(device, shared)
 
 
-def create_train_state(config, model, x, classes: int, units, optimizer) -> TrainState:
-  params = model.init(jax.random.key(config.seed), x)["params"]
+def create_train_state(config, model, x, classes: int, units, optimizer,
+                       mesh) -> TrainState:
+  """Parameters and optimizer state created in their shards on ``mesh``; the rule's
+  device split along its output features."""
+
+  def init(key):
+    params = model.init(key, x)["params"]
+    return params, optimizer.init(params)
+
+  params, opt_state = parallel.sharded_init(init, mesh, jax.random.key(config.seed))
   rule = make_rule(config, model, params, x, classes, units)
-  return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), rule)
+  out = getattr(rule.device, "out_features", None)
+  rule = parallel.put(rule, parallel.state_shardings(rule, mesh, out))
+  step = parallel.to_global(np.zeros((), np.int32), parallel.replicated(mesh))
+  return TrainState(step, params, opt_state, rule)
 
 
-def train_step(state: TrainState, train_x, train_y, idx, key, *, grad, optimizer, dataset):
-  x, y = train_x[idx], train_y[idx]
-  loss, grads, aux = grad(state.params, state.rule, preprocess(x, dataset), y, key)
+def step_key(seed: int, step) -> jax.Array:
+  return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 2), step)
+
+
+def train_step(state: TrainState, train_x, train_y, perm, i, *, grad, optimizer, config,
+               mesh):
+  """One update on batch ``i`` of the epoch order ``perm``."""
+  idx = jax.lax.dynamic_slice_in_dim(perm, i * config.batch_size, config.batch_size)
+  x, y = get_batch(train_x, train_y, idx, config.context if is_lm(config) else 0)
+  x = jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh, x.ndim))
+  key, k_shift = jax.random.split(step_key(config.seed, state.step))
+  if config.data.shift:
+    x = shift(k_shift, x, config.data.shift)
+  loss, grads, aux = grad(state.params, state.rule, preprocess(x, config.dataset), y, key)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   correct = jnp.mean(jnp.argmax(aux["logits"], -1) == y)
@@ -158,11 +228,12 @@ def eval_step(params, x, y, *, model, dataset):
 
 
 def evaluate(eval_fn, params, x, y, batch: int) -> dict[str, float]:
+  """Mean loss and accuracy over every label (every character, for text)."""
   loss, correct = 0.0, 0
   for i in range(0, len(x), batch):
     l, c = eval_fn(params, x[i:i + batch], y[i:i + batch])
     loss, correct = loss + float(l), correct + int(c)
-  return {"loss": loss / len(x), "accuracy": correct / len(x)}
+  return {"loss": loss / y.size, "accuracy": correct / y.size}
 
 
 def _savable(tree):
@@ -182,6 +253,28 @@ def write_json_atomic(path: Path, obj) -> None:
   os.replace(f.name, path)
 
 
+def _load(config) -> data_lib.Dataset:
+  """The dataset; with several processes, the first prepares it while the others wait."""
+  load = lambda: data_lib.load(config.dataset, config.data.data_dir or None,
+                               config.data.manual_dir or None, config.data.validation)
+  if jax.process_count() == 1:
+    return load()
+  from jax.experimental import multihost_utils
+  ds = load() if jax.process_index() == 0 else None
+  multihost_utils.sync_global_devices("opujax: data prepared")
+  return ds if ds is not None else load()
+
+
+def _splits(config, ds) -> tuple[np.ndarray, np.ndarray, int, int, dict]:
+  """(train x, train y, items to draw from, steps per epoch, {split: (x, y)} to evaluate)."""
+  if is_lm(config):
+    text, t = ds.train_x, config.context
+    evals = {s: windows(x, t) for s, x in (("test", ds.test_x), ("validation", ds.val_x))}
+    return text, ds.train_y, len(text) - t, len(text) // (config.batch_size * t), evals
+  evals = {"test": (ds.test_x, ds.test_y), "validation": (ds.val_x, ds.val_y)}
+  return ds.train_x, ds.train_y, len(ds.train_x), len(ds.train_x) // config.batch_size, evals
+
+
 def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict:
   """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and returns
   the summary also written to ``workdir/summary.json``.
@@ -193,23 +286,32 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
   import orbax.checkpoint as ocp
 
   validate(config)
+  d = config.distributed
+  parallel.initialize(d.coordinator, d.processes, d.process_id)
   t_start = time.time()
-  ds = data_lib.load(config.dataset, config.data.data_dir or None,
-                     config.data.manual_dir or None, config.data.validation)
-  n_train = len(ds.train_x)
-  if config.batch_size > n_train:
-    raise ConfigError(f"batch_size={config.batch_size} exceeds the {n_train} training "
-                      f"examples of {config.dataset}.")
-  classes = int(ds.train_y.max()) + 1
+  ds = _load(config)
+  train_x, train_y, n_items, steps_per_epoch, evals = _splits(config, ds)
+  if config.eval_examples:
+    evals = {k: (x[:config.eval_examples], y[:config.eval_examples]) for k, (x, y) in evals.items()}
+  if steps_per_epoch < 1:
+    raise ConfigError(f"batch_size={config.batch_size} exceeds the training examples of "
+                      f"{config.dataset} ({n_items}).")
+  try:
+    mesh = parallel.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+    parallel.check_batch(config.batch_size, mesh)
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
+  classes = len(ds.vocab) if is_lm(config) else int(ds.train_y.max()) + 1
   model = make_model(config, classes)
   units = feedback_units(config)
-  steps_per_epoch = n_train // config.batch_size
-  total = steps_per_epoch * config.epochs
+  total = config.steps or steps_per_epoch * config.epochs
   optimizer = make_optimizer(config, total)
-  example = jnp.asarray(preprocess(ds.train_x[:config.batch_size], config.dataset))
-  state = create_train_state(config, model, example[:2], classes,
-                             units, optimizer)
+  context = config.context if is_lm(config) else 0
+  example, _ = get_batch(train_x, train_y, np.arange(2), context)
+  example = jnp.asarray(preprocess(example, config.dataset))
+  state = create_train_state(config, model, example, classes, units, optimizer, mesh)
 
+  lead = jax.process_index() == 0
   workdir = Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   manager = ocp.CheckpointManager(
@@ -228,26 +330,38 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
   start = int(state.step)
 
   grad = dfa.grad_fn(model, xent, units, train_kwargs={"train": True})
-  step_fn = jax.jit(lambda s, tx, ty, i, k: train_step(
-      s, tx, ty, i, k, grad=grad, optimizer=optimizer, dataset=config.dataset),
-                    donate_argnums=(0,))
-  eval_fn = jax.jit(lambda p, x, y: eval_step(p, x, y, model=model, dataset=config.dataset))
-  diag_fn = jax.jit(dfa.diagnostics_fn(model, xent, state.params, example, units))
-  train_x, train_y = jnp.asarray(ds.train_x), jnp.asarray(ds.train_y)
-  seed = jax.random.key(config.seed)
-  data_key, step_key = jax.random.split(jax.random.fold_in(seed, 1))
-  budget_per_step = state.rule.device.cost(config.batch_size) if config.rule == "dfa" else None
+  state_sh = jax.tree.map(lambda a: a.sharding, state)
+  rep = parallel.replicated(mesh)
+  step_fn = jax.jit(lambda s, tx, ty, p, i: train_step(
+      s, tx, ty, p, i, grad=grad, optimizer=optimizer, config=config, mesh=mesh),
+                    out_shardings=(state_sh, rep), donate_argnums=(0,))
+  eval_fn = jax.jit(lambda p, x, y: eval_step(p, x, y, model=model, dataset=config.dataset),
+                    out_shardings=rep)
+  diagnose = dfa.diagnostics_fn(model, xent, state.params, example, units)
 
-  writer = MetricWriter(workdir)
-  progress = Progress(total, start, quiet)
+  def diag(s, tx, ty, p, i):
+    idx = jax.lax.dynamic_slice_in_dim(p, i * config.batch_size, config.batch_size)
+    x, y = get_batch(tx, ty, idx, context)
+    return diagnose(s.params, s.rule, preprocess(x, config.dataset), y,
+                    step_key(config.seed, s.step))
+
+  diag_fn = jax.jit(diag, out_shardings=rep)
+  data_key = jax.random.fold_in(jax.random.key(config.seed), 1)
+  permute = jax.jit(lambda epoch: jax.random.permutation(
+      jax.random.fold_in(data_key, epoch), n_items), out_shardings=rep)
+  train_x, train_y = (parallel.to_global(a, rep) for a in (train_x, train_y))
+  rows = config.batch_size * max(context, 1)
+  budget_per_step = state.rule.device.cost(rows) if config.rule == "dfa" else None
+
+  writer = MetricWriter(workdir, enabled=lead)
+  progress = Progress(total, start, quiet or not lead)
   history, window, t_log = [], [], time.perf_counter()
 
   def eval_all(done: int) -> dict:
     results = {"epoch": done / steps_per_epoch}
-    for split, (ex, ey) in {"test": (ds.test_x, ds.test_y),
-                            "validation": (ds.val_x, ds.val_y)}.items():
+    for split, (ex, ey) in evals.items():
       if len(ex):
-        for k, v in evaluate(eval_fn, state.params, ex, ey, 1000).items():
+        for k, v in evaluate(eval_fn, state.params, ex, ey, 64 if context else 1000).items():
           results[f"{split}/{k}"] = v
     if budget_per_step is not None:
       results.update(_budget_metrics(budget_per_step * done))
@@ -258,13 +372,10 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
     for step in range(start, total):
       epoch, i = divmod(step, steps_per_epoch)
       if i == 0 or step == start:
-        perm = jax.random.permutation(jax.random.fold_in(data_key, epoch), n_train)
-      idx = jax.lax.dynamic_slice_in_dim(perm, i * config.batch_size, config.batch_size)
-      key = jax.random.fold_in(step_key, step)
+        perm = permute(epoch)
       if config.diagnostics_every and step % config.diagnostics_every == 0 and config.rule != "bp":
-        x, y = preprocess(train_x[idx], config.dataset), train_y[idx]
-        writer.write(step, diag_fn(state.params, state.rule, x, y, key))
-      state, (loss, acc) = step_fn(state, train_x, train_y, idx, key)
+        writer.write(step, diag_fn(state, train_x, train_y, perm, i))
+      state, (loss, acc) = step_fn(state, train_x, train_y, perm, i)
       window.append((loss, acc))
       done = step + 1
       log_now = done % config.log_every == 0 or done % steps_per_epoch == 0 or done == total
@@ -295,17 +406,20 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
     writer.close()
     manager.close()
 
+  final = history[-1]
   summary = {
       "config": config.to_dict(),
-      "final_test_accuracy": history[-1]["test/accuracy"],
+      "final_test_accuracy": final["test/accuracy"],
       "best_test_accuracy": max(h["test/accuracy"] for h in history),
+      "final": {k: v for k, v in final.items() if "/" in k and not k.startswith("budget")},
       "parameters": models.param_count(state.params),
       "steps": total,
       "resumed_from_step": start,
       "wall_time_s": time.time() - t_start,
       "budget": _budget_metrics(budget_per_step * total) if budget_per_step else None,
   }
-  write_json_atomic(workdir / "summary.json", summary)
+  if lead:
+    write_json_atomic(workdir / "summary.json", summary)
   return summary
 
 

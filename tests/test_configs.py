@@ -7,6 +7,8 @@ import pytest
 
 from opujax import train
 
+DATASETS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist",
+            "shakespeare": "tiny_shakespeare", "scale_1b": "tiny_shakespeare"}
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.py"))
 
 
@@ -18,7 +20,7 @@ def test_config(path):
   assert module.__doc__.splitlines()[0] == f"python -m opujax.run --config configs/{path.name}"
   config = module.get_config()
   train.validate(config)
-  dataset, rule = path.stem.rsplit("_", 1) if not path.stem.endswith("dfa_opu") else (
+  name, rule = path.stem.rsplit("_", 1) if not path.stem.endswith("dfa_opu") else (
       path.stem[:-len("_dfa_opu")], "dfa")
-  assert (config.dataset, config.rule) == (dataset, rule)
+  assert (config.dataset, config.rule) == (DATASETS[name], rule)
   assert (config.device.name == "opu") == path.stem.endswith("_opu")

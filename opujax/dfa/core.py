@@ -60,6 +60,7 @@ class Rule:
   feedback: Any = None
   name: str = struct.field(pytree_node=False, default="bp")
   gain: float = struct.field(pytree_node=False, default=1.0)
+  shared: bool = struct.field(pytree_node=False, default=False)
 
 
 def bp() -> Rule:
@@ -72,10 +73,16 @@ def shallow() -> Rule:
   return Rule(name="shallow")
 
 
-def dfa(device) -> Rule:
-  """Direct feedback alignment through ``device`` (any `ProjectionDevice`)."""
+def dfa(device, shared: bool = False) -> Rule:
+  """Direct feedback alignment through ``device`` (any `ProjectionDevice`).
+
+  With ``shared``, every unit reads the first d_k features of the projection instead of
+  its own slice: units that write into one residual stream (Transformer blocks) then all
+  push it along the same direction B e, which the head aligns with, instead of along
+  ``depth`` independent ones; the device needs only max_k d_k outputs, not their sum.
+  """
   rms = float(jnp.sqrt(jnp.mean(jnp.square(device.effective_matrix()))))
-  return Rule(device=device, name="dfa", gain=1.0 / rms)
+  return Rule(device=device, name="dfa", gain=1.0 / rms, shared=shared)
 
 
 def fa(model, params, x, seed: int = 0, units=DEFAULT_UNITS) -> Rule:
@@ -158,9 +165,12 @@ def unit_taps(model, params, x, units=DEFAULT_UNITS, all_units: bool = False):
   return [(p, s) for p, s, d in zip(paths, shapes, live) if d or all_units]
 
 
-def feedback_size(model, params, x, logits_ndim: int = 2, units=DEFAULT_UNITS) -> int:
-  """Device outputs DFA needs for this model: the sum of the taps' sizes per position."""
-  return sum(math.prod(s[logits_ndim - 1:]) for _, s in unit_taps(model, params, x, units))
+def feedback_size(model, params, x, logits_ndim: int = 2, units=DEFAULT_UNITS,
+                  shared: bool = False) -> int:
+  """Device outputs DFA needs for this model: the sum of the taps' sizes per position
+  (their maximum, with ``shared`` feedback)."""
+  sizes = [math.prod(s[logits_ndim - 1:]) for _, s in unit_taps(model, params, x, units)]
+  return max(sizes) if shared else sum(sizes)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -259,7 +269,7 @@ def project_error(rule: Rule, e: Array, taps: list[Array], live: list[bool], key
       raise ValueError(f"A unit input of shape {t.shape} does not start with the logits' "
                        f"leading shape {lead}; each position's error is projected to it.")
     sizes.append(math.prod(t.shape[len(lead):]) if d else 0)
-  total = sum(sizes)
+  total = max(sizes) if rule.shared else sum(sizes)
   if total > rule.device.out_features:
     raise ValueError(f"The feedback units need {total} projected features (per unit: "
                      f"{sizes}), but the device gives {rule.device.out_features}; make the "
@@ -267,8 +277,9 @@ def project_error(rule: Rule, e: Array, taps: list[Array], live: list[bool], key
   e_2d = e.reshape(-1, e.shape[-1])
   exact = rule.device.weights if isinstance(rule.device, DigitalProjection) else None
   projected = rule.device.project(e_2d, key) if exact is None else None
+  starts = [0] * len(sizes) if rule.shared else np.cumsum([0] + sizes)
   out = []
-  for t, size, start in zip(taps, sizes, np.cumsum([0] + sizes)):
+  for t, size, start in zip(taps, sizes, starts):
     if not size:
       out.append(jnp.zeros_like(t))
       continue

@@ -1,4 +1,5 @@
-"""Reading XLA's compiled HLO: which matrix products a compiled step really performs."""
+"""Reading XLA's compiled executables: which matrix products a step really performs, and
+the memory it needs."""
 
 import math
 import re
@@ -31,3 +32,11 @@ def dots(hlo_text: str) -> list[Dot]:
     out.append(Dot(_shape(dims), math.prod(lhs_shape[int(d)] for d in contracting.split(",")
                                            if d)))
   return out
+
+
+def peak_bytes(compiled) -> int:
+  """Compiled peak memory of a ``jit(...).lower(...).compile()``: temporaries, arguments
+  and outputs, less the outputs that reuse donated arguments."""
+  m = compiled.memory_analysis()
+  return (m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes
+          - m.alias_size_in_bytes)

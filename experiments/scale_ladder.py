@@ -1,0 +1,235 @@
+"""python experiments/scale_ladder.py [--models mlp,transformer] [--sizes 1M,10M,100M,1B]
+    [--rules bp,dfa] [--steps 3] [--dtype float32] [--batch 4] [--context 128]
+    [--out experiments/results/scale_ladder]
+
+The scale ladder: an MLP (MNIST) and a Transformer LM (tiny_shakespeare) at about 1M,
+10M, 100M and 1B parameters, trained a few steps on real data with BP and with DFA
+(digital device; each hidden layer, or each block with shared feedback, one unit).
+
+Each rung runs in its own process, so its peak RSS is its own: parameters and optimizer
+state created sharded over every device (`opujax.parallel`), one jitted step compiled
+(its compiled peak memory and HLO FLOPs recorded), then ``--steps`` timed steps on
+consecutive batches. Optimizer: Adafactor (factored second moments, no momentum: the
+state is O(rows + columns) per matrix, so 1B parameters need ~4 GB of float32
+parameters, their gradient, and little else); parameters float32, compute in
+``--dtype`` (bfloat16 where the backend is fast at it: GPU/TPU).
+
+Writes ``<out>.csv``, ``<out>.json`` and ``<out>.png`` (step time, throughput, peak RSS
+and compiled peak, bytes per parameter, against parameter count) and prints the
+table with the DFA/BP step-time ratio at each size.
+"""
+
+import argparse
+import csv
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RUNGS = {  # model -> size -> architecture
+    "mlp": {"1M": {"widths": (400,) * 4}, "10M": {"widths": (1700,) * 4},
+            "100M": {"widths": (5650,) * 4}, "1B": {"widths": (18100,) * 4},
+            "tiny": {"widths": (64,) * 2}},
+    "transformer": {"1M": {"d_model": 128, "depth": 5, "heads": 4},
+                    "10M": {"d_model": 256, "depth": 12, "heads": 8},
+                    "100M": {"d_model": 768, "depth": 14, "heads": 12},
+                    "1B": {"d_model": 2048, "depth": 20, "heads": 16},
+                    "tiny": {"d_model": 32, "depth": 2, "heads": 2}},
+}
+# Dense peak FLOP/s per chip in bf16 (vendor data sheets), for model FLOPs utilisation.
+PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12,
+              "TPU v5 lite": 197e12, "TPU v4": 275e12}
+MNIST_BATCH = 128
+
+
+def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
+             batch: int, context: int) -> dict:
+  """Builds and times one rung in this process; returns its row."""
+  import jax
+  import jax.numpy as jnp
+  import optax
+
+  from opujax import data, devices, dfa, models, parallel, train
+  from opujax.dfa import hlo
+
+  arch = RUNGS[model_name][size]
+  mesh = parallel.make_mesh()
+  if model_name == "mlp":
+    ds = data.load("mnist")
+    model, units, classes = models.MLP(arch["widths"], 10), dfa.DEFAULT_UNITS, 10
+    batch = MNIST_BATCH
+
+    def batch_at(s):
+      i = np.arange(s * batch, (s + 1) * batch) % len(ds.train_x)
+      return train.preprocess(ds.train_x[i]), ds.train_y[i]
+  else:
+    ds = data.load("tiny_shakespeare")
+    classes = len(ds.vocab)
+    model = models.TransformerLM(classes, arch["d_model"], arch["depth"], arch["heads"],
+                                 context, dtype=train.DTYPES[dtype])
+    units = (models.Block, "head")
+
+    def batch_at(s):
+      starts = (s * batch + np.arange(batch)) * context
+      return train.get_batch(ds.train_x, None, starts, context)
+
+  x0, _ = batch_at(0)
+  optimizer = optax.adafactor(1e-2)
+
+  def init(key):
+    params = model.init(key, jnp.asarray(x0[:1]))["params"]
+    return params, optimizer.init(params)
+
+  t = time.perf_counter()
+  params, opt_state = parallel.sharded_init(init, mesh, jax.random.key(0))
+  jax.block_until_ready(params)
+  init_s = time.perf_counter() - t
+  n_params = models.param_count(params)
+  rule = dfa.bp()
+  if rule_name == "dfa":
+    shared = model_name == "transformer"
+    size_out = dfa.feedback_size(model, params, jnp.asarray(x0[:1]),
+                                 logits_ndim=3 if model_name == "transformer" else 2,
+                                 units=units, shared=shared)
+    device = devices.make("digital", classes, size_out, seed=1)
+    rule = dfa.dfa(device, shared)
+    rule = parallel.put(rule, parallel.state_shardings(rule, mesh, size_out))
+  step = dfa.train_step_fn(model, train.xent, optimizer, units)
+  shardings = jax.tree.map(lambda a: a.sharding, (params, opt_state))
+  jitted = jax.jit(lambda p, o, r, x, y, k: step(p, o, r, x, y, k)[:3],
+                   out_shardings=(*shardings, parallel.replicated(mesh)),
+                   donate_argnums=(0, 1))
+  put_batch = lambda s: tuple(parallel.to_global(a, parallel.batch_sharding(mesh, a.ndim))
+                              for a in batch_at(s))
+  t = time.perf_counter()
+  compiled = jitted.lower(params, opt_state, rule, *put_batch(0), jax.random.key(0)).compile()
+  compile_s = time.perf_counter() - t
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  losses, times = [], []
+  s = 0  # step 0 warms up; then `steps` timed steps, more while under 2 s (small rungs)
+  while s <= steps or (sum(times[1:]) < 2.0 and s < 50):
+    x, y = put_batch(s)
+    t = time.perf_counter()
+    params, opt_state, loss = compiled(params, opt_state, rule, x, y, jax.random.key(s))
+    losses.append(float(loss))
+    times.append(time.perf_counter() - t)
+    s += 1
+  step_s = statistics.median(times[1:])
+  items = batch * (context if model_name == "transformer" else 1)
+  hlo_flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+  model_flops = 6.0 * n_params * items  # the usual 6ND convention (BP: fwd + 2 bwd)
+  kind = jax.devices()[0].device_kind
+  peak = next((v for k, v in PEAK_FLOPS.items() if k.lower() in kind.lower()), None)
+  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  stats = jax.devices()[0].memory_stats() or {}
+  return {
+      "model": model_name, "size": size, "rule": rule_name, "parameters": n_params,
+      "dtype": dtype, "backend": jax.default_backend(), "device_kind": kind,
+      "devices": jax.device_count(), "batch": batch,
+      "context": context if model_name == "transformer" else 0,
+      "items_per_step": items, "steps": len(times), "init_s": init_s, "compile_s": compile_s,
+      "step_s": step_s, "items_per_s": items / step_s, "losses": losses,
+      "loss_finite_and_falling": bool(np.all(np.isfinite(losses)) and losses[-1] < losses[0]),
+      "compiled_peak_bytes": hlo.peak_bytes(compiled), "peak_rss_bytes": rss,
+      "device_peak_bytes": stats.get("peak_bytes_in_use"),
+      "rss_bytes_per_param": rss / n_params,
+      "compiled_bytes_per_param": hlo.peak_bytes(compiled) / n_params,
+      "hlo_flops": hlo_flops, "model_flops_6nd": model_flops,
+      "mfu": model_flops / step_s / (peak * jax.device_count()) if peak else None,
+      "hlo_flops_utilisation": hlo_flops / step_s / (peak * jax.device_count()) if peak else None,
+  }
+
+
+def plot(rows: list[dict], path: Path) -> None:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  panels = [("step_s", "step time (s)"), ("items_per_s", "examples or tokens / s"),
+            ("peak_rss_bytes", "peak RSS (bytes)"), ("compiled_peak_bytes", "compiled peak (bytes)"),
+            ("rss_bytes_per_param", "peak RSS / parameter (bytes)")]
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+  for ax, (key, label) in zip(axes, panels):
+    for (m, r) in sorted({(row["model"], row["rule"]) for row in rows}):
+      pts = sorted((row["parameters"], row[key]) for row in rows
+                   if row["model"] == m and row["rule"] == r and row.get(key))
+      if pts:
+        ax.plot(*zip(*pts), marker="o", ls="-" if r == "dfa" else "--", label=f"{m} {r}")
+    ax.set(xscale="log", yscale="log", xlabel="parameters", title=label)
+    ax.grid(True, which="both", alpha=0.3)
+  axes[0].legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+
+
+def write(rows: list[dict], out: Path) -> None:
+  out.parent.mkdir(parents=True, exist_ok=True)
+  for row in rows:
+    bp = next((r for r in rows if r["model"] == row["model"] and r["size"] == row["size"]
+               and r["rule"] == "bp" and "step_s" in r), None)
+    if row["rule"] == "dfa" and bp and "step_s" in row:
+      row["dfa_over_bp_step_time"] = row["step_s"] / bp["step_s"]
+  tmp = out.with_suffix(".json.tmp")
+  tmp.write_text(json.dumps(rows, indent=1))
+  os.replace(tmp, out.with_suffix(".json"))
+  keys = [k for k in rows[0] if k != "losses"] + ["dfa_over_bp_step_time", "error"]
+  keys = list(dict.fromkeys(k for k in keys if any(k in r for r in rows)))
+  with open(out.with_suffix(".csv"), "w", newline="") as f:
+    w = csv.DictWriter(f, keys, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+  ok = [r for r in rows if "step_s" in r]
+  if ok:
+    plot(ok, out.with_suffix(".png"))
+
+
+def main() -> None:
+  p = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+  p.add_argument("--models", default="mlp,transformer")
+  p.add_argument("--sizes", default="1M,10M,100M,1B")
+  p.add_argument("--rules", default="bp,dfa")
+  p.add_argument("--steps", type=int, default=3)
+  p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  p.add_argument("--batch", type=int, default=4, help="Transformer windows per step")
+  p.add_argument("--context", type=int, default=128)
+  p.add_argument("--out", default="experiments/results/scale_ladder")
+  p.add_argument("--one", nargs=3, metavar=("MODEL", "SIZE", "RULE"), help=argparse.SUPPRESS)
+  a = p.parse_args()
+  if a.one:
+    print(json.dumps(run_rung(*a.one, a.steps, a.dtype, a.batch, a.context)))
+    return
+  rows = []
+  for m in a.models.split(","):
+    for size in a.sizes.split(","):
+      for rule in a.rules.split(","):
+        cmd = [sys.executable, __file__, "--one", m, size, rule, "--steps", str(a.steps),
+               "--dtype", a.dtype, "--batch", str(a.batch), "--context", str(a.context)]
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode == 0:
+          row = json.loads(proc.stdout.strip().splitlines()[-1])
+        else:
+          row = {"model": m, "size": size, "rule": rule,
+                 "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
+        rows.append(row)
+        print(f"{m:11s} {size:5s} {rule:4s} " + (
+            f"{row['parameters'] / 1e6:8.1f}M step {row['step_s']:8.3f}s "
+            f"{row['items_per_s']:10.1f}/s RSS {row['peak_rss_bytes'] / 2**30:6.2f}GiB "
+            f"compiled {row['compiled_peak_bytes'] / 2**30:6.2f}GiB "
+            f"losses {[round(l, 3) for l in row['losses']]}" if "step_s" in row
+            else f"FAILED: {row['error']}") + f"  ({time.perf_counter() - t:.0f}s)", flush=True)
+        write(rows, Path(a.out))
+  for r in rows:
+    if "dfa_over_bp_step_time" in r:
+      print(f"DFA/BP step time {r['model']} {r['size']}: {r['dfa_over_bp_step_time']:.3f}")
+
+
+if __name__ == "__main__":
+  main()
