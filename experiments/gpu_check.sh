@@ -5,7 +5,8 @@
 #
 # Here, once:     bash experiments/gpu_check.sh --prepare
 #   (puts what the GPU image lacks in runs/gpu_carry/: the tiny_shakespeare arrays, read
-#   once through TFDS here; the ladder needs neither TFDS nor ml_collections there)
+#   once through TFDS here, and matplotlib's wheels for Python 3.12; the ladder needs
+#   neither TFDS nor ml_collections there)
 # On the device:  run(command="bash experiments/gpu_check.sh", carry=["runs/gpu_carry"])
 #   writes $OUT/scale_ladder_gpu.{csv,json,png} (or runs/gpu_check/ without $OUT).
 # SIZES, BATCH, CONTEXT, STEPS override the rungs (SIZES=tiny tries the script on a CPU).
@@ -16,6 +17,9 @@ if [[ "${1:-}" == "--prepare" ]]; then
   python -c "from opujax import data; data.load('tiny_shakespeare')"
   mkdir -p "$CARRY/tfds/opujax"
   cp "${TFDS_DATA_DIR:-$HOME/tensorflow_datasets}/opujax/tiny_shakespeare.npz" "$CARRY/tfds/opujax/"
+  pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 -d "$CARRY/wheels" \
+    matplotlib contourpy cycler fonttools kiwisolver pillow pyparsing python-dateutil six packaging
   echo "prepared $CARRY"
   exit 0
 fi
@@ -23,6 +27,8 @@ if [[ ! -f "$CARRY/tfds/opujax/tiny_shakespeare.npz" ]]; then
   echo "gpu_check: $CARRY is missing; run 'bash experiments/gpu_check.sh --prepare' first" >&2
   exit 2
 fi
+python -c "import matplotlib" 2>/dev/null ||
+  pip install -q --no-index --no-deps "$CARRY"/wheels/*.whl || echo "gpu_check: no matplotlib, no PNG"
 export TFDS_DATA_DIR="$PWD/$CARRY/tfds" PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 OUT="${OUT:-runs/gpu_check}"
 mkdir -p "$OUT"

@@ -63,22 +63,29 @@ def markdown(rows: list[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def save(row: dict) -> list[dict]:
+  """Adds (or replaces) ``row`` in quality.{json,md}; the other configs' rows stay."""
+  path = RESULTS / "quality.json"
+  rows = json.loads(path.read_text()) if path.is_file() else []
+  rows = [x for x in rows if x["config"] != row["config"]] + [row]
+  for suffix, text in (("json", json.dumps(rows, indent=1)), ("md", markdown(rows))):
+    tmp = RESULTS / f"quality.{suffix}.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, RESULTS / f"quality.{suffix}")
+  return rows
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist", "shakespeare"])
   parser.add_argument("--rules", nargs="+", default=["bp", "fa", "dfa", "dfa_opu", "shallow"])
   args = parser.parse_args()
   RESULTS.mkdir(parents=True, exist_ok=True)
-  rows = []
   for d in args.datasets:
     for r in args.rules:
-      if not Path(f"configs/{d}_{r}.py").is_file():
-        continue
-      rows.append(run(f"{d}_{r}", Path("runs/quality") / f"{d}_{r}"))
-      for suffix, text in (("json", json.dumps(rows, indent=1)), ("md", markdown(rows))):
-        tmp = RESULTS / f"quality.{suffix}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, RESULTS / f"quality.{suffix}")
+      name = f"{d}_{r}"
+      if Path(f"configs/{name}.py").is_file():
+        rows = save(run(name, Path("runs/quality") / name))
   print(markdown(rows))
 
 

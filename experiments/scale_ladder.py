@@ -1,5 +1,5 @@
 """python experiments/scale_ladder.py [--models mlp,transformer] [--sizes 1M,10M,100M,1B]
-    [--rules bp,dfa] [--steps 3] [--dtype float32] [--batch 4] [--context 128]
+    [--rules bp,dfa] [--steps 3] [--dtype auto] [--batch 4] [--context 128]
     [--out experiments/results/scale_ladder]
 
 The scale ladder: an MLP (MNIST) and a Transformer LM (tiny_shakespeare) at about 1M,
@@ -11,8 +11,8 @@ state created sharded over every device (`opujax.parallel`), one jitted step com
 (its compiled peak memory and HLO FLOPs recorded), then ``--steps`` timed steps on
 consecutive batches. Optimizer: Adafactor (factored second moments, no momentum: the
 state is O(rows + columns) per matrix, so 1B parameters need ~4 GB of float32
-parameters, their gradient, and little else); parameters float32, compute in
-``--dtype`` (bfloat16 where the backend is fast at it: GPU/TPU).
+parameters, their gradient, and little else); parameters float32, Transformer compute
+in ``--dtype`` (auto: bfloat16 where the backend is fast at it, GPU/TPU; else float32).
 
 Writes ``<out>.csv``, ``<out>.json`` and ``<out>.png`` (step time, throughput, peak RSS
 and compiled peak, bytes per parameter, against parameter count) and prints the
@@ -72,7 +72,7 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
     ds = data.load("tiny_shakespeare")
     classes = len(ds.vocab)
     model = models.TransformerLM(classes, arch["d_model"], arch["depth"], arch["heads"],
-                                 context, dtype=train.DTYPES[dtype])
+                                 context, dtype=train.compute_dtype(dtype))
     units = (models.Block, "head")
 
     def batch_at(s):
@@ -148,7 +148,11 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
 
 
 def plot(rows: list[dict], path: Path) -> None:
-  import matplotlib
+  try:
+    import matplotlib
+  except ImportError:
+    print("no matplotlib here: CSV and JSON only, no PNG", file=sys.stderr)
+    return
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
@@ -196,7 +200,7 @@ def main() -> None:
   p.add_argument("--sizes", default="1M,10M,100M,1B")
   p.add_argument("--rules", default="bp,dfa")
   p.add_argument("--steps", type=int, default=3)
-  p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  p.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16"))
   p.add_argument("--batch", type=int, default=4, help="Transformer windows per step")
   p.add_argument("--context", type=int, default=128)
   p.add_argument("--out", default="experiments/results/scale_ladder")

@@ -28,7 +28,7 @@ from opujax.metrics import MetricWriter, Progress
 MODELS = ("mlp", "cnn", "transformer")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "adafactor")
 SCHEDULES = ("constant", "cosine")
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "auto": None}
 UNIT_TYPES = {"Dense": nn.Dense, "Conv": nn.Conv, "Block": models.Block}
 
 
@@ -93,6 +93,13 @@ def validate(config) -> None:
                         f"{size!r}.")
 
 
+def compute_dtype(name: str):
+  """``auto``: bfloat16 where the backend is fast at it (GPU, TPU), else float32."""
+  if name == "auto":
+    return jnp.bfloat16 if jax.default_backend() in ("gpu", "tpu") else jnp.float32
+  return DTYPES[name]
+
+
 def is_lm(config) -> bool:
   return config.model.name == "transformer"
 
@@ -104,7 +111,7 @@ def make_model(config, classes: int) -> nn.Module:
   if m.name == "cnn":
     return models.CNN(classes, m.activation)
   return models.TransformerLM(classes, m.d_model, m.depth, m.heads, config.context,
-                              dtype=DTYPES[m.dtype])
+                              dtype=compute_dtype(m.dtype))
 
 
 def feedback_units(config) -> tuple:

@@ -95,8 +95,9 @@ def _losses(workdir: Path) -> list[float]:
 
 
 def test_same_losses_on_1_device_8_devices_and_2_processes(data_env, tmp_path):
-  """5 DFA steps of a tiny MLP: one device; data x fsdp = 2 x 4 emulated devices; and
-  jax.distributed with 2 processes of 4 devices each on localhost."""
+  """5 DFA steps of a tiny MLP: one device; data x fsdp = 2 x 4 emulated devices; data x
+  fsdp x tensor = 2 x 2 x 2; and jax.distributed with 2 processes of 4 devices each on
+  localhost."""
   common = [sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py",
             "--config.model.widths=(32,)", "--config.batch_size=64", "--config.steps=5",
             "--config.log_every=1", "--config.diagnostics_every=0", "--quiet"]
@@ -110,7 +111,8 @@ def test_same_losses_on_1_device_8_devices_and_2_processes(data_env, tmp_path):
 
   data_lib.load("mnist")  # prepared once, before the processes read the cache
   port = _free_port()
-  procs = [launch("one", 1, []), launch("eight", 8, sharded)] + [
+  cube = ["--config.mesh.data=2", "--config.mesh.fsdp=2", "--config.mesh.tensor=2"]
+  procs = [launch("one", 1, []), launch("eight", 8, sharded), launch("cube", 8, cube)] + [
       launch("two_by_four", 4, sharded + [f"--config.distributed.coordinator=localhost:{port}",
                                           "--config.distributed.processes=2",
                                           f"--config.distributed.process_id={i}"])
@@ -121,5 +123,6 @@ def test_same_losses_on_1_device_8_devices_and_2_processes(data_env, tmp_path):
   one = _losses(tmp_path / "one")
   assert len(one) == 5 and np.all(np.isfinite(one)) and len(set(one)) == 5
   np.testing.assert_allclose(_losses(tmp_path / "eight"), one, rtol=1e-5)
+  np.testing.assert_allclose(_losses(tmp_path / "cube"), one, rtol=1e-5)
   np.testing.assert_allclose(_losses(tmp_path / "two_by_four"), one, rtol=1e-5)
   assert len(list((tmp_path / "two_by_four").glob("metrics.jsonl"))) == 1
