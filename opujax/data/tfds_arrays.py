@@ -8,6 +8,7 @@ data dir, and we read it back with ``tfds.data_source``. The arrays are then cac
 """
 
 import dataclasses
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -97,18 +98,30 @@ def _read_tfds(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, 
 
 def _cached_arrays(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, np.ndarray]:
   cache = data_dir / "opujax" / f"{name}.npz"
-  if cache.is_file():
-    try:
-      with np.load(cache) as f:
-        return dict(f)
-    except (OSError, ValueError):
-      cache.unlink()  # a corrupt cache is rebuilt from TFDS
-  arrays = _read_tfds(name, data_dir, manual_dir)
+  arrays = _read_cache(cache)
+  if arrays is not None:
+    return arrays
   cache.parent.mkdir(parents=True, exist_ok=True)
-  with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".npz", delete=False) as f:
-    np.savez(f, **arrays)
-  os.replace(f.name, cache)
+  with open(cache.with_suffix(".lock"), "w") as lock:  # one process prepares, the others
+    fcntl.flock(lock, fcntl.LOCK_EX)                    # (sweeps, jax.distributed) wait
+    arrays = _read_cache(cache)
+    if arrays is None:
+      arrays = _read_tfds(name, data_dir, manual_dir)
+      with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".npz", delete=False) as f:
+        np.savez(f, **arrays)
+      os.replace(f.name, cache)
   return arrays
+
+
+def _read_cache(cache: Path) -> dict[str, np.ndarray] | None:
+  if not cache.is_file():
+    return None
+  try:
+    with np.load(cache) as f:
+      return dict(f)
+  except (OSError, ValueError):
+    cache.unlink(missing_ok=True)  # a corrupt cache is rebuilt from TFDS
+    return None
 
 
 def load(name: str, data_dir: str | None = None, manual_dir: str | None = None,

@@ -1,0 +1,240 @@
+"""python -m opujax.sweep --config configs/sweep_<name>.py [--workdir DIR] [--parallel N]
+
+Runs a sweep: many full runs of one base config, each point in its own workdir under the
+sweep's folder, as ``python -m opujax.run`` with ``--config.key=value`` overrides. A
+sweep config's ``get_config()`` returns a dict (its keys are dotted config paths) of:
+
+* ``base``: the run config file the points start from;
+* ``grid``: {key: [values]}, every combination; or ``axes``: {key: [values]}, one axis
+  at a time around the base (the base's own value elsewhere); or ``points``: a list of
+  {key: value} overrides;
+* ``rules``: learning rules to run at every point (a line each in the plots; () keeps the
+  base's); ``seeds``: seeds per point; ``references``: run config files drawn as
+  horizontal lines (e.g. digital DFA and BP);
+* ``metric``: a ``summary.json`` field to plot (``final_test_accuracy``).
+
+Finished points are skipped, so a killed sweep continues (and each run resumes from its
+own checkpoint). Writes ``results.csv`` / ``results.json`` (one row per run) and one PNG
+per swept key: the metric against the key, one line per rule, mean over seeds with their
+spread.
+"""
+
+import argparse
+import csv
+import importlib.util
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+
+class SweepError(ValueError):
+  """A sweep config that cannot run, with what to fix."""
+
+
+def load_config(path: str):
+  """The ``get_config()`` of a config file."""
+  if not Path(path).is_file():
+    raise SweepError(f"no config file {path!r}; the configs are in configs/")
+  spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise SweepError(f"{path} does not define get_config()")
+  return module.get_config()
+
+
+def _lookup(config, key: str):
+  node = config
+  for part in key.split("."):
+    if not hasattr(node, "keys") or part not in node:
+      raise SweepError(f"the base config has no key {key!r}; sweep keys are config keys "
+                       "such as 'device.options.photons' or 'model.widths'")
+    node = node[part]
+  return node
+
+
+def points(sweep) -> list[dict[str, Any]]:
+  """The overrides of every point: grid, axes (one at a time) or an explicit list."""
+  kinds = [k for k in ("grid", "axes", "points") if sweep.get(k)]
+  if len(kinds) != 1:
+    raise SweepError("a sweep needs exactly one non-empty 'grid', 'axes' or 'points', "
+                     f"got {kinds or 'none'}")
+  if kinds == ["points"]:
+    return [dict(p) for p in sweep["points"]]
+  space = {k: list(v) for k, v in dict(sweep[kinds[0]]).items()}
+  if not space or any(not v for v in space.values()):
+    raise SweepError(f"the sweep's {kinds[0]} is empty: give each key a list of values")
+  if kinds == ["grid"]:
+    return [dict(zip(space, combo)) for combo in itertools.product(*space.values())]
+  return [{k: v} for k, values in space.items() for v in values]
+
+
+def _flag(key: str, value) -> str:
+  text = value if isinstance(value, str) else repr(tuple(value) if isinstance(value, list)
+                                                   else value)
+  return f"--config.{key}={text}"
+
+
+def _name(overrides: dict[str, Any]) -> str:
+  text = ",".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items()) or "base"
+  return "".join(c if c.isalnum() or c in "=.,-_" else "_" for c in text)
+
+
+def plan(sweep) -> list[dict]:
+  """Every run of the sweep: its name, config file and overrides (checked against the
+  base config; raises SweepError on an unknown key)."""
+  base = load_config(sweep["base"])
+  runs = []
+  for overrides in points(sweep):
+    for key in overrides:
+      _lookup(base, key)
+    for rule in (list(sweep.get("rules", ())) or [None]):
+      for seed in list(sweep.get("seeds", ())) or [None]:
+        o = dict(overrides)
+        if rule is not None:
+          o["rule"] = rule
+        if seed is not None:
+          o["seed"] = seed
+        runs.append({"name": _name(o), "config": sweep["base"], "overrides": o,
+                     "point": overrides})
+  for ref in sweep.get("references", ()):
+    load_config(ref)
+    runs.append({"name": "ref_" + Path(ref).stem, "config": ref, "overrides": {},
+                 "point": None})
+  return runs
+
+
+def _execute(run: dict, workdir: Path, quiet: bool) -> dict:
+  out = workdir / run["name"]
+  if not (out / "summary.json").is_file():
+    cmd = [sys.executable, "-m", "opujax.run", "--config", run["config"], "--workdir",
+           str(out), "--quiet"] + [_flag(k, v) for k, v in run["overrides"].items()]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if not quiet:
+      print(f"{run['name']}: " + (proc.stdout.strip() or proc.stderr.strip()), flush=True)
+    if proc.returncode != 0:
+      return {**run, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+  summary = json.loads((out / "summary.json").read_text())
+  train_acc = [json.loads(l).get("train/accuracy")
+               for l in (out / "metrics.jsonl").read_text().splitlines()]
+  train_acc = [a for a in train_acc if a is not None]
+  return {**run, "summary": summary, "train_accuracy": train_acc[-1] if train_acc else None}
+
+
+def run_sweep(sweep, workdir: Path, parallel: int = 1, quiet: bool = False) -> list[dict]:
+  """Runs (or resumes) every point, ``parallel`` processes at a time; writes the tables
+  and plots; returns the rows."""
+  runs = plan(sweep)
+  workdir.mkdir(parents=True, exist_ok=True)
+  with ThreadPoolExecutor(max(1, parallel)) as pool:
+    done = list(pool.map(lambda r: _execute(r, workdir, quiet), runs))
+  rows = [row(d, sweep.get("metric", "final_test_accuracy")) for d in done]
+  write_table(rows, workdir)
+  plot(rows, sweep, workdir)
+  return rows
+
+
+def row(done: dict, metric: str) -> dict:
+  """One table row: the point's overrides, rule, seed, metric, train-test gap, minutes."""
+  r = {"name": done["name"], **{f"set:{k}": v for k, v in done["overrides"].items()}}
+  if "error" in done:
+    return {**r, "error": done["error"]}
+  s = done["summary"]
+  r.update(rule=s["config"]["rule"], seed=s["config"]["seed"], metric=s.get(metric),
+           best_test_accuracy=s["best_test_accuracy"],
+           train_accuracy=done["train_accuracy"], minutes=s["wall_time_s"] / 60)
+  if done["train_accuracy"] is not None:
+    r["train_test_gap"] = done["train_accuracy"] - s["final_test_accuracy"]
+  r["reference"] = done["point"] is None
+  return r
+
+
+def write_table(rows: list[dict], workdir: Path) -> None:
+  keys = list(dict.fromkeys(k for r in rows for k in r))
+  for name, write in (("results.json", lambda f: json.dump(rows, f, indent=1, default=str)),
+                      ("results.csv", lambda f: _csv(f, keys, rows))):
+    tmp = workdir / (name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+      write(f)
+    os.replace(tmp, workdir / name)
+
+
+def _csv(f, keys, rows) -> None:
+  w = csv.DictWriter(f, keys)
+  w.writeheader()
+  w.writerows(rows)
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+  m = sum(values) / len(values)
+  return m, math.sqrt(sum((v - m) ** 2 for v in values) / max(len(values) - 1, 1))
+
+
+def plot(rows: list[dict], sweep, workdir: Path) -> None:
+  """One PNG per swept key: mean metric (± std over seeds) per rule; references dashed."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  ok = [r for r in rows if "metric" in r and r["metric"] is not None]
+  refs = [r for r in ok if r["reference"]]
+  swept = list(dict(sweep.get("grid") or sweep.get("axes") or {})) or sorted(
+      {k[4:] for r in ok for k in r if k.startswith("set:")} - {"rule", "seed"})
+  for key in swept:
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for rule in sorted({r["rule"] for r in ok if not r["reference"]}):
+      by_x: dict = {}
+      for r in ok:
+        if not r["reference"] and r["rule"] == rule and f"set:{key}" in r:
+          by_x.setdefault(r[f"set:{key}"], []).append(r["metric"])
+      if not by_x:
+        continue
+      xs = sorted(by_x, key=lambda v: (isinstance(v, str), v))
+      means, stds = zip(*(_stats(by_x[x]) for x in xs))
+      labels = [str(x) for x in xs]
+      numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+      pos = xs if numeric else list(range(len(xs)))
+      ax.errorbar(pos, means, yerr=stds, marker="o", capsize=3, label=rule)
+      if not numeric:
+        ax.set_xticks(pos, labels, rotation=30)
+      elif min(xs) > 0 and max(xs) / min(xs) >= 100:
+        ax.set_xscale("log")
+    for i, r in enumerate(refs):
+      ax.axhline(r["metric"], ls="--", color=f"C{i + 3}", label=r["name"][4:])
+    ax.set(xlabel=key, ylabel=sweep.get("metric", "final_test_accuracy"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(workdir / f"{key.replace('.', '_')}.png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(prog="python -m opujax.sweep", description=__doc__.split("\n\n")[1])
+  p.add_argument("--config", required=True, help="sweep config file (configs/sweep_*.py)")
+  p.add_argument("--workdir", help="sweep folder (default runs/<config name>)")
+  p.add_argument("--parallel", type=int, default=1, help="points run at once")
+  p.add_argument("--quiet", action="store_true")
+  a = p.parse_args(argv)
+  try:
+    sweep = load_config(a.config)
+    workdir = Path(a.workdir or Path("runs") / Path(a.config).stem)
+    rows = run_sweep(sweep, workdir, a.parallel, a.quiet)
+  except SweepError as e:
+    print(f"opujax.sweep: error: {e}", file=sys.stderr)
+    return 2
+  failed = [r for r in rows if "error" in r]
+  for r in failed:
+    print(f"opujax.sweep: {r['name']} failed: {r['error']}", file=sys.stderr)
+  print(f"{len(rows) - len(failed)} of {len(rows)} runs done; table and plots in {workdir}")
+  return 1 if failed else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,73 @@
+"""opujax.sweep: planning, errors, and a tiny sweep run, killed and resumed."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from opujax import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"model.widths": (16,), "batch_size": 200, "steps": 30, "log_every": 10,
+        "diagnostics_every": 0, "data.shift": 0}
+
+
+def test_grid_axes_and_points():
+  grid = sweep.points({"base": "x", "grid": {"a": [1, 2], "b.c": ["u", "v", "w"]}})
+  assert len(grid) == 6 and {"a": 2, "b.c": "w"} in grid
+  axes = sweep.points({"base": "x", "axes": {"a": [1, 2], "b.c": ["u"]}})
+  assert axes == [{"a": 1}, {"a": 2}, {"b.c": "u"}]
+  assert sweep.points({"base": "x", "points": [{"a": 3}]}) == [{"a": 3}]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"grid": {}}, "exactly one non-empty"),
+    ({"axes": {"seed": []}}, "is empty"),
+    ({"grid": {"a": [1]}, "axes": {"b": [2]}}, "exactly one"),
+    ({"axes": {"device.options.photon": [1]}}, "no key 'device.options.photon'"),
+    ({"axes": {"seed": [1]}, "references": ["configs/nope.py"]}, "no config file"),
+])
+def test_bad_sweeps_are_refused(spec, message):
+  with pytest.raises(sweep.SweepError, match=message):
+    sweep.plan({"base": "configs/mnist_dfa.py", **spec})
+
+
+def test_plan_names_rules_seeds_and_references():
+  runs = sweep.plan({"base": "configs/mnist_dfa_opu.py",
+                     "axes": {"device.options.photons": [10.0, 100.0]},
+                     "rules": ["dfa"], "seeds": [0, 1], "references": ["configs/mnist_bp.py"]})
+  assert [r["name"] for r in runs] == [
+      "photons=10.0,rule=dfa,seed=0", "photons=10.0,rule=dfa,seed=1",
+      "photons=100.0,rule=dfa,seed=0", "photons=100.0,rule=dfa,seed=1", "ref_mnist_bp"]
+  assert runs[1]["overrides"] == {"device.options.photons": 10.0, "rule": "dfa", "seed": 1}
+
+
+def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
+  base = tmp_path / "tiny_base.py"
+  base.write_text("from opujax import config\n\n\ndef get_config():\n"
+                  "  c = config.default('mnist', 'dfa')\n" +
+                  "".join(f"  c.{k} = {v!r}\n" for k, v in TINY.items()) + "  return c\n")
+  cfg = tmp_path / "sweep_tiny.py"
+  cfg.write_text(f"def get_config():\n  return {{'base': {str(base)!r}, "
+                 "'axes': {'model.dropout': [0.0, 0.5]}, 'rules': ['dfa', 'shallow']}\n")
+  out = tmp_path / "out"
+  cmd = [sys.executable, "-m", "opujax.sweep", "--config", str(cfg), "--workdir", str(out),
+         "--parallel", "2", "--quiet"]
+  proc = subprocess.run(cmd, cwd=ROOT, env=os.environ, capture_output=True, text=True,
+                        timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rows = json.loads((out / "results.json").read_text())
+  assert len(rows) == 4 and {r["rule"] for r in rows} == {"dfa", "shallow"}
+  assert all(0 < r["metric"] <= 1 and "train_test_gap" in r for r in rows), rows
+  assert (out / "results.csv").read_text().count("\n") == 5
+  assert (out / "model_dropout.png").stat().st_size > 0
+  stamp = (out / "dropout=0.0,rule=dfa" / "summary.json").stat().st_mtime
+  (out / "dropout=0.5,rule=shallow" / "summary.json").unlink()  # as if killed there
+  proc = subprocess.run(cmd, cwd=ROOT, env=os.environ, capture_output=True, text=True,
+                        timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  assert (out / "dropout=0.0,rule=dfa" / "summary.json").stat().st_mtime == stamp
+  assert (out / "dropout=0.5,rule=shallow" / "summary.json").is_file()
