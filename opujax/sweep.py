@@ -8,10 +8,13 @@ sweep config's ``get_config()`` returns a dict (its keys are dotted config paths
 * ``grid``: {key: [values]}, every combination; or ``axes``: {key: [values]}, one axis
   at a time around the base (the base's own value elsewhere); or ``points``: a list of
   {key: value} overrides;
+* ``fixed``: {key: value} set at every point (e.g. fewer epochs);
 * ``rules``: learning rules to run at every point (a line each in the plots; () keeps the
   base's); ``seeds``: seeds per point; ``references``: run config files drawn as
   horizontal lines (e.g. digital DFA and BP);
-* ``metric``: a ``summary.json`` field to plot (``final_test_accuracy``).
+* ``metrics``: the table columns to plot: ``final_test_accuracy`` (default),
+  ``best_test_accuracy``, ``train_accuracy``, ``train_test_gap``, ``examples_per_s``,
+  ``minutes``.
 
 Finished points are skipped, so a killed sweep continues (and each run resumes from its
 own checkpoint). Writes ``results.csv`` / ``results.json`` (one row per run) and one PNG
@@ -90,9 +93,10 @@ def plan(sweep) -> list[dict]:
   """Every run of the sweep: its name, config file and overrides (checked against the
   base config; raises SweepError on an unknown key)."""
   base = load_config(sweep["base"])
+  fixed = dict(sweep.get("fixed") or {})
   runs = []
   for overrides in points(sweep):
-    for key in overrides:
+    for key in [*overrides, *fixed]:
       _lookup(base, key)
     for rule in (list(sweep.get("rules", ())) or [None]):
       for seed in list(sweep.get("seeds", ())) or [None]:
@@ -101,7 +105,7 @@ def plan(sweep) -> list[dict]:
           o["rule"] = rule
         if seed is not None:
           o["seed"] = seed
-        runs.append({"name": _name(o), "config": sweep["base"], "overrides": o,
+        runs.append({"name": _name(o), "config": sweep["base"], "overrides": {**fixed, **o},
                      "point": overrides})
   for ref in sweep.get("references", ()):
     load_config(ref)
@@ -121,10 +125,12 @@ def _execute(run: dict, workdir: Path, quiet: bool) -> dict:
     if proc.returncode != 0:
       return {**run, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
   summary = json.loads((out / "summary.json").read_text())
-  train_acc = [json.loads(l).get("train/accuracy")
-               for l in (out / "metrics.jsonl").read_text().splitlines()]
-  train_acc = [a for a in train_acc if a is not None]
-  return {**run, "summary": summary, "train_accuracy": train_acc[-1] if train_acc else None}
+  lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+  train = [l for l in lines if "train/accuracy" in l]
+  return {**run, "summary": summary,
+          "train_accuracy": train[-1]["train/accuracy"] if train else None,
+          "examples_per_s": (sum(l["examples_per_s"] for l in train[1:]) / (len(train) - 1)
+                             if len(train) > 1 else None)}
 
 
 def run_sweep(sweep, workdir: Path, parallel: int = 1, quiet: bool = False) -> list[dict]:
@@ -134,21 +140,24 @@ def run_sweep(sweep, workdir: Path, parallel: int = 1, quiet: bool = False) -> l
   workdir.mkdir(parents=True, exist_ok=True)
   with ThreadPoolExecutor(max(1, parallel)) as pool:
     done = list(pool.map(lambda r: _execute(r, workdir, quiet), runs))
-  rows = [row(d, sweep.get("metric", "final_test_accuracy")) for d in done]
+  rows = [row(d) for d in done]
   write_table(rows, workdir)
   plot(rows, sweep, workdir)
   return rows
 
 
-def row(done: dict, metric: str) -> dict:
-  """One table row: the point's overrides, rule, seed, metric, train-test gap, minutes."""
+def row(done: dict) -> dict:
+  """One table row: the point's overrides, rule, seed, accuracies, train-test gap (last
+  logged training accuracy minus final test accuracy), examples/s (first log excluded:
+  compilation), minutes."""
   r = {"name": done["name"], **{f"set:{k}": v for k, v in done["overrides"].items()}}
   if "error" in done:
     return {**r, "error": done["error"]}
   s = done["summary"]
-  r.update(rule=s["config"]["rule"], seed=s["config"]["seed"], metric=s.get(metric),
-           best_test_accuracy=s["best_test_accuracy"],
-           train_accuracy=done["train_accuracy"], minutes=s["wall_time_s"] / 60)
+  r.update(rule=s["config"]["rule"], seed=s["config"]["seed"],
+           final_test_accuracy=s["final_test_accuracy"],
+           best_test_accuracy=s["best_test_accuracy"], train_accuracy=done["train_accuracy"],
+           examples_per_s=done["examples_per_s"], minutes=s["wall_time_s"] / 60)
   if done["train_accuracy"] is not None:
     r["train_test_gap"] = done["train_accuracy"] - s["final_test_accuracy"]
   r["reference"] = done["point"] is None
@@ -177,42 +186,48 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 
 def plot(rows: list[dict], sweep, workdir: Path) -> None:
-  """One PNG per swept key: mean metric (± std over seeds) per rule; references dashed."""
+  """One PNG per swept key and metric: the mean (± std over seeds) per rule; references
+  dashed."""
+  swept = list(dict(sweep.get("grid") or sweep.get("axes") or {})) or sorted(
+      {k[4:] for r in rows for k in r if k.startswith("set:")} - {"rule", "seed"})
+  for metric in sweep.get("metrics") or ["final_test_accuracy"]:
+    ok = [dict(r, metric=r[metric]) for r in rows if r.get(metric) is not None]
+    for key in swept:
+      _plot_one(ok, key, metric, workdir / f"{key.replace('.', '_')}__{metric}.png")
+
+
+def _plot_one(ok: list[dict], key: str, metric: str, path: Path) -> None:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  ok = [r for r in rows if "metric" in r and r["metric"] is not None]
   refs = [r for r in ok if r["reference"]]
-  swept = list(dict(sweep.get("grid") or sweep.get("axes") or {})) or sorted(
-      {k[4:] for r in ok for k in r if k.startswith("set:")} - {"rule", "seed"})
-  for key in swept:
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    for rule in sorted({r["rule"] for r in ok if not r["reference"]}):
-      by_x: dict = {}
-      for r in ok:
-        if not r["reference"] and r["rule"] == rule and f"set:{key}" in r:
-          by_x.setdefault(r[f"set:{key}"], []).append(r["metric"])
-      if not by_x:
-        continue
-      xs = sorted(by_x, key=lambda v: (isinstance(v, str), v))
-      means, stds = zip(*(_stats(by_x[x]) for x in xs))
-      labels = [str(x) for x in xs]
-      numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
-      pos = xs if numeric else list(range(len(xs)))
-      ax.errorbar(pos, means, yerr=stds, marker="o", capsize=3, label=rule)
-      if not numeric:
-        ax.set_xticks(pos, labels, rotation=30)
-      elif min(xs) > 0 and max(xs) / min(xs) >= 100:
-        ax.set_xscale("log")
-    for i, r in enumerate(refs):
-      ax.axhline(r["metric"], ls="--", color=f"C{i + 3}", label=r["name"][4:])
-    ax.set(xlabel=key, ylabel=sweep.get("metric", "final_test_accuracy"))
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(workdir / f"{key.replace('.', '_')}.png", dpi=120)
-    plt.close(fig)
+  fig, ax = plt.subplots(figsize=(5, 3.6))
+  for rule in sorted({r["rule"] for r in ok if not r["reference"]}):
+    by_x: dict = {}
+    for r in ok:
+      if not r["reference"] and r["rule"] == rule and f"set:{key}" in r:
+        by_x.setdefault(r[f"set:{key}"], []).append(r["metric"])
+    if not by_x:
+      continue
+    xs = sorted(by_x, key=lambda v: (isinstance(v, str), v))
+    means, stds = zip(*(_stats(by_x[x]) for x in xs))
+    labels = [str(x) for x in xs]
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+    pos = xs if numeric else list(range(len(xs)))
+    ax.errorbar(pos, means, yerr=stds, marker="o", capsize=3, label=rule)
+    if not numeric:
+      ax.set_xticks(pos, labels, rotation=30)
+    elif min(xs) > 0 and max(xs) / min(xs) >= 100:
+      ax.set_xscale("log")
+  for i, r in enumerate(refs):
+    ax.axhline(r["metric"], ls="--", color=f"C{i + 3}", label=r["name"][4:])
+  ax.set(xlabel=key, ylabel=metric)
+  ax.grid(True, alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
 
 
 def main(argv=None) -> int:

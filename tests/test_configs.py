@@ -9,7 +9,9 @@ from opujax import train
 
 DATASETS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist",
             "shakespeare": "tiny_shakespeare", "scale_1b": "tiny_shakespeare"}
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.py"))
+ALL = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.py"))
+CONFIGS = [p for p in ALL if not p.stem.startswith("sweep_")]
+SWEEPS = [p for p in ALL if p.stem.startswith("sweep_")]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
@@ -24,3 +26,15 @@ def test_config(path):
       path.stem[:-len("_dfa_opu")], "dfa")
   assert (config.dataset, config.rule) == (DATASETS[name], rule)
   assert (config.device.name == "opu") == path.stem.endswith("_opu")
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
+def test_sweep_config(path, monkeypatch):
+  from opujax import sweep
+  monkeypatch.chdir(path.parents[1])
+  assert sweep.load_config(str(path)).__class__ is dict
+  doc = importlib.util.module_from_spec(importlib.util.spec_from_file_location("s", path))
+  doc.__spec__.loader.exec_module(doc)
+  assert doc.__doc__.splitlines()[0].startswith(f"python -m opujax.sweep --config configs/{path.name}")
+  runs = sweep.plan(sweep.load_config(str(path)))
+  assert len(runs) >= 10 and len({r["name"] for r in runs}) == len(runs)

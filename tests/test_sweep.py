@@ -61,9 +61,9 @@ def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
   assert proc.returncode == 0, proc.stderr
   rows = json.loads((out / "results.json").read_text())
   assert len(rows) == 4 and {r["rule"] for r in rows} == {"dfa", "shallow"}
-  assert all(0 < r["metric"] <= 1 and "train_test_gap" in r for r in rows), rows
+  assert all(0 < r["final_test_accuracy"] <= 1 and "train_test_gap" in r for r in rows), rows
   assert (out / "results.csv").read_text().count("\n") == 5
-  assert (out / "model_dropout.png").stat().st_size > 0
+  assert (out / "model_dropout__final_test_accuracy.png").stat().st_size > 0
   stamp = (out / "dropout=0.0,rule=dfa" / "summary.json").stat().st_mtime
   (out / "dropout=0.5,rule=shallow" / "summary.json").unlink()  # as if killed there
   proc = subprocess.run(cmd, cwd=ROOT, env=os.environ, capture_output=True, text=True,
