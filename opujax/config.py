@@ -11,7 +11,7 @@ REALISTIC_OPU = {
 
 
 def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigDict:
-  """A 784-800-800-10 tanh MLP (dropout 0.2; training images shifted by up to 2 pixels)
+  """A 784-800-800-10 tanh MLP (dropout 0.2; MNIST images shifted by up to 2 pixels)
   trained with ``rule`` on ``dataset`` for 60 epochs, Adam with a cosine decay: 3
   minutes on 2 CPU cores (6.5 through the OPU)."""
   c = ml_collections.ConfigDict()
@@ -20,9 +20,10 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   # data_dir: TFDS data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets); manual_dir:
   # folder of original files ('' = $OPUJAX_MANUAL_DIR, else download); validation:
   # training examples held out; shift: random translation of each training image by up
-  # to this many pixels (0: none).
+  # to this many pixels (0: none; MNIST 2: +0.6 points for BP and DFA; Fashion-MNIST
+  # loses 1.1 points with it).
   c.data = ml_collections.ConfigDict({"data_dir": "", "manual_dir": "", "validation": 0,
-                                      "shift": 2 if dataset != "tiny_shakespeare" else 0})
+                                      "shift": 2 if dataset == "mnist" else 0})
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
                                        "activation": "tanh", "dropout": 0.2, "d_model": 128,
                                        "depth": 2, "heads": 4,
