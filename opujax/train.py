@@ -22,7 +22,7 @@ import optax
 from flax import struct
 
 from opujax import data as data_lib
-from opujax import devices, dfa, models, parallel
+from opujax import devices, dfa, models, parallel, plots
 from opujax.metrics import MetricWriter, Progress
 
 MODELS = ("mlp", "cnn", "transformer")
@@ -427,6 +427,7 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
   }
   if lead:
     write_json_atomic(workdir / "summary.json", summary)
+    plots.alignment(workdir)
   return summary
 
 

@@ -56,6 +56,7 @@ def test_run_leaves_what_a_researcher_needs(finished):
   lines = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert any("align/Dense_0" in l for l in lines) and any("test/accuracy" in l for l in lines)
   assert any("examples_per_s" in l for l in lines)
+  assert (workdir / "alignment.png").stat().st_size > 0
   events = event_accumulator.EventAccumulator(str(workdir / "tensorboard"))
   events.Reload()
   assert events.Scalars("test/accuracy")[-1].value == pytest.approx(
