@@ -105,8 +105,10 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
   jitted = jax.jit(lambda p, o, r, x, y, k: step(p, o, r, x, y, k)[:3],
                    out_shardings=(*shardings, parallel.replicated(mesh)),
                    donate_argnums=(0, 1))
-  put_batch = lambda s: tuple(parallel.to_global(a, parallel.batch_sharding(mesh, a.ndim))
-                              for a in batch_at(s))
+  def put_batch(s):
+    return tuple(parallel.to_global(a, parallel.batch_sharding(mesh, a.ndim))
+                 for a in batch_at(s))
+
   t = time.perf_counter()
   compiled = jitted.lower(params, opt_state, rule, *put_batch(0), jax.random.key(0)).compile()
   compile_s = time.perf_counter() - t

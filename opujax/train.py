@@ -212,11 +212,16 @@ def step_key(seed: int, step) -> jax.Array:
   return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 2), step)
 
 
+def epoch_batch(train_x, train_y, perm, i, config):
+  """Batch ``i`` of the epoch order ``perm`` (windows starting there, for text)."""
+  idx = jax.lax.dynamic_slice_in_dim(perm, i * config.batch_size, config.batch_size)
+  return get_batch(train_x, train_y, idx, config.context if is_lm(config) else 0)
+
+
 def train_step(state: TrainState, train_x, train_y, perm, i, *, grad, optimizer, config,
                mesh):
   """One update on batch ``i`` of the epoch order ``perm``."""
-  idx = jax.lax.dynamic_slice_in_dim(perm, i * config.batch_size, config.batch_size)
-  x, y = get_batch(train_x, train_y, idx, config.context if is_lm(config) else 0)
+  x, y = epoch_batch(train_x, train_y, perm, i, config)
   x = jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh, x.ndim))
   key, k_shift = jax.random.split(step_key(config.seed, state.step))
   if config.data.shift:
@@ -260,18 +265,6 @@ def write_json_atomic(path: Path, obj) -> None:
   os.replace(f.name, path)
 
 
-def _load(config) -> data_lib.Dataset:
-  """The dataset; with several processes, the first prepares it while the others wait."""
-  load = lambda: data_lib.load(config.dataset, config.data.data_dir or None,
-                               config.data.manual_dir or None, config.data.validation)
-  if jax.process_count() == 1:
-    return load()
-  from jax.experimental import multihost_utils
-  ds = load() if jax.process_index() == 0 else None
-  multihost_utils.sync_global_devices("opujax: data prepared")
-  return ds if ds is not None else load()
-
-
 def _splits(config, ds) -> tuple[np.ndarray, np.ndarray, int, int, dict]:
   """(train x, train y, items to draw from, steps per epoch, {split: (x, y)} to evaluate)."""
   if is_lm(config):
@@ -296,7 +289,9 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
   d = config.distributed
   parallel.initialize(d.coordinator, d.processes, d.process_id)
   t_start = time.time()
-  ds = _load(config)
+  # Several processes: one prepares the dataset, the others wait on its file lock.
+  ds = data_lib.load(config.dataset, config.data.data_dir or None,
+                     config.data.manual_dir or None, config.data.validation)
   train_x, train_y, n_items, steps_per_epoch, evals = _splits(config, ds)
   if config.eval_examples:
     evals = {k: (x[:config.eval_examples], y[:config.eval_examples]) for k, (x, y) in evals.items()}
@@ -347,8 +342,7 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
   diagnose = dfa.diagnostics_fn(model, xent, state.params, example, units)
 
   def diag(s, tx, ty, p, i):
-    idx = jax.lax.dynamic_slice_in_dim(p, i * config.batch_size, config.batch_size)
-    x, y = get_batch(tx, ty, idx, context)
+    x, y = epoch_batch(tx, ty, p, i, config)
     return diagnose(s.params, s.rule, preprocess(x, config.dataset), y,
                     step_key(config.seed, s.step))
 
