@@ -7,6 +7,9 @@ REALISTIC_OPU = {
     # signal, the error ternarised into two DMD frames (threshold: 10% of max|e|).
     "encoding": "ternary", "threshold": 0.1, "camera": "realistic", "photons": 1000.0,
     "read_noise": 5.0, "adc_bits": 8,
+    # Transmission-matrix drift per camera frame (0: a stable medium; see
+    # SimulatedOPU.drifted); device.recalibrate_every re-measures the anchor.
+    "drift_per_frame": 0.0,
 }
 
 
@@ -32,7 +35,9 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   c.rule = rule  # bp | fa | dfa | shallow
   c.units = ()  # feedback units: type names (Dense, Conv, Block) or path regexes
   c.feedback = "independent"  # dfa: each unit its own slice of B, or "shared" (one B)
-  c.device = ml_collections.ConfigDict({"name": "digital", "seed": 1,
+  # recalibrate_every: steps between measurements of the OPU's anchor I(a) under drift
+  # (0: calibrated once, at the start).
+  c.device = ml_collections.ConfigDict({"name": "digital", "seed": 1, "recalibrate_every": 0,
                                         "options": ml_collections.ConfigDict()})
   c.optimizer = ml_collections.ConfigDict({"name": "adam", "learning_rate": 1e-3,
                                            "schedule": "cosine", "weight_decay": 0.0})

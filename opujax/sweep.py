@@ -10,14 +10,15 @@ sweep config's ``get_config()`` returns a dict (its keys are dotted config paths
   {key: value} overrides;
 * ``fixed``: {key: value} set at every point (e.g. fewer epochs);
 * ``rules``: learning rules to run at every point (a line each in the plots; () keeps the
-  base's); ``seeds``: seeds per point; ``references``: run config files drawn as
-  horizontal lines (e.g. digital DFA and BP);
+  base's); ``seeds``: seeds per point; ``references``: run config files (with the same
+  ``fixed`` keys and seeds) drawn as horizontal lines (e.g. digital DFA and BP);
 * ``metrics``: the table columns to plot: ``final_test_accuracy`` (default),
   ``best_test_accuracy``, ``train_accuracy``, ``train_test_gap``, ``examples_per_s``,
   ``minutes``.
 
-Finished points are skipped, so a killed sweep continues (and each run resumes from its
-own checkpoint). Writes ``results.csv`` / ``results.json`` (one row per run) and one PNG
+Points equal to the base (an axis at the base's own value) share one run. Finished
+points are skipped, so a killed sweep continues (and each run resumes from its own
+checkpoint). Writes ``results.csv`` / ``results.json`` (one row per run) and one PNG
 per swept key: the metric against the key, one line per rule, mean over seeds with their
 spread.
 """
@@ -94,24 +95,33 @@ def plan(sweep) -> list[dict]:
   base config; raises SweepError on an unknown key)."""
   base = load_config(sweep["base"])
   fixed = dict(sweep.get("fixed") or {})
+  seeds = list(sweep.get("seeds", ())) or [None]
   runs = []
   for overrides in points(sweep):
-    for key in [*overrides, *fixed]:
+    for key in fixed:
       _lookup(base, key)
+    changed = {k: v for k, v in overrides.items()
+               if not _same(fixed[k] if k in fixed else _lookup(base, k), v)}
     for rule in (list(sweep.get("rules", ())) or [None]):
-      for seed in list(sweep.get("seeds", ())) or [None]:
-        o = dict(overrides)
-        if rule is not None:
-          o["rule"] = rule
-        if seed is not None:
-          o["seed"] = seed
-        runs.append({"name": _name(o), "config": sweep["base"], "overrides": {**fixed, **o},
-                     "point": overrides})
+      for seed in seeds:
+        o = {k: v for k, v in (("rule", rule), ("seed", seed)) if v is not None}
+        runs.append({"name": _name(changed) + "".join(f",{k}={v}" for k, v in o.items()),
+                     "config": sweep["base"],
+                     "overrides": {**fixed, **overrides, **o}, "point": overrides})
   for ref in sweep.get("references", ()):
-    load_config(ref)
-    runs.append({"name": "ref_" + Path(ref).stem, "config": ref, "overrides": {},
-                 "point": None})
+    ref_config = load_config(ref)
+    for key in fixed:
+      _lookup(ref_config, key)
+    for seed in seeds:
+      o = {"seed": seed} if seed is not None else {}
+      runs.append({"name": "ref_" + Path(ref).stem + "".join(f",seed={v}" for v in o.values()),
+                   "config": ref, "overrides": {**fixed, **o}, "point": None})
   return runs
+
+
+def _same(base_value, value) -> bool:
+  as_tuple = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v
+  return as_tuple(base_value) == as_tuple(value)
 
 
 def _execute(run: dict, workdir: Path, quiet: bool) -> dict:
@@ -138,29 +148,32 @@ def run_sweep(sweep, workdir: Path, parallel: int = 1, quiet: bool = False) -> l
   and plots; returns the rows."""
   runs = plan(sweep)
   workdir.mkdir(parents=True, exist_ok=True)
+  unique = list({r["name"]: r for r in runs}.values())
   with ThreadPoolExecutor(max(1, parallel)) as pool:
-    done = list(pool.map(lambda r: _execute(r, workdir, quiet), runs))
-  rows = [row(d) for d in done]
+    done = {d["name"]: d for d in pool.map(lambda r: _execute(r, workdir, quiet), unique)}
+  rows = [row({**done[r["name"]], **r}) for r in runs]
   write_table(rows, workdir)
   plot(rows, sweep, workdir)
   return rows
 
 
 def row(done: dict) -> dict:
-  """One table row: the point's overrides, rule, seed, accuracies, train-test gap (last
-  logged training accuracy minus final test accuracy), examples/s (first log excluded:
-  compilation), minutes."""
+  """One table row: the point's overrides, rule, seed, accuracies, train-test gap (final
+  accuracy on training examples, evaluated like the test set, minus test accuracy; the
+  last logged training accuracy where a run has no train split), examples/s (first log
+  excluded: compilation), minutes."""
   r = {"name": done["name"], **{f"set:{k}": v for k, v in done["overrides"].items()}}
   if "error" in done:
     return {**r, "error": done["error"]}
   s = done["summary"]
+  train = s.get("final", {}).get("train/accuracy", done["train_accuracy"])
   r.update(rule=s["config"]["rule"], seed=s["config"]["seed"],
            final_test_accuracy=s["final_test_accuracy"],
-           best_test_accuracy=s["best_test_accuracy"], train_accuracy=done["train_accuracy"],
+           best_test_accuracy=s["best_test_accuracy"], train_accuracy=train,
            examples_per_s=done["examples_per_s"], minutes=s["wall_time_s"] / 60)
-  if done["train_accuracy"] is not None:
-    r["train_test_gap"] = done["train_accuracy"] - s["final_test_accuracy"]
-  r["reference"] = done["point"] is None
+  if train is not None:
+    r["train_test_gap"] = train - s["final_test_accuracy"]
+  r["reference"] = Path(done["config"]).stem if done["point"] is None else ""
   return r
 
 
@@ -216,12 +229,16 @@ def _plot_one(ok: list[dict], key: str, metric: str, path: Path) -> None:
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
     pos = xs if numeric else list(range(len(xs)))
     ax.errorbar(pos, means, yerr=stds, marker="o", capsize=3, label=rule)
+    positive = [x for x in xs if x > 0] if numeric else []
     if not numeric:
       ax.set_xticks(pos, labels, rotation=30)
-    elif min(xs) > 0 and max(xs) / min(xs) >= 100:
+    elif positive and min(xs) > 0 and max(xs) / min(xs) >= 100:
       ax.set_xscale("log")
-  for i, r in enumerate(refs):
-    ax.axhline(r["metric"], ls="--", color=f"C{i + 3}", label=r["name"][4:])
+    elif positive and min(xs) == 0 and max(xs) / min(positive) >= 100:
+      ax.set_xscale("symlog", linthresh=min(positive))
+  for i, name in enumerate(sorted({r["reference"] for r in refs})):
+    mean, std = _stats([r["metric"] for r in refs if r["reference"] == name])
+    ax.axhline(mean, ls="--", color=f"C{i + 3}", label=f"{name} ({mean:.4g} ± {std:.2g})")
   ax.set(xlabel=key, ylabel=metric)
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize=8)

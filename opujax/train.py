@@ -22,7 +22,7 @@ import optax
 from flax import struct
 
 from opujax import data as data_lib
-from opujax import devices, dfa, models, parallel, plots
+from opujax import devices, dfa, models, parallel, plots, report
 from opujax.metrics import MetricWriter, Progress
 
 MODELS = ("mlp", "cnn", "transformer")
@@ -84,6 +84,11 @@ def validate(config) -> None:
   for key in ("steps", "diagnostics_every", "eval_examples"):
     _count(key, config[key], 0)
   _count("data.shift", config.data.shift, 0)
+  _count("device.recalibrate_every", config.device.recalibrate_every, 0)
+  if config.device.options.get("drift_per_frame") and (
+      config.device.name != "opu" or config.rule != "dfa"):
+    raise ConfigError("device.options.drift_per_frame drifts a simulated OPU's medium; it "
+                      "needs device.name='opu' and rule='dfa'.")
   if config.data.shift and is_lm(config):
     raise ConfigError("data.shift translates images; set it to 0 for tiny_shakespeare.")
   for axis in parallel.AXES:
@@ -230,7 +235,26 @@ def train_step(state: TrainState, train_x, train_y, perm, i, *, grad, optimizer,
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   correct = jnp.mean(jnp.argmax(aux["logits"], -1) == y)
-  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), (loss, correct)
+  rule = drift(state.rule, jax.random.fold_in(key, 3), state.step + 1,
+               x.shape[0] * max(config.context if is_lm(config) else 0, 1),
+               config.device.recalibrate_every)
+  return (state.replace(step=state.step + 1, params=params, opt_state=opt_state, rule=rule),
+          (loss, correct))
+
+
+def drift(rule: dfa.Rule, key, done, rows: int, recalibrate_every: int) -> dfa.Rule:
+  """The rule after a step's camera frames of transmission-matrix drift (simulated OPU
+  with ``drift_per_frame`` > 0; any other rule unchanged), its anchor recalibrated after
+  every ``recalibrate_every``-th step (0: never; the step-0 calibration goes stale)."""
+  device = rule.device
+  if not getattr(device, "drift_per_frame", 0.0):
+    return rule
+  device = device.drifted(key, rows * device.frames_per_row)
+  if recalibrate_every:
+    fresh = device.recalibrated().anchor_reference
+    device = device.replace(anchor_reference=jnp.where(
+        done % recalibrate_every == 0, fresh, device.anchor_reference))
+  return rule.replace(device=device)
 
 
 def eval_step(params, x, y, *, model, dataset):
@@ -266,12 +290,19 @@ def write_json_atomic(path: Path, obj) -> None:
 
 
 def _splits(config, ds) -> tuple[np.ndarray, np.ndarray, int, int, dict]:
-  """(train x, train y, items to draw from, steps per epoch, {split: (x, y)} to evaluate)."""
+  """(train x, train y, items to draw from, steps per epoch, {split: (x, y)} to evaluate).
+
+  The ``train`` split is the first training examples (text) as many as the test split
+  has, evaluated like it (no dropout, no shift): the train-test gap at equal footing.
+  """
   if is_lm(config):
     text, t = ds.train_x, config.context
-    evals = {s: windows(x, t) for s, x in (("test", ds.test_x), ("validation", ds.val_x))}
+    evals = {s: windows(x, t) for s, x in (("test", ds.test_x), ("validation", ds.val_x),
+                                           ("train", text[:len(ds.test_x)]))}
     return text, ds.train_y, len(text) - t, len(text) // (config.batch_size * t), evals
-  evals = {"test": (ds.test_x, ds.test_y), "validation": (ds.val_x, ds.val_y)}
+  n = len(ds.test_x)
+  evals = {"test": (ds.test_x, ds.test_y), "validation": (ds.val_x, ds.val_y),
+           "train": (ds.train_x[:n], ds.train_y[:n])}
   return ds.train_x, ds.train_y, len(ds.train_x), len(ds.train_x) // config.batch_size, evals
 
 
@@ -353,6 +384,8 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
   train_x, train_y = (parallel.to_global(a, rep) for a in (train_x, train_y))
   rows = config.batch_size * max(context, 1)
   budget_per_step = state.rule.device.cost(rows) if config.rule == "dfa" else None
+  flops = step_flops(step_fn, (state, train_x, train_y, permute(start // steps_per_epoch), 0),
+                     state.rule, rows)
 
   writer = MetricWriter(workdir, enabled=lead)
   progress = Progress(total, start, quiet or not lead)
@@ -418,11 +451,25 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
       "resumed_from_step": start,
       "wall_time_s": time.time() - t_start,
       "budget": _budget_metrics(budget_per_step * total) if budget_per_step else None,
+      "flops": flops,
   }
   if lead:
     write_json_atomic(workdir / "summary.json", summary)
     plots.alignment(workdir)
+    report.write(workdir)
   return summary
+
+
+def step_flops(step_fn, args, rule: dfa.Rule, rows: int) -> dict[str, float]:
+  """XLA's FLOP count of one train step, and of its ``rows``-row feedback projection
+  (0 for rules without one)."""
+  count = lambda lowered: float(lowered.cost_analysis().get("flops", 0.0))
+  projection = 0.0
+  if rule.name == "dfa":
+    e = jax.ShapeDtypeStruct((rows, rule.device.in_features), jnp.float32)
+    project = jax.jit(lambda device, x, key: device.project(x, key))
+    projection = count(project.lower(rule.device, e, jax.random.key(0)))
+  return {"train_step": count(step_fn.lower(*args)), "projection": projection}
 
 
 def _budget_metrics(budget: devices.Budget) -> dict[str, float]:

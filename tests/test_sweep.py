@@ -41,8 +41,24 @@ def test_plan_names_rules_seeds_and_references():
                      "rules": ["dfa"], "seeds": [0, 1], "references": ["configs/mnist_bp.py"]})
   assert [r["name"] for r in runs] == [
       "photons=10.0,rule=dfa,seed=0", "photons=10.0,rule=dfa,seed=1",
-      "photons=100.0,rule=dfa,seed=0", "photons=100.0,rule=dfa,seed=1", "ref_mnist_bp"]
+      "photons=100.0,rule=dfa,seed=0", "photons=100.0,rule=dfa,seed=1",
+      "ref_mnist_bp,seed=0", "ref_mnist_bp,seed=1"]
   assert runs[1]["overrides"] == {"device.options.photons": 10.0, "rule": "dfa", "seed": 1}
+  assert runs[5]["overrides"] == {"seed": 1} and runs[5]["point"] is None
+
+
+def test_points_at_the_base_share_its_run():
+  """An axis at the base's value (after ``fixed``) is the base run, named once."""
+  runs = sweep.plan({"base": "configs/mnist_dfa_opu.py",
+                     "axes": {"device.options.photons": [10.0, 1000.0],
+                              "model.dropout": [0.0, 0.2]},
+                     "fixed": {"model.dropout": 0.0, "epochs": 2},
+                     "references": ["configs/mnist_dfa.py"]})
+  assert [r["name"] for r in runs] == ["photons=10.0", "base", "base", "dropout=0.2",
+                                       "ref_mnist_dfa"]
+  assert runs[1]["point"] == {"device.options.photons": 1000.0}
+  assert runs[3]["overrides"] == {"model.dropout": 0.2, "epochs": 2}
+  assert runs[4]["overrides"] == {"model.dropout": 0.0, "epochs": 2}
 
 
 def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
@@ -62,6 +78,10 @@ def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
   rows = json.loads((out / "results.json").read_text())
   assert len(rows) == 4 and {r["rule"] for r in rows} == {"dfa", "shallow"}
   assert all(0 < r["final_test_accuracy"] <= 1 and "train_test_gap" in r for r in rows), rows
+  summary = json.loads((out / "dropout=0.0,rule=dfa" / "summary.json").read_text())
+  r = next(r for r in rows if r["name"] == "dropout=0.0,rule=dfa")
+  assert r["train_test_gap"] == pytest.approx(
+      summary["final"]["train/accuracy"] - summary["final_test_accuracy"])
   assert (out / "results.csv").read_text().count("\n") == 5
   assert (out / "model_dropout__final_test_accuracy.png").stat().st_size > 0
   stamp = (out / "dropout=0.0,rule=dfa" / "summary.json").stat().st_mtime

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from opujax import data as data_lib
-from opujax import train
+from opujax import devices, dfa, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,8 @@ def test_language_model_learns_and_reports_validation_loss(data_env, tmp_path):
   assert proc.returncode == 0, proc.stderr
   summary = json.loads((tmp_path / "summary.json").read_text())
   final = summary["final"]
-  assert set(final) == {"test/loss", "test/accuracy", "validation/loss", "validation/accuracy"}
+  assert set(final) == {f"{s}/{m}" for s in ("test", "validation", "train")
+                        for m in ("loss", "accuracy")}
   assert final["validation/loss"] < unigram - 0.3, (final, unigram)
   lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert any("align/Block_1" in l for l in lines)
@@ -81,6 +82,8 @@ def test_language_model_learns_and_reports_validation_loss(data_env, tmp_path):
     ("data.shift", -1, "data.shift must be an integer >= 0"),
     ("feedback", "per_block", "feedback='per_block' is not one of"),
     ("mesh.fsdp", 0, "mesh.fsdp must be a positive integer or -1"),
+    ("device.options.drift_per_frame", 1e-5, "needs device.name='opu'"),
+    ("device.recalibrate_every", -1, "device.recalibrate_every must be an integer >= 0"),
 ])
 def test_validate_refuses(key, value, message):
   from opujax import config as config_lib
@@ -92,3 +95,31 @@ def test_validate_refuses(key, value, message):
   node[leaf] = value
   with pytest.raises(train.ConfigError, match=message):
     train.validate(c)
+
+
+class DriftTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_the_medium_decorrelates_and_the_anchor_recalibrates(self):
+    """k steps of f frames each leave corr(R_k, R_0) = (1 - eps)^(k f / 2); the anchor
+    reference is re-measured after every 2nd step only."""
+    eps, rows = 1e-2, 4
+    rule = dfa.dfa(devices.make("opu", 40, 256, seed=0, camera="ideal", drift_per_frame=eps))
+    frames = rows * rule.device.frames_per_row
+    step = self.variant(lambda r, k, done: train.drift(r, k, done, rows, 2))
+    r = rule
+    for done in range(1, 6):
+      r = step(r, jax.random.key(done), jnp.asarray(done))
+      v = r.device.anchor_field
+      fresh = np.asarray(v[0] ** 2 + v[1] ** 2)
+      stale = not np.allclose(r.device.anchor_reference, fresh)
+      assert stale == (done % 2 == 1), done
+    w0, w5 = (np.asarray(x.device.weights).ravel() for x in (rule, r))
+    assert np.corrcoef(w0, w5)[0, 1] == pytest.approx((1 - eps) ** (5 * frames / 2), abs=0.03)
+    assert np.std(w5) == pytest.approx(np.std(w0), rel=0.05)
+
+
+def test_a_stable_medium_or_a_digital_rule_does_not_drift():
+  for rule in (dfa.dfa(devices.make("opu", 8, 32, seed=0)),
+               dfa.dfa(devices.make("digital", 8, 32, seed=0)), dfa.bp()):
+    assert train.drift(rule, jax.random.key(0), 1, 4, 1) is rule

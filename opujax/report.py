@@ -1,0 +1,215 @@
+"""python -m opujax.report WORKDIR [--opu.FIELD=VALUE ...] [--gpu.FIELD=VALUE ...]
+
+The OPU-versus-GPU report of a finished run: for the feedback projections the run did
+(its `Budget`: projections, camera frames, optical MACs, bytes through the DMD and the
+camera), the time and energy on an OPU and on a GPU, the share of I/O in the OPU's
+time, and the whole training's energy split between electronics (everything but the
+projection, on the GPU) and optics. Writes ``report.md`` and ``report.png`` in WORKDIR
+(also written at the end of every run).
+
+    OPU time = max(frames / frame_rate, optical MACs / ops_per_s, t_DMD + t_camera)
+    t_DMD = bytes uploaded / dmd_bytes_per_s,  t_camera = bytes read / camera_bytes_per_s
+    GPU time = 2 MACs / (flops_per_s * utilisation);  energy = power * time (each side)
+    electronics = steps * (FLOPs of a train step - FLOPs of its projection) on the GPU
+
+FLOPs are XLA's cost analysis of the compiled step (loops counted once: a streamed
+OPU's scan understates both terms alike). Every constant is a field of `OPUSpec` or
+`GPUSpec` (defaults and their sources in `opujax.devices.budget`).
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from opujax.devices.budget import Budget, GPUSpec, OPUSpec, estimate
+
+
+class ReportError(ValueError):
+  """A workdir or constant the report cannot use, with what to do."""
+
+
+def figures(summary: dict, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -> dict:
+  """Every number of the report from a run's ``summary.json`` (a dict).
+
+  Returns:
+    A flat dict: the budget's counts (whole run), ``opu_*`` and ``gpu_*`` times (s) and
+    energies (J) of the projections, ``dmd_s``, ``camera_s``, ``io_share``, ``opu_fill``
+    (optical MACs over frames x the MACs a frame does at the published ops rate),
+    ``break_even_macs_per_row`` (in x out per projection where the frame-bound OPU time
+    equals the GPU time), and with the
+    run's FLOPs, ``electronics_*`` and the energy of training with the projection on the
+    OPU (``with_opu_j``) or on the GPU (``all_gpu_j``), and the optics' share of the former.
+  """
+  raw = summary.get("budget") or {}
+  budget = Budget(**{f.name: int(raw.get(f"budget/{f.name}", 0))
+                     for f in dataclasses.fields(Budget)})
+  est = estimate(budget, opu, gpu)
+  out = {**dataclasses.asdict(budget),
+         "opu_s": est.opu_time_s, "opu_j": est.opu_energy_j,
+         "frames_s": budget.frames / opu.frame_rate_hz,
+         "optics_s": budget.optical_macs / opu.ops_per_s,
+         "dmd_s": budget.bytes_uploaded / opu.dmd_bytes_per_s,
+         "camera_s": budget.bytes_read / opu.camera_bytes_per_s,
+         "gpu_s": est.gpu_time_s, "gpu_j": est.gpu_energy_j}
+  out["io_share"] = est.opu_io_time_s / est.opu_time_s if est.opu_time_s else 0.0
+  if budget.frames:
+    # What the published ops rate assumes a frame does, and the projection size (MACs
+    # per row) at which the OPU's frame-bound time equals the GPU's.
+    out["opu_fill"] = budget.optical_macs / (budget.frames * opu.ops_per_s / opu.frame_rate_hz)
+    out["break_even_macs_per_row"] = (budget.frames / budget.projections * gpu.flops_per_s
+                                      * gpu.utilisation / (2 * opu.frame_rate_hz))
+  flops = summary.get("flops")
+  if flops:
+    work = summary["steps"] * (flops["train_step"] - flops["projection"])
+    out["electronics_flops"] = work
+    out["electronics_s"] = work / (gpu.flops_per_s * gpu.utilisation)
+    out["electronics_j"] = out["electronics_s"] * gpu.power_w
+    out["with_opu_j"] = out["electronics_j"] + out["opu_j"]
+    out["all_gpu_j"] = out["electronics_j"] + out["gpu_j"]
+    out["optics_share"] = out["opu_j"] / out["with_opu_j"] if out["with_opu_j"] else 0.0
+  return out
+
+
+def markdown(f: dict, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
+  c = summary.get("config", {})
+  lines = [f"# OPU versus GPU: {c.get('dataset', '?')} {c.get('model', {}).get('name', '?')}, "
+           f"rule {c.get('rule', '?')}, device {c.get('device', {}).get('name', '?')}, "
+           f"{summary.get('steps', '?')} steps", ""]
+  if not f["projections"]:
+    lines += ["This run made no feedback projections (only DFA projects its error).", ""]
+  else:
+    lines += ["## Work done by the feedback projections", "", "| count | value |", "|---|---|"]
+    lines += [f"| {k.replace('_', ' ')} | {f[k]:.4g} |" for k in (
+        "projections", "macs", "frames", "optical_macs", "bytes_uploaded", "bytes_read")]
+    lines += ["", "## The same projections on an OPU and on a GPU", "",
+              "| | time (s) | energy (J) |", "|---|---|---|",
+              f"| OPU | {f['opu_s']:.4g} | {f['opu_j']:.4g} |",
+              f"| GPU | {f['gpu_s']:.4g} | {f['gpu_j']:.4g} |",
+              f"| OPU / GPU | {_ratio(f['opu_s'], f['gpu_s'])} | "
+              f"{_ratio(f['opu_j'], f['gpu_j'])} |", "",
+              f"OPU time bounds: frames {f['frames_s']:.4g} s, optical MACs "
+              f"{f['optics_s']:.4g} s, I/O {f['dmd_s'] + f['camera_s']:.4g} s (DMD upload "
+              f"{f['dmd_s']:.4g} s, camera readout {f['camera_s']:.4g} s): I/O is "
+              f"{100 * f['io_share']:.1f} % of the OPU time.", "",
+              f"Each frame used {100 * f['opu_fill']:.2g} % of the optical MACs a frame does "
+              f"at the published rate ({opu.ops_per_s / opu.frame_rate_hz:.3g}); the OPU "
+              f"matches the GPU's time from {f['break_even_macs_per_row']:.3g} MACs (in x "
+              f"out) per projection, this run's are {f['macs'] / f['projections']:.3g}.", ""]
+  if "electronics_j" in f:
+    lines += ["## Training energy: electronics and optics", "",
+              "| | electronics (J) | projection (J) | total (J) |", "|---|---|---|---|",
+              f"| projection on the OPU | {f['electronics_j']:.4g} | {f['opu_j']:.4g} | "
+              f"{f['with_opu_j']:.4g} |",
+              f"| all on the GPU | {f['electronics_j']:.4g} | {f['gpu_j']:.4g} | "
+              f"{f['all_gpu_j']:.4g} |", "",
+              f"Electronics: {f['electronics_flops']:.4g} FLOPs (forward, local updates, "
+              f"optimizer) on the GPU. Optics' share of the energy with an OPU: "
+              f"{100 * f['optics_share']:.1f} %.", ""]
+  else:
+    lines += ["This run's summary has no FLOP counts (it predates them): no energy split.", ""]
+  lines += ["## Constants", "",
+            "OPU: " + ", ".join(f"{k} {v:g}" for k, v in dataclasses.asdict(opu).items()),
+            "(LightOn OPU, Launay et al. 2020; see opujax.devices.budget.OPUSpec).", "",
+            "GPU: " + ", ".join(f"{k} {v:g}" for k, v in dataclasses.asdict(gpu).items()),
+            "(NVIDIA H100 SXM5 datasheet; see opujax.devices.budget.GPUSpec).", ""]
+  return "\n".join(lines)
+
+
+def _ratio(a: float, b: float) -> str:
+  return f"{a / b:.3g}" if b else "-"
+
+
+def plot(f: dict, path: Path) -> None:
+  """Projection time and energy, OPU against GPU (log scale), and the training energy
+  split (electronics + projection) with the projection on the OPU or on the GPU."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  split = "electronics_j" in f
+  fig, axes = plt.subplots(1, 2 if split else 1, figsize=(9 if split else 4.5, 3.6),
+                           squeeze=False)
+  _bars(axes[0, 0], ["time (s)", "energy (J)"],
+        {"OPU": [f["opu_s"], f["opu_j"]], "GPU": [f["gpu_s"], f["gpu_j"]]},
+        f"feedback projections (I/O {100 * f['io_share']:.3g} % of OPU time)")
+  if split:
+    _bars(axes[0, 1], ["projection on OPU", "all on GPU"],
+          {"electronics": [f["electronics_j"]] * 2, "projection": [f["opu_j"], f["gpu_j"]],
+           "total": [f["with_opu_j"], f["all_gpu_j"]]},
+          f"training energy (J): optics {100 * f['optics_share']:.3g} % with an OPU")
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def _bars(ax, groups: list[str], series: dict[str, list[float]], title: str) -> None:
+  """Grouped bars, one colour per series, on a log scale when all are positive."""
+  width = 0.8 / len(series)
+  for i, (name, values) in enumerate(series.items()):
+    ax.bar([g + width * (i - (len(series) - 1) / 2) for g in range(len(groups))], values,
+           width, label=name, color=f"C{i}")
+  ax.set_xticks(range(len(groups)), groups)
+  if all(v > 0 for values in series.values() for v in values):
+    ax.set_yscale("log")
+  ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=8)
+
+
+def write(workdir: Path, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -> dict:
+  """Writes ``report.md`` and ``report.png`` for the run in ``workdir``; returns the
+  figures. Raises ReportError when the workdir holds no finished run."""
+  workdir = Path(workdir)
+  path = workdir / "summary.json"
+  if not path.is_file():
+    raise ReportError(f"{workdir} holds no summary.json; pass the workdir of a finished "
+                      "run (python -m opujax.run writes one at the end)")
+  summary = json.loads(path.read_text())
+  f = figures(summary, opu, gpu)
+  for name, emit in (("report.md", lambda p: p.write_text(markdown(f, summary, opu, gpu))),
+                     ("report.png", lambda p: plot(f, p))):
+    fd, tmp = tempfile.mkstemp(suffix=Path(name).suffix, dir=workdir)
+    os.close(fd)
+    emit(Path(tmp))
+    os.replace(tmp, workdir / name)
+  return f
+
+
+def _spec(cls, values: dict):
+  try:
+    spec = cls(**values)
+  except TypeError as e:
+    raise ReportError(str(e)) from e
+  bad = [k for k, v in dataclasses.asdict(spec).items() if not v > 0]
+  if bad:
+    raise ReportError(f"{cls.__name__} {', '.join(bad)} must be > 0")
+  return spec
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(prog="python -m opujax.report",
+                              description=__doc__.split("\n\n")[1])
+  p.add_argument("workdir")
+  for prefix, cls in (("opu", OPUSpec), ("gpu", GPUSpec)):
+    for field in dataclasses.fields(cls):
+      p.add_argument(f"--{prefix}.{field.name}", type=float, dest=f"{prefix}__{field.name}",
+                     help=f"default {field.default:g}")
+  a = vars(p.parse_args(argv))
+  given = lambda prefix: {k.split("__")[1]: v for k, v in a.items()
+                          if k.startswith(prefix + "__") and v is not None}
+  try:
+    f = write(Path(a["workdir"]), _spec(OPUSpec, given("opu")), _spec(GPUSpec, given("gpu")))
+  except ReportError as e:
+    print(f"opujax.report: error: {e}", file=sys.stderr)
+    return 2
+  print(f"OPU {f['opu_s']:.3g} s / {f['opu_j']:.3g} J, GPU {f['gpu_s']:.3g} s / "
+        f"{f['gpu_j']:.3g} J for {f['projections']} projections; report.md and report.png "
+        f"in {a['workdir']}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
