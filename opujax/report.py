@@ -39,8 +39,8 @@ def figures(summary: dict, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -
     A flat dict: the budget's counts (whole run), ``opu_*`` and ``gpu_*`` times (s) and
     energies (J) of the projections, ``dmd_s``, ``camera_s``, ``io_share``, ``opu_fill``
     (optical MACs over frames x the MACs a frame does at the published ops rate),
-    ``break_even_macs_per_row`` (in x out per projection where the frame-bound OPU time
-    equals the GPU time), and with the
+    ``break_even_macs_per_row`` and ``break_even_energy_macs_per_row`` (in x out per
+    projection where the frame-bound OPU time, or energy, equals the GPU's), and with the
     run's FLOPs, ``electronics_*`` and the energy of training with the projection on the
     OPU (``with_opu_j``) or on the GPU (``all_gpu_j``), and the optics' share of the former.
   """
@@ -57,11 +57,14 @@ def figures(summary: dict, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -
          "gpu_s": est.gpu_time_s, "gpu_j": est.gpu_energy_j}
   out["io_share"] = est.opu_io_time_s / est.opu_time_s if est.opu_time_s else 0.0
   if budget.frames:
-    # What the published ops rate assumes a frame does, and the projection size (MACs
-    # per row) at which the OPU's frame-bound time equals the GPU's.
+    # What the published ops rate assumes a frame does, and the projection sizes (MACs
+    # per row) at which the OPU's frame-bound time and energy equal the GPU's.
+    frames_per_row = budget.frames / budget.projections
+    gpu_macs_per_s = gpu.flops_per_s * gpu.utilisation / 2
     out["opu_fill"] = budget.optical_macs / (budget.frames * opu.ops_per_s / opu.frame_rate_hz)
-    out["break_even_macs_per_row"] = (budget.frames / budget.projections * gpu.flops_per_s
-                                      * gpu.utilisation / (2 * opu.frame_rate_hz))
+    out["break_even_macs_per_row"] = frames_per_row * gpu_macs_per_s / opu.frame_rate_hz
+    out["break_even_energy_macs_per_row"] = (frames_per_row * opu.power_w / opu.frame_rate_hz
+                                             * gpu_macs_per_s / gpu.power_w)
   flops = summary.get("flops")
   if flops:
     work = summary["steps"] * (flops["train_step"] - flops["projection"])
@@ -81,6 +84,11 @@ def markdown(f: dict, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
            f"{summary.get('steps', '?')} steps", ""]
   if not f["projections"]:
     lines += ["This run made no feedback projections (only DFA projects its error).", ""]
+  elif not f["frames"]:
+    lines += [f"The run's {f['projections']} projections ({f['macs']:.4g} MACs) ran on a "
+              f"digital device: {f['gpu_s']:.4g} s and {f['gpu_j']:.4g} J on the GPU. It "
+              "took no camera frames to cost on an OPU; run with device.name='opu' for "
+              "the OPU's figures.", ""]
   else:
     lines += ["## Work done by the feedback projections", "", "| count | value |", "|---|---|"]
     lines += [f"| {k.replace('_', ' ')} | {f[k]:.4g} |" for k in (
@@ -96,19 +104,23 @@ def markdown(f: dict, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
               f"{f['dmd_s']:.4g} s, camera readout {f['camera_s']:.4g} s): I/O is "
               f"{100 * f['io_share']:.1f} % of the OPU time.", "",
               f"Each frame used {100 * f['opu_fill']:.2g} % of the optical MACs a frame does "
-              f"at the published rate ({opu.ops_per_s / opu.frame_rate_hz:.3g}); the OPU "
+              f"at the published rate ({opu.ops_per_s / opu.frame_rate_hz:.3g}). The OPU "
               f"matches the GPU's time from {f['break_even_macs_per_row']:.3g} MACs (in x "
-              f"out) per projection, this run's are {f['macs'] / f['projections']:.3g}.", ""]
+              f"out) per projection and its energy from "
+              f"{f['break_even_energy_macs_per_row']:.3g}; this run's projections are "
+              f"{f['macs'] / f['projections']:.3g}.", ""]
   if "electronics_j" in f:
+    optical = [f"| projection on the OPU | {f['electronics_j']:.4g} | {f['opu_j']:.4g} | "
+               f"{f['with_opu_j']:.4g} |"] if f["frames"] else []
     lines += ["## Training energy: electronics and optics", "",
               "| | electronics (J) | projection (J) | total (J) |", "|---|---|---|---|",
-              f"| projection on the OPU | {f['electronics_j']:.4g} | {f['opu_j']:.4g} | "
-              f"{f['with_opu_j']:.4g} |",
+              *optical,
               f"| all on the GPU | {f['electronics_j']:.4g} | {f['gpu_j']:.4g} | "
               f"{f['all_gpu_j']:.4g} |", "",
               f"Electronics: {f['electronics_flops']:.4g} FLOPs (forward, local updates, "
-              f"optimizer) on the GPU. Optics' share of the energy with an OPU: "
-              f"{100 * f['optics_share']:.1f} %.", ""]
+              "optimizer) on the GPU." + (f" Optics' share of the energy with an OPU: "
+                                          f"{100 * f['optics_share']:.1f} %." if optical else ""),
+              ""]
   else:
     lines += ["This run's summary has no FLOP counts (it predates them): no energy split.", ""]
   lines += ["## Constants", "",
@@ -130,12 +142,13 @@ def plot(f: dict, path: Path) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  split = "electronics_j" in f
+  split = "electronics_j" in f and f["frames"]
   fig, axes = plt.subplots(1, 2 if split else 1, figsize=(9 if split else 4.5, 3.6),
                            squeeze=False)
-  _bars(axes[0, 0], ["time (s)", "energy (J)"],
-        {"OPU": [f["opu_s"], f["opu_j"]], "GPU": [f["gpu_s"], f["gpu_j"]]},
-        f"feedback projections (I/O {100 * f['io_share']:.3g} % of OPU time)")
+  sides = {"OPU": [f["opu_s"], f["opu_j"]]} if f["frames"] else {}
+  _bars(axes[0, 0], ["time (s)", "energy (J)"], {**sides, "GPU": [f["gpu_s"], f["gpu_j"]]},
+        f"feedback projections (I/O {100 * f['io_share']:.3g} % of OPU time)" if sides
+        else "feedback projections on the GPU")
   if split:
     _bars(axes[0, 1], ["projection on OPU", "all on GPU"],
           {"electronics": [f["electronics_j"]] * 2, "projection": [f["opu_j"], f["gpu_j"]],

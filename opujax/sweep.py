@@ -85,8 +85,12 @@ def _flag(key: str, value) -> str:
   return f"--config.{key}={text}"
 
 
+def _text(value) -> str:
+  return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def _name(overrides: dict[str, Any]) -> str:
-  text = ",".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items()) or "base"
+  text = ",".join(f"{k.split('.')[-1]}={_text(v)}" for k, v in overrides.items()) or "base"
   return "".join(c if c.isalnum() or c in "=.,-_" else "_" for c in text)
 
 
@@ -136,7 +140,7 @@ def _execute(run: dict, workdir: Path, quiet: bool) -> dict:
       return {**run, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
   summary = json.loads((out / "summary.json").read_text())
   lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
-  train = [l for l in lines if "train/accuracy" in l]
+  train = [l for l in lines if "examples_per_s" in l]  # training logs, not evaluations
   return {**run, "summary": summary,
           "train_accuracy": train[-1]["train/accuracy"] if train else None,
           "examples_per_s": (sum(l["examples_per_s"] for l in train[1:]) / (len(train) - 1)
@@ -209,6 +213,17 @@ def plot(rows: list[dict], sweep, workdir: Path) -> None:
       _plot_one(ok, key, metric, workdir / f"{key.replace('.', '_')}__{metric}.png")
 
 
+def log_axis(ax, xs: list[float]) -> None:
+  """A log x axis for values spanning 100x or more (symlog when 0 is among them)."""
+  positive = [x for x in xs if x > 0]
+  if not positive or min(xs) < 0 or max(xs) / min(positive) < 100:
+    return
+  if min(xs) == 0:
+    ax.set_xscale("symlog", linthresh=min(positive))
+  else:
+    ax.set_xscale("log")
+
+
 def _plot_one(ok: list[dict], key: str, metric: str, path: Path) -> None:
   import matplotlib
   matplotlib.use("Agg")
@@ -223,19 +238,16 @@ def _plot_one(ok: list[dict], key: str, metric: str, path: Path) -> None:
         by_x.setdefault(r[f"set:{key}"], []).append(r["metric"])
     if not by_x:
       continue
-    xs = sorted(by_x, key=lambda v: (isinstance(v, str), v))
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in by_x)
+    xs = sorted(by_x) if numeric else list(by_x)  # else the sweep's order
     means, stds = zip(*(_stats(by_x[x]) for x in xs))
-    labels = [str(x) for x in xs]
-    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+    labels = [_text(x) for x in xs]
     pos = xs if numeric else list(range(len(xs)))
     ax.errorbar(pos, means, yerr=stds, marker="o", capsize=3, label=rule)
-    positive = [x for x in xs if x > 0] if numeric else []
-    if not numeric:
+    if numeric:
+      log_axis(ax, xs)
+    else:
       ax.set_xticks(pos, labels, rotation=30)
-    elif positive and min(xs) > 0 and max(xs) / min(xs) >= 100:
-      ax.set_xscale("log")
-    elif positive and min(xs) == 0 and max(xs) / min(positive) >= 100:
-      ax.set_xscale("symlog", linthresh=min(positive))
   for i, name in enumerate(sorted({r["reference"] for r in refs})):
     mean, std = _stats([r["metric"] for r in refs if r["reference"] == name])
     ax.axhline(mean, ls="--", color=f"C{i + 3}", label=f"{name} ({mean:.4g} ± {std:.2g})")

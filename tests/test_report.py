@@ -32,6 +32,9 @@ def test_figures_match_the_hand_computation():
       "gpu_s": 2.0, "gpu_j": 1000.0,
       # A frame at 1e15 / 1e3 = 1e12 MACs; 3 frames a projection: 3 * 5e14 / 2e3.
       "opu_fill": 1 / 3, "break_even_macs_per_row": 7.5e11,
+      # Per row the OPU spends 3 frames * 25 W / 1 kHz = 0.075 J; the GPU 500 W /
+      # 2.5e14 MAC/s = 2e-12 J per MAC.
+      "break_even_energy_macs_per_row": 3.75e10,
       # Electronics: 10 * (1e12 - 1e11) = 9e12 FLOPs / 5e14 = 0.018 s at 500 W = 9 J.
       "electronics_flops": 9e12, "electronics_s": 0.018, "electronics_j": 9.0,
       "with_opu_j": 84.0, "all_gpu_j": 1009.0, "optics_share": 75 / 84}

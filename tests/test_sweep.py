@@ -59,6 +59,8 @@ def test_points_at_the_base_share_its_run():
   assert runs[1]["point"] == {"device.options.photons": 1000.0}
   assert runs[3]["overrides"] == {"model.dropout": 0.2, "epochs": 2}
   assert runs[4]["overrides"] == {"model.dropout": 0.0, "epochs": 2}
+  widths = sweep.plan({"base": "configs/mnist_dfa.py", "axes": {"model.widths": [(8, 4)]}})
+  assert widths[0]["name"] == "widths=8x4"
 
 
 def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):

@@ -1,0 +1,88 @@
+"""Copies a finished sweep's tables and plots into experiments/results/<sweep>/ and, with
+``--reference``, draws the headline: each axis's accuracy minus the reference's (mean over
+seeds), with the tolerance line, and lists where the sweep falls below it.
+
+    python experiments/collect_sweep.py --config configs/sweep_noise.py \
+        --reference mnist_dfa [--tolerance 0.01]
+"""
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from opujax import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mean_by(rows: list[dict], key: str) -> dict:
+  """Mean test accuracy of the non-reference rows at each value of ``key``."""
+  by: dict = {}
+  for r in rows:
+    if not r.get("reference") and f"set:{key}" in r and "error" not in r:
+      by.setdefault(r[f"set:{key}"], []).append(r["final_test_accuracy"])
+  return {v: sum(a) / len(a) for v, a in sorted(by.items())}
+
+
+def headline(spec: dict, rows: list[dict], reference: str, tolerance: float,
+             out: Path) -> list[str]:
+  """Plots accuracy minus the reference per axis; returns a line per axis."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  ref = [r["final_test_accuracy"] for r in rows if r.get("reference") == reference]
+  if not ref:
+    raise SystemExit(f"no reference runs {reference!r} in the sweep's results")
+  ref_mean = sum(ref) / len(ref)
+  axes = list(spec["axes"])
+  fig, grid = plt.subplots(1, len(axes), figsize=(3.2 * len(axes), 3.2), sharey=True)
+  lines = []
+  for ax, key in zip(grid, axes):
+    means = mean_by(rows, key)
+    xs = list(means)
+    drops = [100 * (means[x] - ref_mean) for x in xs]
+    ax.plot(xs, drops, "o-")
+    ax.axhline(-100 * tolerance, ls="--", color="C3")
+    ax.axhline(0, color="grey", lw=0.8)
+    sweep.log_axis(ax, xs)
+    ax.set(xlabel=key.split(".")[-1], title=key.split(".")[-1])
+    ax.grid(True, alpha=0.3)
+    below = [x for x, d in zip(xs, drops) if d < -100 * tolerance]
+    lines.append(f"{key}: " + ", ".join(f"{x:g} {d:+.2f}" for x, d in zip(xs, drops)) +
+                 f" (points vs {reference}); more than {100 * tolerance:g} below at: "
+                 + (", ".join(f"{x:g}" for x in below) or "none"))
+  grid[0].set_ylabel(f"test accuracy − {reference} (points)")
+  fig.suptitle(f"optical DFA against {reference} ({100 * ref_mean:.2f} %): dashed = "
+               f"−{100 * tolerance:g} point", fontsize=10)
+  fig.tight_layout()
+  fig.savefig(out / "headline.png", dpi=120)
+  plt.close(fig)
+  return lines
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  p.add_argument("--config", required=True)
+  p.add_argument("--workdir", help="sweep folder (default runs/<config name>)")
+  p.add_argument("--reference", help="reference config stem for the headline")
+  p.add_argument("--tolerance", type=float, default=0.01)
+  a = p.parse_args()
+  name = Path(a.config).stem
+  src = Path(a.workdir or ROOT / "runs" / name)
+  out = ROOT / "experiments" / "results" / name
+  out.mkdir(parents=True, exist_ok=True)
+  for f in [*src.glob("results.*"), *src.glob("*.png")]:
+    shutil.copy(f, out / f.name)
+  rows = json.loads((src / "results.json").read_text())
+  failed = [r["name"] for r in rows if "error" in r]
+  print(f"{len(rows)} rows, {len(failed)} failed {failed if failed else ''}")
+  if a.reference:
+    lines = headline(sweep.load_config(a.config), rows, a.reference, a.tolerance, out)
+    (out / "headline.md").write_text("\n".join(f"- {l}" for l in lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+  main()
