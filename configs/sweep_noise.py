@@ -16,9 +16,9 @@ def get_config():
       "axes": {
           "device.options.photons": [1.0, 10.0, 100.0, 1000.0, 10000.0],
           "device.options.read_noise": [0.0, 5.0, 20.0, 100.0],
-          "device.options.adc_bits": [1, 2, 4, 8, 12],
-          "device.options.threshold": [0.0, 0.1, 0.3, 0.6],
-          "device.options.drift_per_frame": [0.0, 1e-7, 1e-6, 1e-5, 1e-4],
+          "device.options.adc_bits": [1, 2, 4, 8],
+          "device.options.threshold": [0.0, 0.1, 0.3],
+          "device.options.drift_per_frame": [0.0, 1e-6, 1e-5, 1e-4],
       },
       "fixed": {"epochs": 5},
       "seeds": [0, 1],

@@ -16,18 +16,20 @@ from opujax import sweep
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def mean_by(rows: list[dict], key: str) -> dict:
-  """Mean test accuracy of the non-reference rows at each value of ``key``."""
+def mean_by(rows: list[dict], key: str, rule: str) -> dict:
+  """Mean test accuracy of the non-reference ``rule`` rows at each value of ``key``."""
   by: dict = {}
   for r in rows:
-    if not r.get("reference") and f"set:{key}" in r and "error" not in r:
+    if (not r.get("reference") and r.get("rule") == rule and f"set:{key}" in r
+        and "error" not in r):
       by.setdefault(r[f"set:{key}"], []).append(r["final_test_accuracy"])
   return {v: sum(a) / len(a) for v, a in sorted(by.items())}
 
 
-def headline(spec: dict, rows: list[dict], reference: str, tolerance: float,
+def headline(spec: dict, rows: list[dict], reference: str, rule: str, tolerance: float,
              out: Path) -> list[str]:
-  """Plots accuracy minus the reference per axis; returns a line per axis."""
+  """Plots ``rule``'s accuracy minus the reference's along each numeric axis of an axes
+  sweep; returns a line per axis."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -36,11 +38,15 @@ def headline(spec: dict, rows: list[dict], reference: str, tolerance: float,
   if not ref:
     raise SystemExit(f"no reference runs {reference!r} in the sweep's results")
   ref_mean = sum(ref) / len(ref)
-  axes = list(spec["axes"])
-  fig, grid = plt.subplots(1, len(axes), figsize=(3.2 * len(axes), 3.2), sharey=True)
+  if "axes" not in spec:
+    raise SystemExit("the headline reads an 'axes' sweep (one axis at a time)")
+  axes = [k for k, values in spec["axes"].items()
+          if all(isinstance(v, (int, float)) for v in values)]
+  fig, grid = plt.subplots(1, len(axes), figsize=(3.2 * len(axes), 3.2), sharey=True,
+                           squeeze=False)
   lines = []
-  for ax, key in zip(grid, axes):
-    means = mean_by(rows, key)
+  for ax, key in zip(grid[0], axes):
+    means = mean_by(rows, key, rule)
     xs = list(means)
     drops = [100 * (means[x] - ref_mean) for x in xs]
     ax.plot(xs, drops, "o-")
@@ -53,7 +59,7 @@ def headline(spec: dict, rows: list[dict], reference: str, tolerance: float,
     lines.append(f"{key}: " + ", ".join(f"{x:g} {d:+.2f}" for x, d in zip(xs, drops)) +
                  f" (points vs {reference}); more than {100 * tolerance:g} below at: "
                  + (", ".join(f"{x:g}" for x in below) or "none"))
-  grid[0].set_ylabel(f"test accuracy − {reference} (points)")
+  grid[0, 0].set_ylabel(f"test accuracy − {reference} (points)")
   fig.suptitle(f"optical DFA against {reference} ({100 * ref_mean:.2f} %): dashed = "
                f"−{100 * tolerance:g} point", fontsize=10)
   fig.tight_layout()
@@ -67,6 +73,7 @@ def main():
   p.add_argument("--config", required=True)
   p.add_argument("--workdir", help="sweep folder (default runs/<config name>)")
   p.add_argument("--reference", help="reference config stem for the headline")
+  p.add_argument("--rule", default="dfa", help="rule of the swept runs to compare")
   p.add_argument("--tolerance", type=float, default=0.01)
   a = p.parse_args()
   name = Path(a.config).stem
@@ -79,7 +86,8 @@ def main():
   failed = [r["name"] for r in rows if "error" in r]
   print(f"{len(rows)} rows, {len(failed)} failed {failed if failed else ''}")
   if a.reference:
-    lines = headline(sweep.load_config(a.config), rows, a.reference, a.tolerance, out)
+    lines = headline(sweep.load_config(a.config), rows, a.reference, a.rule, a.tolerance,
+                     out)
     (out / "headline.md").write_text("\n".join(f"- {l}" for l in lines) + "\n")
     print("\n".join(lines))
 

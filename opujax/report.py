@@ -40,7 +40,8 @@ def figures(summary: dict, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -
     energies (J) of the projections, ``dmd_s``, ``camera_s``, ``io_share``, ``opu_fill``
     (optical MACs over frames x the MACs a frame does at the published ops rate),
     ``break_even_macs_per_row`` and ``break_even_energy_macs_per_row`` (in x out per
-    projection where the frame-bound OPU time, or energy, equals the GPU's), and with the
+    projection from which the OPU's time, or energy, is below the GPU's; None: never,
+    the OPU being ops-bound and slower per MAC there), and with the
     run's FLOPs, ``electronics_*`` and the energy of training with the projection on the
     OPU (``with_opu_j``) or on the GPU (``all_gpu_j``), and the optics' share of the former.
   """
@@ -62,12 +63,19 @@ def figures(summary: dict, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -
     frames_per_row = budget.frames / budget.projections
     gpu_macs_per_s = gpu.flops_per_s * gpu.utilisation / 2
     out["opu_fill"] = budget.optical_macs / (budget.frames * opu.ops_per_s / opu.frame_rate_hz)
-    out["break_even_macs_per_row"] = frames_per_row * gpu_macs_per_s / opu.frame_rate_hz
+    # Past ops_per_s / frame_rate MACs a frame the OPU is ops-bound: if it is slower (or
+    # costlier) per MAC than the GPU there, it never catches up (None).
+    reachable = frames_per_row * gpu_macs_per_s < opu.ops_per_s
+    out["break_even_macs_per_row"] = (frames_per_row * gpu_macs_per_s / opu.frame_rate_hz
+                                      if reachable else None)
+    reachable = frames_per_row * opu.power_w / opu.ops_per_s < gpu.power_w / gpu_macs_per_s
     out["break_even_energy_macs_per_row"] = (frames_per_row * opu.power_w / opu.frame_rate_hz
-                                             * gpu_macs_per_s / gpu.power_w)
+                                             * gpu_macs_per_s / gpu.power_w
+                                             if reachable else None)
   flops = summary.get("flops")
   if flops:
-    work = summary["steps"] * (flops["train_step"] - flops["projection"])
+    physics = flops["projection"] + flops.get("drift", 0.0)
+    work = summary["steps"] * (flops["train_step"] - physics)
     out["electronics_flops"] = work
     out["electronics_s"] = work / (gpu.flops_per_s * gpu.utilisation)
     out["electronics_j"] = out["electronics_s"] * gpu.power_w
@@ -78,6 +86,7 @@ def figures(summary: dict, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -
 
 
 def markdown(f: dict, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
+  """The report's text from `figures` ``f`` of the run ``summary``."""
   c = summary.get("config", {})
   lines = [f"# OPU versus GPU: {c.get('dataset', '?')} {c.get('model', {}).get('name', '?')}, "
            f"rule {c.get('rule', '?')}, device {c.get('device', {}).get('name', '?')}, "
@@ -105,9 +114,9 @@ def markdown(f: dict, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
               f"{100 * f['io_share']:.1f} % of the OPU time.", "",
               f"Each frame used {100 * f['opu_fill']:.2g} % of the optical MACs a frame does "
               f"at the published rate ({opu.ops_per_s / opu.frame_rate_hz:.3g}). The OPU "
-              f"matches the GPU's time from {f['break_even_macs_per_row']:.3g} MACs (in x "
-              f"out) per projection and its energy from "
-              f"{f['break_even_energy_macs_per_row']:.3g}; this run's projections are "
+              f"matches the GPU's time from {_size(f['break_even_macs_per_row'])} MACs (in "
+              f"x out) per projection and its energy from "
+              f"{_size(f['break_even_energy_macs_per_row'])}; this run's projections are "
               f"{f['macs'] / f['projections']:.3g}.", ""]
   if "electronics_j" in f:
     optical = [f"| projection on the OPU | {f['electronics_j']:.4g} | {f['opu_j']:.4g} | "
@@ -129,6 +138,10 @@ def markdown(f: dict, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
             "GPU: " + ", ".join(f"{k} {v:g}" for k, v in dataclasses.asdict(gpu).items()),
             "(NVIDIA H100 SXM5 datasheet; see opujax.devices.budget.GPUSpec).", ""]
   return "\n".join(lines)
+
+
+def _size(macs: float | None) -> str:
+  return "never (ops-bound first)" if macs is None else f"{macs:.3g}"
 
 
 def _ratio(a: float, b: float) -> str:
@@ -191,11 +204,9 @@ def write(workdir: Path, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -> 
   return f
 
 
-def _spec(cls, values: dict):
-  try:
-    spec = cls(**values)
-  except TypeError as e:
-    raise ReportError(str(e)) from e
+def _spec(cls, values: dict[str, float]):
+  """``cls`` (OPUSpec or GPUSpec) with ``values`` over its defaults, all positive."""
+  spec = cls(**values)
   bad = [k for k, v in dataclasses.asdict(spec).items() if not v > 0]
   if bad:
     raise ReportError(f"{cls.__name__} {', '.join(bad)} must be > 0")

@@ -110,8 +110,9 @@ def plan(sweep) -> list[dict]:
       for seed in seeds:
         o = {k: v for k, v in (("rule", rule), ("seed", seed)) if v is not None}
         runs.append({"name": _name(changed) + "".join(f",{k}={v}" for k, v in o.items()),
-                     "config": sweep["base"],
-                     "overrides": {**fixed, **overrides, **o}, "point": overrides})
+                     "config": sweep["base"], "label": _name(changed),
+                     "overrides": {**fixed, **overrides, **o}, "point": overrides,
+                     "identity": repr(sorted({**changed, **o}.items()))})
   for ref in sweep.get("references", ()):
     ref_config = load_config(ref)
     for key in fixed:
@@ -119,7 +120,13 @@ def plan(sweep) -> list[dict]:
     for seed in seeds:
       o = {"seed": seed} if seed is not None else {}
       runs.append({"name": "ref_" + Path(ref).stem + "".join(f",seed={v}" for v in o.values()),
-                   "config": ref, "overrides": {**fixed, **o}, "point": None})
+                   "config": ref, "overrides": {**fixed, **o}, "point": None,
+                   "identity": ref + repr(o)})
+  named: dict[str, str] = {}
+  for r in runs:
+    if named.setdefault(r["name"], r["identity"]) != r["identity"]:
+      raise SweepError(f"two different points are both named {r['name']!r} (keys that end "
+                       "alike, e.g. 'seed' and 'device.seed'); sweep one of them per sweep")
   return runs
 
 
@@ -170,7 +177,8 @@ def row(done: dict) -> dict:
   if "error" in done:
     return {**r, "error": done["error"]}
   s = done["summary"]
-  train = s.get("final", {}).get("train/accuracy", done["train_accuracy"])
+  final = s.get("final", {})  # "train/accuracy": the split's name before "train_eval"
+  train = final.get("train_eval/accuracy", final.get("train/accuracy", done["train_accuracy"]))
   r.update(rule=s["config"]["rule"], seed=s["config"]["seed"],
            final_test_accuracy=s["final_test_accuracy"],
            best_test_accuracy=s["best_test_accuracy"], train_accuracy=train,
@@ -178,6 +186,7 @@ def row(done: dict) -> dict:
   if train is not None:
     r["train_test_gap"] = train - s["final_test_accuracy"]
   r["reference"] = Path(done["config"]).stem if done["point"] is None else ""
+  r["point"] = done.get("label", "")
   return r
 
 
@@ -203,14 +212,13 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 
 def plot(rows: list[dict], sweep, workdir: Path) -> None:
-  """One PNG per swept key and metric: the mean (± std over seeds) per rule; references
-  dashed."""
-  swept = list(dict(sweep.get("grid") or sweep.get("axes") or {})) or sorted(
-      {k[4:] for r in rows for k in r if k.startswith("set:")} - {"rule", "seed"})
+  """One PNG per swept key and metric (a list of points: one PNG per metric, a tick per
+  point): the mean (± std over seeds) per rule; references dashed."""
+  axes = [(f"set:{k}", k) for k in dict(sweep.get("grid") or sweep.get("axes") or {})]
   for metric in sweep.get("metrics") or ["final_test_accuracy"]:
     ok = [dict(r, metric=r[metric]) for r in rows if r.get(metric) is not None]
-    for key in swept:
-      _plot_one(ok, key, metric, workdir / f"{key.replace('.', '_')}__{metric}.png")
+    for field, key in axes or [("point", "point")]:
+      _plot_one(ok, field, key, metric, workdir / f"{key.replace('.', '_')}__{metric}.png")
 
 
 def log_axis(ax, xs: list[float]) -> None:
@@ -224,7 +232,7 @@ def log_axis(ax, xs: list[float]) -> None:
     ax.set_xscale("log")
 
 
-def _plot_one(ok: list[dict], key: str, metric: str, path: Path) -> None:
+def _plot_one(ok: list[dict], field: str, key: str, metric: str, path: Path) -> None:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -234,8 +242,8 @@ def _plot_one(ok: list[dict], key: str, metric: str, path: Path) -> None:
   for rule in sorted({r["rule"] for r in ok if not r["reference"]}):
     by_x: dict = {}
     for r in ok:
-      if not r["reference"] and r["rule"] == rule and f"set:{key}" in r:
-        by_x.setdefault(r[f"set:{key}"], []).append(r["metric"])
+      if not r["reference"] and r["rule"] == rule and field in r:
+        by_x.setdefault(r[field], []).append(r["metric"])
     if not by_x:
       continue
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in by_x)

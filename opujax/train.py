@@ -85,10 +85,15 @@ def validate(config) -> None:
     _count(key, config[key], 0)
   _count("data.shift", config.data.shift, 0)
   _count("device.recalibrate_every", config.device.recalibrate_every, 0)
-  if config.device.options.get("drift_per_frame") and (
-      config.device.name != "opu" or config.rule != "dfa"):
-    raise ConfigError("device.options.drift_per_frame drifts a simulated OPU's medium; it "
-                      "needs device.name='opu' and rule='dfa'.")
+  options = config.device.options
+  if options.get("drift_per_frame") and (config.device.name != "opu" or config.rule != "dfa"
+                                         or options.get("storage") == "streamed"):
+    raise ConfigError("device.options.drift_per_frame drifts a simulated OPU's medium held "
+                      "in memory; it needs device.name='opu', rule='dfa' and storage "
+                      "'materialised'.")
+  if config.device.recalibrate_every and not options.get("drift_per_frame"):
+    raise ConfigError("device.recalibrate_every re-measures a drifting OPU's anchor; set "
+                      "device.options.drift_per_frame > 0 or leave it at 0.")
   if config.data.shift and is_lm(config):
     raise ConfigError("data.shift translates images; set it to 0 for tiny_shakespeare.")
   for axis in parallel.AXES:
@@ -196,17 +201,17 @@ def make_rule(config, model, params, x, classes: int, units) -> dfa.Rule:
   return dfa.dfa(device, shared)
 
 
-def create_train_state(config, model, x, classes: int, units, optimizer,
-                       mesh) -> TrainState:
-  """Parameters and optimizer state created in their shards on ``mesh``; the rule's
-  device split along its output features."""
+def create_train_state(config, model, x, classes: int, units, optimizer, mesh,
+                       rule_fn=make_rule) -> TrainState:
+  """Parameters and optimizer state created in their shards on ``mesh``; the rule (from
+  ``rule_fn``, with `make_rule`'s arguments) and its device split along its output."""
 
   def init(key):
     params = model.init(key, x)["params"]
     return params, optimizer.init(params)
 
   params, opt_state = parallel.sharded_init(init, mesh, jax.random.key(config.seed))
-  rule = make_rule(config, model, params, x, classes, units)
+  rule = rule_fn(config, model, params, x, classes, units)
   out = getattr(rule.device, "out_features", None)
   rule = parallel.put(rule, parallel.state_shardings(rule, mesh, out))
   step = parallel.to_global(np.zeros((), np.int32), parallel.replicated(mesh))
@@ -224,8 +229,9 @@ def epoch_batch(train_x, train_y, perm, i, config):
 
 
 def train_step(state: TrainState, train_x, train_y, perm, i, *, grad, optimizer, config,
-               mesh):
-  """One update on batch ``i`` of the epoch order ``perm``."""
+               mesh, rows: int):
+  """One update on batch ``i`` of the epoch order ``perm`` (``rows`` error vectors:
+  examples, or examples x positions for text)."""
   x, y = epoch_batch(train_x, train_y, perm, i, config)
   x = jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh, x.ndim))
   key, k_shift = jax.random.split(step_key(config.seed, state.step))
@@ -235,17 +241,18 @@ def train_step(state: TrainState, train_x, train_y, perm, i, *, grad, optimizer,
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   correct = jnp.mean(jnp.argmax(aux["logits"], -1) == y)
-  rule = drift(state.rule, jax.random.fold_in(key, 3), state.step + 1,
-               x.shape[0] * max(config.context if is_lm(config) else 0, 1),
+  rule = drift(state.rule, jax.random.fold_in(key, 3), state.step + 1, rows,
                config.device.recalibrate_every)
   return (state.replace(step=state.step + 1, params=params, opt_state=opt_state, rule=rule),
           (loss, correct))
 
 
-def drift(rule: dfa.Rule, key, done, rows: int, recalibrate_every: int) -> dfa.Rule:
-  """The rule after a step's camera frames of transmission-matrix drift (simulated OPU
-  with ``drift_per_frame`` > 0; any other rule unchanged), its anchor recalibrated after
-  every ``recalibrate_every``-th step (0: never; the step-0 calibration goes stale)."""
+def drift(rule: dfa.Rule, key: jax.Array, done: jax.Array | int, rows: int,
+          recalibrate_every: int) -> dfa.Rule:
+  """The rule after a step's camera frames (``rows`` projections) of transmission-matrix
+  drift (simulated OPU with ``drift_per_frame`` > 0; any other rule unchanged), its anchor
+  recalibrated when ``done`` (steps done) is a multiple of ``recalibrate_every`` (0:
+  never; the step-0 calibration goes stale). Recalibration frames are not budgeted."""
   device = rule.device
   if not getattr(device, "drift_per_frame", 0.0):
     return rule
@@ -292,23 +299,27 @@ def write_json_atomic(path: Path, obj) -> None:
 def _splits(config, ds) -> tuple[np.ndarray, np.ndarray, int, int, dict]:
   """(train x, train y, items to draw from, steps per epoch, {split: (x, y)} to evaluate).
 
-  The ``train`` split is the first training examples (text) as many as the test split
-  has, evaluated like it (no dropout, no shift): the train-test gap at equal footing.
+  The ``train_eval`` split is the first training examples (text), as many as the test
+  split has, evaluated like it (no dropout, no shift): the train-test gap on equal
+  footing (``train/*`` are the running training batches').
   """
   if is_lm(config):
     text, t = ds.train_x, config.context
     evals = {s: windows(x, t) for s, x in (("test", ds.test_x), ("validation", ds.val_x),
-                                           ("train", text[:len(ds.test_x)]))}
+                                           ("train_eval", text[:len(ds.test_x)]))}
     return text, ds.train_y, len(text) - t, len(text) // (config.batch_size * t), evals
   n = len(ds.test_x)
   evals = {"test": (ds.test_x, ds.test_y), "validation": (ds.val_x, ds.val_y),
-           "train": (ds.train_x[:n], ds.train_y[:n])}
+           "train_eval": (ds.train_x[:n], ds.train_y[:n])}
   return ds.train_x, ds.train_y, len(ds.train_x), len(ds.train_x) // config.batch_size, evals
 
 
-def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict:
+def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
+                       rule_fn=make_rule) -> dict:
   """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and returns
-  the summary also written to ``workdir/summary.json``.
+  the summary also written to ``workdir/summary.json``. ``rule_fn(config, model, params,
+  x, classes, units)`` builds the learning rule (default `make_rule`: from the config;
+  pass your own for a custom feedback device).
 
   Raises:
     ConfigError, data.DataError: bad configuration or data, before anything is written.
@@ -342,7 +353,8 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
   context = config.context if is_lm(config) else 0
   example, _ = get_batch(train_x, train_y, np.arange(2), context)
   example = jnp.asarray(preprocess(example, config.dataset))
-  state = create_train_state(config, model, example, classes, units, optimizer, mesh)
+  state = create_train_state(config, model, example, classes, units, optimizer, mesh,
+                             rule_fn)
 
   lead = jax.process_index() == 0
   workdir = Path(workdir)
@@ -365,8 +377,9 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
   grad = dfa.grad_fn(model, xent, units, train_kwargs={"train": True})
   state_sh = jax.tree.map(lambda a: a.sharding, state)
   rep = parallel.replicated(mesh)
+  rows = config.batch_size * max(context, 1)
   step_fn = jax.jit(lambda s, tx, ty, p, i: train_step(
-      s, tx, ty, p, i, grad=grad, optimizer=optimizer, config=config, mesh=mesh),
+      s, tx, ty, p, i, grad=grad, optimizer=optimizer, config=config, mesh=mesh, rows=rows),
                     out_shardings=(state_sh, rep), donate_argnums=(0,))
   eval_fn = jax.jit(lambda p, x, y: eval_step(p, x, y, model=model, dataset=config.dataset),
                     out_shardings=rep)
@@ -382,10 +395,9 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
   permute = jax.jit(lambda epoch: jax.random.permutation(
       jax.random.fold_in(data_key, epoch), n_items), out_shardings=rep)
   train_x, train_y = (parallel.to_global(a, rep) for a in (train_x, train_y))
-  rows = config.batch_size * max(context, 1)
   budget_per_step = state.rule.device.cost(rows) if config.rule == "dfa" else None
   flops = step_flops(step_fn, (state, train_x, train_y, permute(start // steps_per_epoch), 0),
-                     state.rule, rows)
+                     state.rule, rows, config.device.recalibrate_every)
 
   writer = MetricWriter(workdir, enabled=lead)
   progress = Progress(total, start, quiet or not lead)
@@ -460,16 +472,26 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False) -> dict
   return summary
 
 
-def step_flops(step_fn, args, rule: dfa.Rule, rows: int) -> dict[str, float]:
-  """XLA's FLOP count of one train step, and of its ``rows``-row feedback projection
-  (0 for rules without one)."""
-  count = lambda lowered: float(lowered.cost_analysis().get("flops", 0.0))
-  projection = 0.0
+def step_flops(step_fn, args, rule: dfa.Rule, rows: int,
+               recalibrate_every: int) -> dict[str, float] | None:
+  """XLA's FLOP counts of one train step and, within it, of the simulated physics: the
+  ``rows``-row feedback projection and the medium's drift (0 where absent). None where
+  the backend gives no cost analysis before compiling (GPU plugins)."""
+
+  def count(lowered) -> float | None:
+    cost = lowered.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"]) if cost and "flops" in cost else None
+
+  out = {"train_step": count(step_fn.lower(*args)), "projection": 0.0, "drift": 0.0}
   if rule.name == "dfa":
     e = jax.ShapeDtypeStruct((rows, rule.device.in_features), jnp.float32)
     project = jax.jit(lambda device, x, key: device.project(x, key))
-    projection = count(project.lower(rule.device, e, jax.random.key(0)))
-  return {"train_step": count(step_fn.lower(*args)), "projection": projection}
+    out["projection"] = count(project.lower(rule.device, e, jax.random.key(0)))
+  if getattr(rule.device, "drift_per_frame", 0.0):
+    step = jax.jit(lambda r, key: drift(r, key, 1, rows, recalibrate_every))
+    out["drift"] = count(step.lower(rule, jax.random.key(0)))
+  return None if None in out.values() else out
 
 
 def _budget_metrics(budget: devices.Budget) -> dict[str, float]:

@@ -37,4 +37,4 @@ def test_sweep_config(path, monkeypatch):
   doc.__spec__.loader.exec_module(doc)
   assert doc.__doc__.splitlines()[0].startswith(f"python -m opujax.sweep --config configs/{path.name}")
   runs = sweep.plan(sweep.load_config(str(path)))
-  assert len(runs) >= 10 and len({r["name"] for r in runs}) == len(runs)
+  assert len({r["name"] for r in runs}) >= 10  # distinct runs (plan refuses name clashes)

@@ -42,6 +42,14 @@ def test_figures_match_the_hand_computation():
     assert f[k] == pytest.approx(v), k
 
 
+def test_break_even_is_never_when_the_opu_is_slower_per_mac():
+  """3 frames a row at 5e14 GPU MAC/s is 1.5e15 MAC/s of OPU frames, past its 1e15
+  ops rate: in the ops-bound regime the OPU stays slower, at any size."""
+  f = report.figures(SUMMARY, OPU, GPUSpec(flops_per_s=1e15, power_w=500.0, utilisation=1))
+  assert f["break_even_macs_per_row"] is None
+  assert f["break_even_energy_macs_per_row"] == pytest.approx(3 * 0.025 * 5e14 / 500)
+
+
 def test_write_leaves_markdown_and_png(tmp_path):
   (tmp_path / "summary.json").write_text(json.dumps(SUMMARY))
   report.write(tmp_path, OPU, GPU)

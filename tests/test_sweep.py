@@ -70,7 +70,8 @@ def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
                   "".join(f"  c.{k} = {v!r}\n" for k, v in TINY.items()) + "  return c\n")
   cfg = tmp_path / "sweep_tiny.py"
   cfg.write_text(f"def get_config():\n  return {{'base': {str(base)!r}, "
-                 "'axes': {'model.dropout': [0.0, 0.5]}, 'rules': ['dfa', 'shallow']}\n")
+                 "'axes': {'model.dropout': [0.2, 0.5], 'data.shift': [0]}, "
+                 "'rules': ['dfa', 'shallow']}\n")
   out = tmp_path / "out"
   cmd = [sys.executable, "-m", "opujax.sweep", "--config", str(cfg), "--workdir", str(out),
          "--parallel", "2", "--quiet"]
@@ -78,18 +79,26 @@ def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
                         timeout=600)
   assert proc.returncode == 0, proc.stderr
   rows = json.loads((out / "results.json").read_text())
-  assert len(rows) == 4 and {r["rule"] for r in rows} == {"dfa", "shallow"}
+  # dropout 0.2 and shift 0 are the base's values: one shared run per rule.
+  assert len(rows) == 6 and {r["rule"] for r in rows} == {"dfa", "shallow"}
+  assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
+      "base,rule=dfa", "base,rule=shallow", "dropout=0.5,rule=dfa", "dropout=0.5,rule=shallow"]
+  base = [r for r in rows if r["name"] == "base,rule=dfa"]
+  assert len(base) == 2 and base[0]["final_test_accuracy"] == base[1]["final_test_accuracy"]
+  assert {"set:model.dropout", "set:data.shift"} == {k for r in base for k in r
+                                                     if k.startswith("set:")}
   assert all(0 < r["final_test_accuracy"] <= 1 and "train_test_gap" in r for r in rows), rows
-  summary = json.loads((out / "dropout=0.0,rule=dfa" / "summary.json").read_text())
-  r = next(r for r in rows if r["name"] == "dropout=0.0,rule=dfa")
+  summary = json.loads((out / "dropout=0.5,rule=dfa" / "summary.json").read_text())
+  r = next(r for r in rows if r["name"] == "dropout=0.5,rule=dfa")
   assert r["train_test_gap"] == pytest.approx(
-      summary["final"]["train/accuracy"] - summary["final_test_accuracy"])
-  assert (out / "results.csv").read_text().count("\n") == 5
+      summary["final"]["train_eval/accuracy"] - summary["final_test_accuracy"])
+  assert (out / "results.csv").read_text().count("\n") == 7
   assert (out / "model_dropout__final_test_accuracy.png").stat().st_size > 0
-  stamp = (out / "dropout=0.0,rule=dfa" / "summary.json").stat().st_mtime
+  assert (out / "data_shift__final_test_accuracy.png").stat().st_size > 0
+  stamp = (out / "base,rule=dfa" / "summary.json").stat().st_mtime
   (out / "dropout=0.5,rule=shallow" / "summary.json").unlink()  # as if killed there
   proc = subprocess.run(cmd, cwd=ROOT, env=os.environ, capture_output=True, text=True,
                         timeout=600)
   assert proc.returncode == 0, proc.stderr
-  assert (out / "dropout=0.0,rule=dfa" / "summary.json").stat().st_mtime == stamp
+  assert (out / "base,rule=dfa" / "summary.json").stat().st_mtime == stamp
   assert (out / "dropout=0.5,rule=shallow" / "summary.json").is_file()

@@ -68,7 +68,7 @@ def test_language_model_learns_and_reports_validation_loss(data_env, tmp_path):
   assert proc.returncode == 0, proc.stderr
   summary = json.loads((tmp_path / "summary.json").read_text())
   final = summary["final"]
-  assert set(final) == {f"{s}/{m}" for s in ("test", "validation", "train")
+  assert set(final) == {f"{s}/{m}" for s in ("test", "validation", "train_eval")
                         for m in ("loss", "accuracy")}
   assert final["validation/loss"] < unigram - 0.3, (final, unigram)
   lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -123,3 +123,25 @@ def test_a_stable_medium_or_a_digital_rule_does_not_drift():
   for rule in (dfa.dfa(devices.make("opu", 8, 32, seed=0)),
                dfa.dfa(devices.make("digital", 8, 32, seed=0)), dfa.bp()):
     assert train.drift(rule, jax.random.key(0), 1, 4, 1) is rule
+
+
+def test_a_run_drifts_its_medium_by_the_frames_it_takes(data_env, tmp_path):
+  """3 steps of 200 ternary errors (4 frames each) through a drifting OPU leave its
+  medium correlated (1 - eps)^(3 * 800 / 2) with the one it started from."""
+  import orbax.checkpoint as ocp
+  from opujax import config as config_lib
+  eps = 5e-4
+  args = ["--config", "configs/mnist_dfa_opu.py", "--config.model.widths=(64,)",
+          "--config.batch_size=200", "--config.steps=3", "--config.log_every=1",
+          "--config.diagnostics_every=0", f"--config.device.options.drift_per_frame={eps}",
+          "--quiet", "--workdir", str(tmp_path)]
+  proc = subprocess.run([sys.executable, "-m", "opujax.run", *args], cwd=ROOT, env=os.environ,
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  with ocp.CheckpointManager((tmp_path / "checkpoints").absolute()) as m:
+    drifted = np.asarray(m.restore(3)["rule"]["device"]["weights"]).ravel()
+  start = devices.make("opu", 10, 64, seed=1, **config_lib.REALISTIC_OPU)
+  assert start.frames_per_row == 4
+  r = np.corrcoef(np.asarray(start.weights).ravel(), drifted)[0, 1]
+  assert r == pytest.approx((1 - eps) ** (3 * 200 * 4 / 2), abs=0.08)
+  assert json.loads((tmp_path / "summary.json").read_text())["flops"]["drift"] > 0
