@@ -10,8 +10,9 @@ feedback device swapped, and prints the validation loss of each variant:
   M = Re(conj(v_q) R[p, q]), whose columns carry the anchor's speckle amplitudes |v_q|;
 * speckle_gaussian: a Gaussian matrix times Rayleigh column amplitudes drawn afresh
   (the spread alone, no OPU code);
-* opu_8bit / opu_ternary / opu_realistic: the simulated OPU (ideal camera with 8-bit
-  planes or ternary error; the realistic device);
+* opu_8bit / opu_4bit / opu_ternary: the simulated OPU with an ideal camera and the
+  error in 8 or 4 bit planes, or ternarised; opu_realistic: the shipped realistic device
+  (ternary); opu_realistic_4bit / _8bit: its camera with bit planes;
 * ..._equalised: the same with each camera pixel divided by its anchor amplitude |v_q|
   (known on hardware from the calibration frame I(a) = |v_q|^2).
 
@@ -33,8 +34,11 @@ from opujax.devices import base
 
 ROOT = Path(__file__).resolve().parents[1]
 OPU = {"8bit": dict(camera="ideal", encoding="bitplanes", bits=8),
+       "4bit": dict(camera="ideal", encoding="bitplanes", bits=4),
        "ternary": dict(camera="ideal", encoding="ternary", threshold=0.1),
-       "realistic": config_lib.REALISTIC_OPU}
+       "realistic": config_lib.REALISTIC_OPU,
+       "realistic_4bit": {**config_lib.REALISTIC_OPU, "encoding": "bitplanes", "bits": 4},
+       "realistic_8bit": {**config_lib.REALISTIC_OPU, "encoding": "bitplanes", "bits": 8}}
 
 
 @struct.dataclass
@@ -93,12 +97,8 @@ def run(variant: str, steps: int) -> dict:
     size = dfa.feedback_size(model, params, x, logits.ndim, units, True)
     return dfa.dfa(device_for(variant, classes, size, config.device.seed), True)
 
-  original, train.make_rule = train.make_rule, make_rule
-  try:
-    with tempfile.TemporaryDirectory() as workdir:
-      summary = train.train_and_evaluate(c, workdir, quiet=True)
-  finally:
-    train.make_rule = original
+  with tempfile.TemporaryDirectory() as workdir:
+    summary = train.train_and_evaluate(c, workdir, quiet=True, rule_fn=make_rule)
   return {"variant": variant, "steps": steps,
           "validation_loss": summary["final"]["validation/loss"],
           "minutes": summary["wall_time_s"] / 60}

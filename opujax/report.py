@@ -113,11 +113,11 @@ def markdown(f: dict, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
               f"{f['dmd_s']:.4g} s, camera readout {f['camera_s']:.4g} s): I/O is "
               f"{100 * f['io_share']:.1f} % of the OPU time.", "",
               f"Each frame used {100 * f['opu_fill']:.2g} % of the optical MACs a frame does "
-              f"at the published rate ({opu.ops_per_s / opu.frame_rate_hz:.3g}). The OPU "
-              f"matches the GPU's time from {_size(f['break_even_macs_per_row'])} MACs (in "
-              f"x out) per projection and its energy from "
-              f"{_size(f['break_even_energy_macs_per_row'])}; this run's projections are "
-              f"{f['macs'] / f['projections']:.3g}.", ""]
+              f"at the published rate ({opu.ops_per_s / opu.frame_rate_hz:.3g}); this run's "
+              f"projections are {f['macs'] / f['projections']:.3g} MACs (in x out) each. At "
+              f"{f['frames'] / f['projections']:g} frames a projection, the OPU "
+              + _break_even(f["break_even_macs_per_row"], f["break_even_energy_macs_per_row"]),
+              ""]
   if "electronics_j" in f:
     optical = [f"| projection on the OPU | {f['electronics_j']:.4g} | {f['opu_j']:.4g} | "
                f"{f['with_opu_j']:.4g} |"] if f["frames"] else []
@@ -140,8 +140,13 @@ def markdown(f: dict, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
   return "\n".join(lines)
 
 
-def _size(macs: float | None) -> str:
-  return "never (ops-bound first)" if macs is None else f"{macs:.3g}"
+def _break_even(time_macs: float | None, energy_macs: float | None) -> str:
+  time = ("never beats the GPU's time (with full frames it is ops-bound and slower per "
+          "MAC)" if time_macs is None else
+          f"beats the GPU's time from {time_macs:.3g} MACs per projection")
+  energy = ("never uses less energy" if energy_macs is None else
+            f"uses less energy from {energy_macs:.3g}")
+  return f"{time}; it {energy}."
 
 
 def _ratio(a: float, b: float) -> str:
