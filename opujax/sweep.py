@@ -14,7 +14,7 @@ sweep config's ``get_config()`` returns a dict (its keys are dotted config paths
   ``fixed`` keys and seeds) drawn as horizontal lines (e.g. digital DFA and BP);
 * ``metrics``: the table columns to plot: ``final_test_accuracy`` (default),
   ``best_test_accuracy``, ``train_accuracy``, ``train_test_gap``, ``examples_per_s``,
-  ``minutes``.
+  ``step_ms``, ``minutes``.
 
 Points equal to the base (an axis at the base's own value) share one run. Finished
 points are skipped, so a killed sweep continues (and each run resumes from its own
@@ -172,7 +172,7 @@ def row(done: dict) -> dict:
   """One table row: the point's overrides, rule, seed, accuracies, train-test gap (final
   accuracy on training examples, evaluated like the test set, minus test accuracy; the
   last logged training accuracy where a run has no train split), examples/s (first log
-  excluded: compilation), minutes."""
+  excluded: compilation) and the step time it implies, minutes."""
   r = {"name": done["name"], **{f"set:{k}": v for k, v in done["overrides"].items()}}
   if "error" in done:
     return {**r, "error": done["error"]}
@@ -183,6 +183,8 @@ def row(done: dict) -> dict:
            final_test_accuracy=s["final_test_accuracy"],
            best_test_accuracy=s["best_test_accuracy"], train_accuracy=train,
            examples_per_s=done["examples_per_s"], minutes=s["wall_time_s"] / 60)
+  if done["examples_per_s"]:
+    r["step_ms"] = 1000 * s["config"]["batch_size"] / done["examples_per_s"]
   if train is not None:
     r["train_test_gap"] = train - s["final_test_accuracy"]
   r["reference"] = Path(done["config"]).stem if done["point"] is None else ""
