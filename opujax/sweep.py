@@ -10,8 +10,9 @@ sweep config's ``get_config()`` returns a dict (its keys are dotted config paths
   {key: value} overrides;
 * ``fixed``: {key: value} set at every point (e.g. fewer epochs);
 * ``rules``: learning rules to run at every point (a line each in the plots; () keeps the
-  base's); ``seeds``: seeds per point; ``references``: run config files (with the same
-  ``fixed`` keys and seeds) drawn as horizontal lines (e.g. digital DFA and BP);
+  base's); ``seeds``: seeds per point; ``references``: run config files (with the
+  ``fixed`` keys they have, and the seeds) drawn as horizontal lines (e.g. digital DFA
+  and BP);
 * ``metrics``: the table columns to plot: ``final_test_accuracy`` (default),
   ``best_test_accuracy``, ``train_accuracy``, ``train_test_gap``, ``examples_per_s``,
   ``step_ms``, ``minutes``.
@@ -115,12 +116,11 @@ def plan(sweep) -> list[dict]:
                      "identity": repr(sorted({**changed, **o}.items()))})
   for ref in sweep.get("references", ()):
     ref_config = load_config(ref)
-    for key in fixed:
-      _lookup(ref_config, key)
+    shared = {k: v for k, v in fixed.items() if _has(ref_config, k)}
     for seed in seeds:
       o = {"seed": seed} if seed is not None else {}
       runs.append({"name": "ref_" + Path(ref).stem + "".join(f",seed={v}" for v in o.values()),
-                   "config": ref, "overrides": {**fixed, **o}, "point": None,
+                   "config": ref, "overrides": {**shared, **o}, "point": None,
                    "identity": ref + repr(o)})
   named: dict[str, str] = {}
   for r in runs:
@@ -128,6 +128,14 @@ def plan(sweep) -> list[dict]:
       raise SweepError(f"two different points are both named {r['name']!r} (keys that end "
                        "alike, e.g. 'seed' and 'device.seed'); sweep one of them per sweep")
   return runs
+
+
+def _has(config, key: str) -> bool:
+  try:
+    _lookup(config, key)
+  except SweepError:
+    return False
+  return True
 
 
 def _same(base_value, value) -> bool:

@@ -52,12 +52,15 @@ def test_points_at_the_base_share_its_run():
   runs = sweep.plan({"base": "configs/mnist_dfa_opu.py",
                      "axes": {"device.options.photons": [10.0, 1000.0],
                               "model.dropout": [0.0, 0.2]},
-                     "fixed": {"model.dropout": 0.0, "epochs": 2},
+                     "fixed": {"model.dropout": 0.0, "epochs": 2,
+                               "device.options.threshold": 0.3},
                      "references": ["configs/mnist_dfa.py"]})
   assert [r["name"] for r in runs] == ["photons=10.0", "base", "base", "dropout=0.2",
                                        "ref_mnist_dfa"]
   assert runs[1]["point"] == {"device.options.photons": 1000.0}
-  assert runs[3]["overrides"] == {"model.dropout": 0.2, "epochs": 2}
+  assert runs[3]["overrides"] == {"model.dropout": 0.2, "epochs": 2,
+                                  "device.options.threshold": 0.3}
+  # The digital reference has no threshold to fix.
   assert runs[4]["overrides"] == {"model.dropout": 0.0, "epochs": 2}
   widths = sweep.plan({"base": "configs/mnist_dfa.py", "axes": {"model.widths": [(8, 4)]}})
   assert widths[0]["name"] == "widths=8x4"

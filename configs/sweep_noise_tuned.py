@@ -1,0 +1,23 @@
+"""python -m opujax.sweep --config configs/sweep_noise_tuned.py --parallel 2
+
+sweep_noise's question at the ternary threshold it found best (0.3 of max|e|, within 0.2
+points of digital DFA after 5 epochs, where the default 0.1 is 2 points below): where do
+the photon budget, the ADC, read noise and drift take optical DFA more than one point
+below digital DFA? One axis at a time near where they bite, 5 epochs, seed 0.
+"""
+
+
+def get_config():
+  return {
+      "base": "configs/mnist_dfa_opu.py",
+      "axes": {
+          "device.options.photons": [3.0, 10.0, 30.0, 100.0, 1000.0],
+          "device.options.adc_bits": [2, 3, 8],
+          "device.options.read_noise": [5.0, 100.0],
+          "device.options.drift_per_frame": [0.0, 1e-7, 3e-7, 1e-6],
+      },
+      "fixed": {"epochs": 5, "device.options.threshold": 0.3},
+      "seeds": [0],
+      "references": ["configs/mnist_dfa.py", "configs/mnist_bp.py"],
+      "metrics": ["final_test_accuracy", "train_test_gap"],
+  }
