@@ -53,6 +53,7 @@ def headline(spec: dict, rows: list[dict], reference: str, rule: str, tolerance:
     ax.axhline(-100 * tolerance, ls="--", color="C3")
     ax.axhline(0, color="grey", lw=0.8)
     sweep.log_axis(ax, xs)
+    ax.set_yscale("symlog", linthresh=1)  # the 1-point line and the collapses alike
     ax.set(xlabel=key.split(".")[-1], title=key.split(".")[-1])
     ax.grid(True, alpha=0.3)
     below = [x for x, d in zip(xs, drops) if d < -100 * tolerance]

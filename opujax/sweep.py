@@ -130,6 +130,12 @@ def plan(sweep) -> list[dict]:
   return runs
 
 
+def _get(config: dict, key: str):
+  for part in key.split("."):
+    config = config.get(part) if isinstance(config, dict) else None
+  return config
+
+
 def _has(config, key: str) -> bool:
   try:
     _lookup(config, key)
@@ -154,6 +160,12 @@ def _execute(run: dict, workdir: Path, quiet: bool) -> dict:
     if proc.returncode != 0:
       return {**run, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
   summary = json.loads((out / "summary.json").read_text())
+  stale = {k: _get(summary["config"], k) for k, v in run["overrides"].items()
+           if not _same(_get(summary["config"], k), v)}
+  if stale:
+    return {**run, "error": f"{out} holds a finished run of another config ("
+                            + ", ".join(f"{k}={v!r}" for k, v in stale.items())
+                            + "); delete it or sweep into another --workdir"}
   lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
   train = [l for l in lines if "examples_per_s" in l]  # training logs, not evaluations
   return {**run, "summary": summary,
@@ -238,6 +250,7 @@ def log_axis(ax, xs: list[float]) -> None:
     return
   if min(xs) == 0:
     ax.set_xscale("symlog", linthresh=min(positive))
+    ax.set_xlim(left=-0.5 * min(positive))  # no empty negative decades
   else:
     ax.set_xscale("log")
 

@@ -373,6 +373,10 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
                         "pass a new --workdir.") from e
     state = _restore_keys(state, restored)
   start = int(state.step)
+  if start > total:
+    manager.close()
+    raise ConfigError(f"{workdir} holds a checkpoint at step {start}, past this config's "
+                      f"{total} steps; pass a new --workdir (or the config it was run with).")
 
   grad = dfa.grad_fn(model, xent, units, train_kwargs={"train": True})
   state_sh = jax.tree.map(lambda a: a.sharding, state)

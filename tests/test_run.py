@@ -112,12 +112,17 @@ def test_rerunning_a_finished_run_reports_it_again(finished, data_env, tmp_path)
   assert again["final_test_accuracy"] == first["final_test_accuracy"]
 
 
-def test_resuming_with_another_optimizer_is_a_clear_error(finished, data_env, tmp_path):
+@pytest.mark.parametrize("change, message", [
+    ("--config.optimizer.name=sgd", "different model, rule or optimizer"),
+    ("--config.steps=100", "a checkpoint at step 300, past this config's 100 steps"),
+])
+def test_resuming_another_config_is_a_clear_error(change, message, finished, data_env,
+                                                  tmp_path):
   workdir = copy_run(finished, tmp_path / "other")
   before = sorted(p.name for p in workdir.rglob("*"))
-  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--config.optimizer.name=sgd",
-                "--workdir", str(workdir)], data_env)
-  assert result.returncode == 2 and "different model, rule or optimizer" in result.stderr
+  result = run(["--config", "configs/mnist_dfa.py", *TINY, change, "--workdir", str(workdir)],
+               data_env)
+  assert result.returncode == 2 and message in result.stderr
   assert len(result.stderr.strip().splitlines()) == 1
   assert sorted(p.name for p in workdir.rglob("*")) == before
 

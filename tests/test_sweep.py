@@ -105,3 +105,16 @@ def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
   assert proc.returncode == 0, proc.stderr
   assert (out / "base,rule=dfa" / "summary.json").stat().st_mtime == stamp
   assert (out / "dropout=0.5,rule=shallow" / "summary.json").is_file()
+
+
+def test_a_finished_run_of_another_config_is_not_taken(tmp_path):
+  """A workdir left by an earlier sweep with other settings is reported, not reused."""
+  out = tmp_path / "photons=10.0"
+  out.mkdir()
+  (out / "summary.json").write_text(json.dumps({"config": {"epochs": 10, "device": {
+      "options": {"photons": 10.0}}}}))
+  (out / "metrics.jsonl").write_text("")
+  run = {"name": "photons=10.0", "config": "configs/mnist_dfa_opu.py", "point": {},
+         "overrides": {"epochs": 6, "device.options.photons": 10.0}}
+  done = sweep._execute(run, tmp_path, quiet=True)
+  assert "holds a finished run of another config (epochs=10)" in done["error"]
