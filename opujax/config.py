@@ -4,9 +4,10 @@ import ml_collections
 
 REALISTIC_OPU = {
     # Simulated OPU as the published one: 8-bit camera, shot and read noise, dark
-    # signal, the error ternarised into two DMD frames (threshold: 10% of max|e|).
-    "encoding": "ternary", "threshold": 0.1, "camera": "realistic", "photons": 1000.0,
-    "read_noise": 5.0, "adc_bits": 8,
+    # signal, the error ternarised into two DMD frames (threshold: 10% of max|e|);
+    # bits: the depth of encoding="bitplanes" (2 x bits frames), unused by "ternary".
+    "encoding": "ternary", "threshold": 0.1, "bits": 8, "camera": "realistic",
+    "photons": 1000.0, "read_noise": 5.0, "adc_bits": 8,
     # Transmission-matrix drift per camera frame (0: a stable medium; see
     # SimulatedOPU.drifted); device.recalibrate_every re-measures the anchor.
     "drift_per_frame": 0.0,
