@@ -90,6 +90,13 @@ def _text(value) -> str:
   return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
+def _tick(value) -> str:
+  """A plot label: repeated layer widths as ``depth×width``."""
+  if isinstance(value, (list, tuple)) and len(set(value)) == 1:
+    return f"{len(value)}×{value[0]}"
+  return _text(value)
+
+
 def _name(overrides: dict[str, Any]) -> str:
   text = ",".join(f"{k.split('.')[-1]}={_text(v)}" for k, v in overrides.items()) or "base"
   return "".join(c if c.isalnum() or c in "=.,-_" else "_" for c in text)
@@ -272,9 +279,10 @@ def _plot_one(ok: list[dict], field: str, key: str, metric: str, path: Path) -> 
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in by_x)
     xs = sorted(by_x) if numeric else list(by_x)  # else the sweep's order
     means, stds = zip(*(_stats(by_x[x]) for x in xs))
-    labels = [_text(x) for x in xs]
+    labels = [_tick(x) for x in xs]
     pos = xs if numeric else list(range(len(xs)))
-    ax.errorbar(pos, means, yerr=stds, marker="o", capsize=3, label=rule)
+    ax.errorbar(pos, means, yerr=stds, marker="o", capsize=3, label=rule,
+                ls="-" if numeric else "")  # categories are not a curve
     if numeric:
       log_axis(ax, xs)
     else:
