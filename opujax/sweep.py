@@ -286,7 +286,8 @@ def _plot_one(ok: list[dict], field: str, key: str, metric: str, path: Path) -> 
     if numeric:
       log_axis(ax, xs)
     else:
-      ax.set_xticks(pos, labels, rotation=30)
+      ax.set_xticks(pos, [label.replace(",", "\n") for label in labels], fontsize=7)
+      fig.set_size_inches(max(5.0, 1.4 * len(pos)), 4.2)
   for i, name in enumerate(sorted({r["reference"] for r in refs})):
     mean, std = _stats([r["metric"] for r in refs if r["reference"] == name])
     ax.axhline(mean, ls="--", color=f"C{i + 3}", label=f"{name} ({mean:.4g} ± {std:.2g})")
