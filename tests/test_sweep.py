@@ -88,8 +88,7 @@ def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
       "base,rule=dfa", "base,rule=shallow", "dropout=0.5,rule=dfa", "dropout=0.5,rule=shallow"]
   base = [r for r in rows if r["name"] == "base,rule=dfa"]
   assert len(base) == 2 and base[0]["final_test_accuracy"] == base[1]["final_test_accuracy"]
-  assert {"set:model.dropout", "set:data.shift"} == {k for r in base for k in r
-                                                     if k.startswith("set:")}
+  assert {"set:model.dropout", "set:data.shift"} <= {k for r in base for k in r}
   assert all(0 < r["final_test_accuracy"] <= 1 and "train_test_gap" in r for r in rows), rows
   summary = json.loads((out / "dropout=0.5,rule=dfa" / "summary.json").read_text())
   r = next(r for r in rows if r["name"] == "dropout=0.5,rule=dfa")
