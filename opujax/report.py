@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from opujax.devices.budget import Budget, GPUSpec, OPUSpec, estimate
+from opujax.devices.budget import Budget, GPUSpec, OPUSpec, estimate, opu_bounds
 
 
 class ReportError(ValueError):
@@ -49,12 +49,8 @@ def figures(summary: dict, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -
   budget = Budget(**{f.name: int(raw.get(f"budget/{f.name}", 0))
                      for f in dataclasses.fields(Budget)})
   est = estimate(budget, opu, gpu)
-  out = {**dataclasses.asdict(budget),
+  out = {**dataclasses.asdict(budget), **opu_bounds(budget, opu),
          "opu_s": est.opu_time_s, "opu_j": est.opu_energy_j,
-         "frames_s": budget.frames / opu.frame_rate_hz,
-         "optics_s": budget.optical_macs / opu.ops_per_s,
-         "dmd_s": budget.bytes_uploaded / opu.dmd_bytes_per_s,
-         "camera_s": budget.bytes_read / opu.camera_bytes_per_s,
          "gpu_s": est.gpu_time_s, "gpu_j": est.gpu_energy_j}
   out["io_share"] = est.opu_io_time_s / est.opu_time_s if est.opu_time_s else 0.0
   if budget.frames:

@@ -123,7 +123,8 @@ def plan(sweep) -> list[dict]:
                      "identity": repr(sorted({**changed, **o}.items()))})
   for ref in sweep.get("references", ()):
     ref_config = load_config(ref)
-    shared = {k: v for k, v in fixed.items() if _has(ref_config, k)}
+    missing = object()
+    shared = {k: v for k, v in fixed.items() if _get(ref_config, k, missing) is not missing}
     for seed in seeds:
       o = {"seed": seed} if seed is not None else {}
       runs.append({"name": "ref_" + Path(ref).stem + "".join(f",seed={v}" for v in o.values()),
@@ -137,18 +138,12 @@ def plan(sweep) -> list[dict]:
   return runs
 
 
-def _get(config: dict, key: str):
-  for part in key.split("."):
-    config = config.get(part) if isinstance(config, dict) else None
-  return config
-
-
-def _has(config, key: str) -> bool:
+def _get(config, key: str, default=None):
+  """``_lookup``, or ``default`` where the config has no such key."""
   try:
-    _lookup(config, key)
+    return _lookup(config, key)
   except SweepError:
-    return False
-  return True
+    return default
 
 
 def _same(base_value, value) -> bool:
@@ -167,8 +162,8 @@ def _execute(run: dict, workdir: Path, quiet: bool) -> dict:
     if proc.returncode != 0:
       return {**run, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
   summary = json.loads((out / "summary.json").read_text())
-  stale = {k: _get(summary["config"], k) for k, v in run["overrides"].items()
-           if not _same(_get(summary["config"], k), v)}
+  ran = {k: _get(summary["config"], k) for k in run["overrides"]}
+  stale = {k: v for k, v in ran.items() if not _same(v, run["overrides"][k])}
   if stale:
     return {**run, "error": f"{out} holds a finished run of another config ("
                             + ", ".join(f"{k}={v!r}" for k, v in stale.items())
@@ -204,8 +199,7 @@ def row(done: dict) -> dict:
   if "error" in done:
     return {**r, "error": done["error"]}
   s = done["summary"]
-  final = s.get("final", {})  # "train/accuracy": the split's name before "train_eval"
-  train = final.get("train_eval/accuracy", final.get("train/accuracy", done["train_accuracy"]))
+  train = s.get("final", {}).get("train_eval/accuracy", done["train_accuracy"])
   r.update(rule=s["config"]["rule"], seed=s["config"]["seed"],
            final_test_accuracy=s["final_test_accuracy"],
            best_test_accuracy=s["best_test_accuracy"], train_accuracy=train,

@@ -70,6 +70,15 @@ class Estimate:
   gpu_energy_j: float
 
 
+def opu_bounds(budget: Budget, opu: OPUSpec = OPUSpec()) -> dict[str, float]:
+  """The budget's time (s) on each of the OPU's limits: ``frames_s`` (frame rate),
+  ``optics_s`` (ops rate), ``dmd_s`` (upload link) and ``camera_s`` (readout link)."""
+  return {"frames_s": budget.frames / opu.frame_rate_hz,
+          "optics_s": budget.optical_macs / opu.ops_per_s,
+          "dmd_s": budget.bytes_uploaded / opu.dmd_bytes_per_s,
+          "camera_s": budget.bytes_read / opu.camera_bytes_per_s}
+
+
 def estimate(budget: Budget, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -> Estimate:
   """Time and energy of the budget's work on an OPU and on a GPU.
 
@@ -78,7 +87,8 @@ def estimate(budget: Budget, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec())
   GPU time is 2 * macs / (flops_per_s * utilisation), a dense real projection.
   Energy is power x time on each side.
   """
-  io = budget.bytes_uploaded / opu.dmd_bytes_per_s + budget.bytes_read / opu.camera_bytes_per_s
-  opu_time = max(budget.frames / opu.frame_rate_hz, budget.optical_macs / opu.ops_per_s, io)
+  t = opu_bounds(budget, opu)
+  io = t["dmd_s"] + t["camera_s"]
+  opu_time = max(t["frames_s"], t["optics_s"], io)
   gpu_time = 2 * budget.macs / (gpu.flops_per_s * gpu.utilisation)
   return Estimate(opu_time, opu_time * opu.power_w, io, gpu_time, gpu_time * gpu.power_w)
