@@ -30,18 +30,25 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
                                       "shift": 2 if dataset == "mnist" else 0})
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
                                        "activation": "tanh", "dropout": 0.2, "d_model": 128,
-                                       "depth": 2, "heads": 4,
+                                       "depth": 2, "heads": 4, "norm": "pre",
                                        "dtype": "auto"})
   c.context = 128  # transformer context (tokens)
   c.rule = rule  # bp | fa | dfa | shallow
   c.units = ()  # feedback units: type names (Dense, Conv, Block) or path regexes
   c.feedback = "independent"  # dfa: each unit its own slice of B, or "shared" (one B)
+  # dfa: where the projected error is taken: "" the logits, or a feedback unit's path
+  # regex (e.g. "head": the true gradient at the head's input, Launay et al. 2020).
+  c.error_at = ""
   # recalibrate_every: steps between measurements of the OPU's anchor I(a) under drift
   # (0: calibrated once, at the start).
   c.device = ml_collections.ConfigDict({"name": "digital", "seed": 1, "recalibrate_every": 0,
                                         "options": ml_collections.ConfigDict()})
+  # b1, b2, eps: Adam's (adam, adamw); clip: global gradient-norm clipping (0: none);
+  # warmup: steps of linear warm-up before the schedule.
   c.optimizer = ml_collections.ConfigDict({"name": "adam", "learning_rate": 1e-3,
-                                           "schedule": "cosine", "weight_decay": 0.0})
+                                           "schedule": "cosine", "weight_decay": 0.0,
+                                           "b1": 0.9, "b2": 0.999, "eps": 1e-8, "clip": 0.0,
+                                           "warmup": 0})
   # Devices: a (data, fsdp, tensor) mesh over all of them (-1: the rest); processes:
   # jax.distributed from these keys or $JAX_COORDINATOR_ADDRESS, ... (opujax.parallel).
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1, "tensor": 1})
@@ -75,6 +82,22 @@ def lm(rule: str = "dfa") -> ml_collections.ConfigDict:
   c.log_every = 50
   c.diagnostics_every = 250
   c.checkpoint_every = 500
+  return c
+
+
+def stateful(model: str = "resnet", rule: str = "dfa") -> ml_collections.ConfigDict:
+  """Fashion-MNIST with a model that carries state besides its weights: ``resnet`` (Linen,
+  BatchNorm ``batch_stats``; with DFA each residual block is one feedback unit) or
+  ``nnx_cnn`` (NNX, BatchNorm and dropout; each conv/Dense layer one unit); Adam with a
+  cosine decay, 10 epochs."""
+  c = default("fashion_mnist", rule)
+  c.model.name = model
+  if model == "resnet":
+    c.model.widths, c.model.dropout = (32, 64, 128), 0.2
+    c.units = ("ResBlock", "head")
+  else:
+    c.model.widths, c.model.dropout = (32, 64), 0.3
+  c.epochs = 10
   return c
 
 

@@ -14,7 +14,8 @@ sweep config's ``get_config()`` returns a dict (its keys are dotted config paths
   ``fixed`` keys they have, and the seeds) drawn as horizontal lines (e.g. digital DFA
   and BP);
 * ``metrics``: the table columns to plot: ``final_test_accuracy`` (default),
-  ``best_test_accuracy``, ``train_accuracy``, ``train_test_gap``, ``examples_per_s``,
+  ``best_test_accuracy``, ``train_accuracy``, ``train_test_gap``, ``validation_loss``,
+  ``test_loss``, ``examples_per_s``,
   ``step_ms``, ``minutes``.
 
 Points equal to the base (an axis at the base's own value) share one run. Finished
@@ -208,6 +209,8 @@ def row(done: dict) -> dict:
     r["step_ms"] = 1000 * s["config"]["batch_size"] / done["examples_per_s"]
   if train is not None:
     r["train_test_gap"] = train - s["final_test_accuracy"]
+  for split in ("validation", "test"):
+    r[f"{split}_loss"] = s.get("final", {}).get(f"{split}/loss")
   r["reference"] = Path(done["config"]).stem if done["point"] is None else ""
   r["point"] = done.get("label", "")
   return r

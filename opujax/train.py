@@ -19,17 +19,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import struct
+from flax import nnx, struct
 
 from opujax import data as data_lib
 from opujax import devices, dfa, models, parallel, plots, report
 from opujax.metrics import MetricWriter, Progress
 
-MODELS = ("mlp", "cnn", "transformer")
+MODELS = ("mlp", "cnn", "resnet", "nnx_cnn", "transformer")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "adafactor")
 SCHEDULES = ("constant", "cosine")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "auto": None}
-UNIT_TYPES = {"Dense": nn.Dense, "Conv": nn.Conv, "Block": models.Block}
+UNIT_TYPES = {"Dense": nn.Dense, "Conv": nn.Conv, "Block": models.Block,
+              "ResBlock": models.ResBlock, "Attention": nn.MultiHeadDotProductAttention}
+NORMS = ("pre", "post")
 
 
 class ConfigError(ValueError):
@@ -46,6 +48,7 @@ class TrainState:
   params: Any
   opt_state: Any
   rule: dfa.Rule
+  model_state: Any  # Linen collections besides params ({} for none); NNX: non-Param state
 
 
 def _choice(name: str, value, allowed) -> None:
@@ -68,14 +71,25 @@ def validate(config) -> None:
   _choice("dataset", config.dataset, data_lib.DATASETS)
   _choice("model.name", config.model.name, MODELS)
   _choice("model.dtype", config.model.dtype, tuple(DTYPES))
+  _choice("model.norm", config.model.norm, NORMS)
   _choice("rule", config.rule, dfa.RULES)
   _choice("feedback", config.feedback, ("independent", "shared"))
   _choice("device.name", config.device.name, ("digital", "opu", "hardware"))
   _choice("optimizer.name", config.optimizer.name, OPTIMIZERS)
   _choice("optimizer.schedule", config.optimizer.schedule, SCHEDULES)
-  for key in ("optimizer.learning_rate", "batch_size", "epochs"):
+  for key in ("optimizer.learning_rate", "optimizer.eps", "batch_size", "epochs"):
     sub, _, leaf = key.rpartition(".")
     _positive(key, getattr(config[sub] if sub else config, leaf))
+  for key in ("b1", "b2"):
+    if not isinstance(config.optimizer[key], float) or not 0 <= config.optimizer[key] < 1:
+      raise ConfigError(f"optimizer.{key} must be in [0, 1), got {config.optimizer[key]!r}.")
+  if not isinstance(config.optimizer.clip, (int, float)) or config.optimizer.clip < 0:
+    raise ConfigError(f"optimizer.clip must be >= 0 (0: no clipping), got "
+                      f"{config.optimizer.clip!r}.")
+  _count("optimizer.warmup", config.optimizer.warmup, 0)
+  if config.error_at and config.rule != "dfa":
+    raise ConfigError("error_at chooses where dfa takes its error; leave it '' for "
+                      f"rule={config.rule!r}.")
   if (config.dataset == "tiny_shakespeare") != (config.model.name == "transformer"):
     raise ConfigError("tiny_shakespeare is text for model.name='transformer'; mnist and "
                       "fashion_mnist are images for 'mlp' or 'cnn'.")
@@ -114,14 +128,20 @@ def is_lm(config) -> bool:
   return config.model.name == "transformer"
 
 
-def make_model(config, classes: int) -> nn.Module:
+def make_model(config, classes: int) -> nn.Module | nnx.Module:
+  """The config's model; an NNX model is built here, from the config's seed."""
   m = config.model
   if m.name == "mlp":
     return models.MLP(tuple(m.widths), classes, m.activation, m.dropout)
   if m.name == "cnn":
     return models.CNN(classes, m.activation)
+  if m.name == "resnet":
+    return models.ResNet(classes, tuple(m.widths), m.dropout)
+  if m.name == "nnx_cnn":
+    return models.NNXCNN(classes, tuple(m.widths), dropout=m.dropout,
+                         rngs=nnx.Rngs(config.seed))
   return models.TransformerLM(classes, m.d_model, m.depth, m.heads, config.context,
-                              dtype=compute_dtype(m.dtype))
+                              dtype=compute_dtype(m.dtype), norm=m.norm)
 
 
 def feedback_units(config) -> tuple:
@@ -132,17 +152,24 @@ def feedback_units(config) -> tuple:
 
 def make_optimizer(config, total_steps: int) -> optax.GradientTransformation:
   o = config.optimizer
-  lr = (optax.cosine_decay_schedule(o.learning_rate, total_steps) if o.schedule == "cosine"
+  decay = max(total_steps - o.warmup, 1)
+  lr = (optax.cosine_decay_schedule(o.learning_rate, decay) if o.schedule == "cosine"
         else o.learning_rate)
+  if o.warmup:
+    lr = optax.join_schedules([optax.linear_schedule(0.0, o.learning_rate, o.warmup),
+                               optax.schedules.constant_schedule(lr) if isinstance(lr, float)
+                               else lr], [o.warmup])
   if o.name == "sgd":
-    return optax.sgd(lr)
-  if o.name == "momentum":
-    return optax.sgd(lr, momentum=0.9)
-  if o.name == "adamw":
-    return optax.adamw(lr, weight_decay=o.weight_decay)
-  if o.name == "adafactor":
-    return optax.adafactor(lr)
-  return optax.adam(lr)
+    opt = optax.sgd(lr)
+  elif o.name == "momentum":
+    opt = optax.sgd(lr, momentum=0.9)
+  elif o.name == "adamw":
+    opt = optax.adamw(lr, o.b1, o.b2, o.eps, weight_decay=o.weight_decay)
+  elif o.name == "adafactor":
+    opt = optax.adafactor(lr)
+  else:
+    opt = optax.adam(lr, o.b1, o.b2, o.eps)
+  return optax.chain(optax.clip_by_global_norm(o.clip), opt) if o.clip else opt
 
 
 def xent(logits, labels):
@@ -185,37 +212,48 @@ def shift(key, x_BxHxWxC, pixels: int):
   return jax.vmap(crop)(pad, offsets)
 
 
-def make_rule(config, model, params, x, classes: int, units) -> dfa.Rule:
+def init_variables(model, key, x) -> tuple[Any, Any]:
+  """(params, state) of a new model: Linen from ``key``; NNX as built (its own rngs)."""
+  if isinstance(model, nnx.Module):
+    _, params, state = nnx.split(model, nnx.Param, ...)
+    return params, state
+  variables = dict(model.init(key, x))
+  return variables.pop("params"), variables
+
+
+def make_rule(config, model, params, x, classes: int, units, state=None) -> dfa.Rule:
   if config.rule in ("bp", "shallow"):
     return dfa.make(config.rule)
   if config.rule == "fa":
-    return dfa.fa(model, params, x, seed=config.seed, units=units)
-  logits = jax.eval_shape(lambda p: model.apply({"params": p}, x), params)
-  shared = config.feedback == "shared"
-  size = dfa.feedback_size(model, params, x, logits.ndim, units, shared)
+    return dfa.fa(model, params, x, seed=config.seed, units=units, state=state)
+  del classes
+  shared, error_at = config.feedback == "shared", config.error_at or None
   try:
-    device = devices.make(config.device.name, classes, size, seed=config.device.seed,
-                          **config.device.options.to_dict())
+    shape = dfa.layout(model, params, x, units, shared, error_at, state)
+    device = devices.make(config.device.name, shape.in_features, shape.out_features,
+                          seed=config.device.seed, **config.device.options.to_dict())
   except (TypeError, ValueError) as e:
     raise ConfigError(f"device: {e}") from e
-  return dfa.dfa(device, shared)
+  return dfa.dfa(device, shared, error_at)
 
 
 def create_train_state(config, model, x, classes: int, units, optimizer, mesh,
                        rule_fn=make_rule) -> TrainState:
-  """Parameters and optimizer state created in their shards on ``mesh``; the rule (from
-  ``rule_fn``, with `make_rule`'s arguments) and its device split along its output."""
+  """Parameters, model state and optimizer state created in their shards on ``mesh``;
+  the rule (from ``rule_fn``, with `make_rule`'s arguments) and its device split along
+  its output."""
 
   def init(key):
-    params = model.init(key, x)["params"]
-    return params, optimizer.init(params)
+    params, model_state = init_variables(model, key, x)
+    return params, model_state, optimizer.init(params)
 
-  params, opt_state = parallel.sharded_init(init, mesh, jax.random.key(config.seed))
-  rule = rule_fn(config, model, params, x, classes, units)
+  params, model_state, opt_state = parallel.sharded_init(init, mesh,
+                                                         jax.random.key(config.seed))
+  rule = rule_fn(config, model, params, x, classes, units, state=model_state)
   out = getattr(rule.device, "out_features", None)
   rule = parallel.put(rule, parallel.state_shardings(rule, mesh, out))
   step = parallel.to_global(np.zeros((), np.int32), parallel.replicated(mesh))
-  return TrainState(step, params, opt_state, rule)
+  return TrainState(step, params, opt_state, rule, model_state)
 
 
 def step_key(seed: int, step) -> jax.Array:
@@ -237,14 +275,15 @@ def train_step(state: TrainState, train_x, train_y, perm, i, *, grad, optimizer,
   key, k_shift = jax.random.split(step_key(config.seed, state.step))
   if config.data.shift:
     x = shift(k_shift, x, config.data.shift)
-  loss, grads, aux = grad(state.params, state.rule, preprocess(x, config.dataset), y, key)
+  loss, grads, aux = grad(state.params, state.rule, preprocess(x, config.dataset), y, key,
+                          state.model_state)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   correct = jnp.mean(jnp.argmax(aux["logits"], -1) == y)
   rule = drift(state.rule, jax.random.fold_in(key, 3), state.step + 1, rows,
                config.device.recalibrate_every)
-  return (state.replace(step=state.step + 1, params=params, opt_state=opt_state, rule=rule),
-          (loss, correct))
+  return (state.replace(step=state.step + 1, params=params, opt_state=opt_state, rule=rule,
+                        model_state=aux["state"]), (loss, correct))
 
 
 def drift(rule: dfa.Rule, key: jax.Array, done: jax.Array | int, rows: int,
@@ -264,17 +303,17 @@ def drift(rule: dfa.Rule, key: jax.Array, done: jax.Array | int, rows: int,
   return rule.replace(device=device)
 
 
-def eval_step(params, x, y, *, model, dataset):
-  logits = model.apply({"params": params}, preprocess(x, dataset))
+def eval_step(params, model_state, x, y, *, apply, dataset):
+  logits, _ = apply(params, model_state, preprocess(x, dataset), train=False)
   losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
   return jnp.sum(losses), jnp.sum(jnp.argmax(logits, -1) == y)
 
 
-def evaluate(eval_fn, params, x, y, batch: int) -> dict[str, float]:
+def evaluate(eval_fn, params, model_state, x, y, batch: int) -> dict[str, float]:
   """Mean loss and accuracy over every label (every character, for text)."""
   loss, correct = 0.0, 0
   for i in range(0, len(x), batch):
-    l, c = eval_fn(params, x[i:i + batch], y[i:i + batch])
+    l, c = eval_fn(params, model_state, x[i:i + batch], y[i:i + batch])
     loss, correct = loss + float(l), correct + int(c)
   return {"loss": loss / y.size, "accuracy": correct / y.size}
 
@@ -385,14 +424,16 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
   step_fn = jax.jit(lambda s, tx, ty, p, i: train_step(
       s, tx, ty, p, i, grad=grad, optimizer=optimizer, config=config, mesh=mesh, rows=rows),
                     out_shardings=(state_sh, rep), donate_argnums=(0,))
-  eval_fn = jax.jit(lambda p, x, y: eval_step(p, x, y, model=model, dataset=config.dataset),
-                    out_shardings=rep)
-  diagnose = dfa.diagnostics_fn(model, xent, state.params, example, units)
+  apply = dfa.adapter.adapter(model, units).apply
+  eval_fn = jax.jit(lambda p, s, x, y: eval_step(p, s, x, y, apply=apply,
+                                                 dataset=config.dataset), out_shardings=rep)
+  diagnose = dfa.diagnostics_fn(model, xent, state.params, example, units,
+                                train_kwargs={"train": True}, state=state.model_state)
 
   def diag(s, tx, ty, p, i):
     x, y = epoch_batch(tx, ty, p, i, config)
     return diagnose(s.params, s.rule, preprocess(x, config.dataset), y,
-                    step_key(config.seed, s.step))
+                    step_key(config.seed, s.step), s.model_state)
 
   diag_fn = jax.jit(diag, out_shardings=rep)
   data_key = jax.random.fold_in(jax.random.key(config.seed), 1)
@@ -411,7 +452,8 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
     results = {"epoch": done / steps_per_epoch}
     for split, (ex, ey) in evals.items():
       if len(ex):
-        for k, v in evaluate(eval_fn, state.params, ex, ey, 64 if context else 1000).items():
+        for k, v in evaluate(eval_fn, state.params, state.model_state, ex, ey,
+                             64 if context else 1000).items():
           results[f"{split}/{k}"] = v
     if budget_per_step is not None:
       results.update(_budget_metrics(budget_per_step * done))

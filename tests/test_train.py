@@ -145,3 +145,31 @@ def test_a_run_drifts_its_medium_by_the_frames_it_takes(data_env, tmp_path):
   r = np.corrcoef(np.asarray(start.weights).ravel(), drifted)[0, 1]
   assert r == pytest.approx((1 - eps) ** (3 * 200 * 4 / 2), abs=0.08)
   assert json.loads((tmp_path / "summary.json").read_text())["flops"]["drift"] > 0
+
+
+@pytest.mark.parametrize("model, widths", [("resnet", (4, 8, 8)), ("nnx_cnn", (4, 8))])
+def test_a_stateful_model_resumes_to_the_same_state(model, widths, data_env, tmp_path):
+  """A BatchNorm model (Linen batch_stats; NNX BatchStat, dropout RNG streams) trained 6
+  steps at once, or 3 then resumed for 3 more: the same parameters and model state, bit
+  for bit; the running statistics have moved from their initial values."""
+  import orbax.checkpoint as ocp
+  from opujax import config as config_lib
+  c = config_lib.stateful(model, "dfa")
+  c.dataset, c.data.shift, c.model.widths, c.batch_size = "mnist", 0, widths, 32
+  c.optimizer.schedule, c.checkpoint_every, c.log_every = "constant", 3, 3
+  c.diagnostics_every, c.eval_examples, c.steps = 3, 100, 6
+  train.train_and_evaluate(c, tmp_path / "once", quiet=True)
+  c.steps = 3
+  train.train_and_evaluate(c, tmp_path / "resumed", quiet=True)
+  c.steps = 6
+  summary = train.train_and_evaluate(c, tmp_path / "resumed", quiet=True)
+  assert summary["resumed_from_step"] == 3
+  restored = []
+  for name in ("once", "resumed"):
+    with ocp.CheckpointManager((tmp_path / name / "checkpoints").absolute()) as m:
+      restored.append(m.restore(6))
+  for part in ("params", "model_state"):
+    chex.assert_trees_all_equal(restored[0][part], restored[1][part])
+  means = [a for p, a in jax.tree_util.tree_leaves_with_path(restored[0]["model_state"])
+           if "mean" in jax.tree_util.keystr(p)]
+  assert means and all(np.abs(m).max() > 0 for m in means)

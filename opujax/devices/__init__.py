@@ -10,7 +10,7 @@ import inspect
 from opujax.devices.base import Measurement, ProjectionDevice
 from opujax.devices.budget import Budget, Estimate, GPUSpec, OPUSpec, estimate
 from opujax.devices.camera import Camera
-from opujax.devices.digital import DigitalProjection, digital
+from opujax.devices.digital import DigitalProjection, digital, from_matrix
 from opujax.devices.encoding import Encoding
 from opujax.devices.geometry import MAX_CAMERA_SHAPE, MAX_DMD_SHAPE, Geometry
 from opujax.devices.hardware import (Driver, EmulatedDriver, HardwareError, HardwareOPU,
@@ -42,4 +42,4 @@ def make(name: str, in_features: int, out_features: int, **options) -> Projectio
 __all__ = ["Budget", "Camera", "DigitalProjection", "Driver", "EmulatedDriver", "Encoding",
            "Estimate", "GPUSpec", "Geometry", "HardwareError", "HardwareOPU", "MAX_CAMERA_SHAPE",
            "MAX_DMD_SHAPE", "Measurement", "OPUSpec", "ProjectionDevice", "SimulatedOPU",
-           "digital", "estimate", "hardware", "make", "opu"]
+           "digital", "estimate", "from_matrix", "hardware", "make", "opu"]

@@ -86,3 +86,20 @@ def digital(in_features: int, out_features: int, seed: int = 0, storage: str = "
     base.check_fits(in_features, out_features, 1, max_bytes)
     weights = _generate(key, in_features, out_features, tile)
   return DigitalProjection(key, weights, in_features, out_features, block_bytes)
+
+
+def from_matrix(weights) -> DigitalProjection:
+  """An exact projection ``x @ weights`` holding a given (in_features, out_features)
+  matrix, e.g. to keep DFA's feedback fixed across studies or to replay another device's
+  `effective_matrix()`.
+
+  Raises:
+    ValueError: ``weights`` is not a finite 2-D real matrix.
+  """
+  w = jax.numpy.asarray(weights)
+  if w.ndim != 2 or not jax.numpy.issubdtype(w.dtype, jax.numpy.floating):
+    raise ValueError(f"Expected a 2-D real (in_features, out_features) matrix, got shape "
+                     f"{w.shape} of {w.dtype}.")
+  if not bool(jax.numpy.isfinite(w).all()):
+    raise ValueError("The feedback matrix has NaN or infinite entries.")
+  return DigitalProjection(jax.random.key(0), w, int(w.shape[0]), int(w.shape[1]))

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from opujax.dfa import core, models
+from opujax.dfa import adapter, core
 
 Array = jax.Array
 
@@ -25,30 +25,32 @@ def angle_deg(a, b) -> Array:
 
 
 def diagnostics_fn(model, loss_fn: Callable[[Array, Any], Array], params, x,
-                   units=core.DEFAULT_UNITS):
-  """Returns ``fn(params, rule, x, labels, key) -> dict`` of scalars, per unit path p:
+                   units=core.DEFAULT_UNITS, train_kwargs: dict | None = None, state=None):
+  """Returns ``fn(params, rule, x, labels, key, state=None) -> dict`` of scalars, per
+  unit path p:
 
-  * ``align/p``: angle between the rule's update of unit p and the BP gradient;
+  * ``align/p``: angle between the rule's update of unit p and the BP gradient (both
+    from the same forward: same batch, state and dropout key);
   * ``update_norm/p``: the norm of the rule's update of unit p;
   * ``feedback_norm/p``: the norm of the signal injected at unit p's input (dfa).
 
-  ``params`` and ``x`` (example shapes) fix the units.
+  ``params``, ``x`` and ``state`` (example values) fix the units.
   """
-  taps = core.unit_taps(model, params, x, units, all_units=True)
+  taps = core.unit_taps(model, params, x, units, all_units=True, state=state)
   paths = [p for p, _ in taps]
-  rule_fn = core.grad_fn(model, loss_fn, units)
+  rule_fn = core.grad_fn(model, loss_fn, units, train_kwargs)
 
-  def fn(params, rule: core.Rule, x, labels, key) -> dict[str, Array]:
-    _, grads, aux = rule_fn(params, rule, x, labels, key)
-    _, bp_grads, _ = rule_fn(params, core.bp(), x, labels, key)
+  def fn(params, rule: core.Rule, x, labels, key, state=None) -> dict[str, Array]:
+    _, grads, aux = rule_fn(params, rule, x, labels, key, state)
+    _, bp_grads, _ = rule_fn(params, core.bp(), x, labels, key, state)
     out = {}
     for path in paths:
-      name = models.path_str(path)
-      g, g_bp = models.subtree(grads, path), models.subtree(bp_grads, path)
+      name = adapter.path_str(path)
+      g, g_bp = adapter.subtree(grads, path), adapter.subtree(bp_grads, path)
       out[f"align/{name}"] = angle_deg(g, g_bp)
       out[f"update_norm/{name}"] = jnp.sqrt(sum(jnp.vdot(u, u) for u in jax.tree.leaves(g)))
     for path, fb in zip(paths, aux.get("feedback", [])):
-      out[f"feedback_norm/{models.path_str(path)}"] = jnp.linalg.norm(fb)
+      out[f"feedback_norm/{adapter.path_str(path)}"] = jnp.linalg.norm(fb)
     return out
 
   return fn

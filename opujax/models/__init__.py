@@ -1,5 +1,9 @@
-"""Reference Flax models: MLP, CNN (LeNet-5) and a decoder-only Transformer LM."""
+"""Reference Flax models: MLP, CNN (LeNet-5), a BatchNorm ResNet, a decoder-only
+Transformer LM (Linen), and a BatchNorm + dropout CNN in NNX (`NNXCNN`)."""
 
-from opujax.models.nets import CNN, MLP, Block, TransformerLM, param_count
+from opujax.models.nets import (CNN, MLP, Block, ResBlock, ResNet, TransformerLM,
+                                param_count)
+from opujax.models.nnx_nets import CNN as NNXCNN
 
-__all__ = ["Block", "CNN", "MLP", "TransformerLM", "param_count"]
+__all__ = ["Block", "CNN", "MLP", "NNXCNN", "ResBlock", "ResNet", "TransformerLM",
+           "param_count"]

@@ -1,6 +1,8 @@
 """Reference models. Each one's hidden Dense/Conv layers are DFA's default feedback
-units; for `TransformerLM`, pass ``units=(Block, "head")`` to make each block one unit."""
+units; for `TransformerLM`, pass ``units=(Block, "head")`` to make each block one unit,
+for `ResNet` ``units=(ResBlock, "head")``."""
 
+import functools
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -49,27 +51,77 @@ class CNN(nn.Module):
     return nn.Dense(self.classes, name="head")(x)
 
 
+class ResBlock(nn.Module):
+  """Two 3x3 convolutions with BatchNorm, and a residual path (a 1x1 convolution with
+  BatchNorm where the shape changes)."""
+
+  features: int
+  strides: int = 1
+
+  @nn.compact
+  def __call__(self, x_BxHxWxC, train: bool = False):
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9)
+    s = (self.strides, self.strides)
+    y = nn.relu(norm()(nn.Conv(self.features, (3, 3), s, use_bias=False)(x_BxHxWxC)))
+    y = norm(scale_init=nn.initializers.zeros)(
+        nn.Conv(self.features, (3, 3), use_bias=False)(y))
+    if y.shape != x_BxHxWxC.shape:
+      x_BxHxWxC = norm()(nn.Conv(self.features, (1, 1), s, use_bias=False)(x_BxHxWxC))
+    return nn.relu(x_BxHxWxC + y)
+
+
+class ResNet(nn.Module):
+  """A small ResNet for 28x28 images: a 3x3 stem, one `ResBlock` per width (stride 2
+  after the first), global average pooling, dropout, logits. State: ``batch_stats``."""
+
+  classes: int = 10
+  widths: Sequence[int] = (32, 64, 128)
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    if x.ndim == 3:
+      x = x[..., None]
+    x = nn.Conv(self.widths[0], (3, 3), use_bias=False)(x)
+    x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
+    for i, w in enumerate(self.widths):
+      x = ResBlock(w, 1 if i == 0 else 2)(x, train)
+    x = nn.Dropout(self.dropout, deterministic=not train)(x.mean((1, 2)))
+    return nn.Dense(self.classes, name="head")(x)
+
+
 class Block(nn.Module):
-  """Pre-LayerNorm Transformer block: causal self-attention and an MLP, both residual."""
+  """Transformer block: causal self-attention and an MLP, both residual, with
+  LayerNorm before each (``norm="pre"``) or after each residual sum (``"post"``, as
+  Vaswani et al. and Launay et al.'s DFA Transformer)."""
 
   heads: int
   mlp_ratio: int = 4
   dtype: jnp.dtype = jnp.float32
+  norm: str = "pre"
 
   @nn.compact
   def __call__(self, x_BxTxD):
     d = x_BxTxD.shape[-1]
     mask = nn.make_causal_mask(jnp.ones(x_BxTxD.shape[:2], jnp.int32))
-    h = nn.LayerNorm(dtype=self.dtype)(x_BxTxD)
-    x_BxTxD = x_BxTxD + nn.MultiHeadDotProductAttention(self.heads, dtype=self.dtype)(h, mask=mask)
-    h = nn.LayerNorm(dtype=self.dtype)(x_BxTxD)
-    h = nn.Dense(self.mlp_ratio * d, dtype=self.dtype)(h)
-    return x_BxTxD + nn.Dense(d, dtype=self.dtype)(nn.gelu(h))
+    attention = nn.MultiHeadDotProductAttention(self.heads, dtype=self.dtype)
+    ln = lambda h: nn.LayerNorm(dtype=self.dtype)(h)
+
+    def mlp(h):
+      h = nn.gelu(nn.Dense(self.mlp_ratio * d, dtype=self.dtype)(h))
+      return nn.Dense(d, dtype=self.dtype)(h)
+
+    if self.norm == "post":
+      x_BxTxD = ln(x_BxTxD + attention(x_BxTxD, mask=mask))
+      return ln(x_BxTxD + mlp(x_BxTxD))
+    x_BxTxD = x_BxTxD + attention(ln(x_BxTxD), mask=mask)
+    return x_BxTxD + mlp(ln(x_BxTxD))
 
 
 class TransformerLM(nn.Module):
-  """Decoder-only language model: token + learned position embeddings, ``depth`` blocks,
-  a final LayerNorm and a linear head to the vocabulary."""
+  """Decoder-only language model: token + learned position embeddings, ``depth`` blocks
+  (`Block`, ``norm`` "pre" or "post"), a final LayerNorm (pre-LN only: post-LN blocks
+  end in one) and a linear head to the vocabulary."""
 
   vocab: int
   d_model: int = 128
@@ -78,6 +130,7 @@ class TransformerLM(nn.Module):
   context: int = 128
   mlp_ratio: int = 4
   dtype: jnp.dtype = jnp.float32
+  norm: str = "pre"
 
   @nn.compact
   def __call__(self, tokens_BxT, train: bool = False):
@@ -86,6 +139,7 @@ class TransformerLM(nn.Module):
     pos = self.param("pos", nn.initializers.normal(0.02), (self.context, self.d_model))
     x = x + pos[:t].astype(x.dtype)
     for _ in range(self.depth):
-      x = Block(self.heads, self.mlp_ratio, self.dtype)(x)
-    x = nn.LayerNorm(dtype=self.dtype)(x)
+      x = Block(self.heads, self.mlp_ratio, self.dtype, self.norm)(x)
+    if self.norm == "pre":
+      x = nn.LayerNorm(dtype=self.dtype)(x)
     return nn.Dense(self.vocab, dtype=self.dtype, name="head")(x).astype(jnp.float32)

@@ -46,3 +46,15 @@ def test_bad_sizes():
     devices.make("digital", 0, 70)
   with pytest.raises(ValueError, match="out_features"):
     devices.make("opu", 4, -1)
+
+
+def test_from_matrix_projects_with_the_given_matrix():
+  m = np.random.default_rng(0).normal(size=(6, 9)).astype(np.float32)
+  x = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
+  device = devices.from_matrix(m)
+  assert (device.in_features, device.out_features) == (6, 9)
+  np.testing.assert_allclose(device.project(x, jax.random.key(0)), x @ m, rtol=1e-5)
+  np.testing.assert_array_equal(device.effective_matrix(), m)
+  for bad in (np.ones(3), np.array([[1.0, np.nan]]), np.ones((2, 2), np.int32)):
+    with pytest.raises(ValueError):
+      devices.from_matrix(bad)

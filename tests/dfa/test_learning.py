@@ -63,7 +63,7 @@ class TinyLM(nn.Module):
 
 def train(model, units, x, labels, steps, seed=0, lr=1e-2, rule="dfa"):
   params = model.init(jax.random.key(seed), x)["params"]
-  size = dfa.feedback_size(model, params, x, logits_ndim=labels.ndim + 1, units=units)
+  size = dfa.feedback_size(model, params, x, units=units)
   n_classes = model.apply({"params": params}, x).shape[-1]
   rule = dfa.make(rule, devices.make("digital", n_classes, size, seed=seed + 1))
   grad = dfa.grad_fn(model, xent, units)
@@ -110,7 +110,7 @@ def test_transformer_blocks_as_units_learn_per_position():
   targets = jnp.roll(tokens, -1, axis=1)
   units = (Block, "head")
   params, rule, losses = train(TinyLM(), units, tokens, targets, steps=60)
-  assert dfa.feedback_size(TinyLM(), params, tokens, logits_ndim=3, units=units) == 3 * 16
+  assert dfa.feedback_size(TinyLM(), params, tokens, units=units) == 3 * 16
   assert losses[-1] < 0.6 * losses[0]
   _, _, shallow = train(TinyLM(), units, tokens, targets, steps=60, rule="shallow")
   assert losses[-1] < 0.85 * shallow[-1]  # the blocks learn, not only the head

@@ -1,0 +1,11 @@
+"""python -m opujax.run --config configs/fashion_mnist_resnet_bp.py
+
+fashion_mnist: a small BatchNorm ResNet (Linen: stem, residual blocks of 32, 64, 128
+channels, batch_stats), trained with backpropagation, the control.
+"""
+
+from opujax import config
+
+
+def get_config():
+  return config.stateful("resnet", "bp")
