@@ -10,6 +10,10 @@ Dense sublayer: units Attention, Dense), Adam with beta2 0.98, eps 1e-9, clippin
 
 LAUNAY_ADAM = {"optimizer.b2": 0.98, "optimizer.eps": 1e-9, "optimizer.clip": 0.5}
 MICRO = ("Attention", "Dense")
+# Launay et al.'s recipe: post-LN, error before the head, one feedback point per block
+# output, the embedding trained through the first block (no cut at its output).
+LAUNAY = {"model.norm": "post", "error_at": "head", "units": ("Block_[1-9][0-9]*", "head"),
+          **LAUNAY_ADAM, "optimizer.learning_rate": 1e-3}
 
 
 def get_config():
@@ -19,14 +23,14 @@ def get_config():
           {},
           {"model.norm": "post"},
           {"model.norm": "post", "error_at": "head"},
-          {"error_at": "head"},
-          {"model.norm": "post", "error_at": "head", "units": MICRO},
-          {"units": MICRO},
+          {**LAUNAY},
           {"model.norm": "post", "error_at": "head", **LAUNAY_ADAM,
            "optimizer.learning_rate": 1e-3},
+          {**LAUNAY, "error_at": ""},
+          {**LAUNAY, "units": ("Block", "head")},
+          {"model.norm": "post", "error_at": "head", "units": MICRO},
+          {"error_at": "head"},
           {"optimizer.learning_rate": 1e-3},
-          {"model.norm": "post", "error_at": "head", "units": MICRO, **LAUNAY_ADAM,
-           "optimizer.learning_rate": 1e-3},
       ],
       "fixed": {"steps": 600},
       "seeds": [0],

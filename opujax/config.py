@@ -93,7 +93,7 @@ def stateful(model: str = "resnet", rule: str = "dfa") -> ml_collections.ConfigD
   c = default("fashion_mnist", rule)
   c.model.name = model
   if model == "resnet":
-    c.model.widths, c.model.dropout = (32, 64, 128), 0.2
+    c.model.widths, c.model.dropout = (16, 32, 64), 0.2
     c.units = ("ResBlock", "head")
   else:
     c.model.widths, c.model.dropout = (32, 64), 0.3
