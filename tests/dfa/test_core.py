@@ -223,3 +223,29 @@ def test_sharded_batch_gives_the_same_updates(setup, device_name):
   shard = lambda a: jax.device_put(a, NamedSharding(mesh, P("data")))
   _, grads, _ = fn(params, rule, shard(x), shard(labels), jax.random.key(0))
   chex.assert_trees_all_close(grads, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_error_at_the_head_projects_its_input_gradient(setup):
+  """error_at="Dense_3": the device projects e W_3^T (H numbers a row) and the hidden
+  layers get the DFA equations with that error; the head keeps its true gradient."""
+  model, params, x, labels = setup
+  device = devices.make("digital", H, 3 * H, seed=4)
+  rule = dfa.dfa(device, error_at="Dense_3")
+  _, grads, aux = jax.jit(dfa.grad_fn(model, xent))(params, rule, x, labels, jax.random.key(0))
+  hs, e = numpy_forward(params, x, labels)
+  err = e @ np.asarray(params["Dense_3"]["kernel"], np.float64).T
+  np.testing.assert_allclose(aux["error"], err, rtol=1e-4, atol=1e-8)
+  m = np.asarray(device.effective_matrix(), np.float64)
+  gain = 1 / np.sqrt(np.mean(np.square(m)))
+  for i in range(3):
+    delta = (err @ m[:, i * H:(i + 1) * H] * gain / np.sqrt(H)) * (1 - hs[i + 1] ** 2)
+    chex.assert_trees_all_close(grads[f"Dense_{i}"], {"kernel": hs[i].T @ delta,
+                                                      "bias": delta.sum(0)}, rtol=1e-4,
+                                atol=1e-8)
+  chex.assert_trees_all_close(grads["Dense_3"], {"kernel": hs[3].T @ e, "bias": e.sum(0)},
+                              rtol=1e-5, atol=1e-8)
+  assert dfa.layout(model, params, x, error_at="Dense_3") == dfa.Layout(
+      H, 3 * H, tuple(dfa.Slot(f"Dense_{i}", (i - 1) * H, H) for i in (1, 2, 3)))
+  with pytest.raises(ValueError, match="takes 10"):
+    dfa.grad_fn(model, xent)(params, dfa.dfa(devices.make("digital", C, 3 * H),
+                                             error_at="Dense_3"), x, labels, jax.random.key(0))

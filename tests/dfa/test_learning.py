@@ -127,3 +127,23 @@ def test_angle_against_numpy():
   ref = np.degrees(np.arccos(va @ vb / np.linalg.norm(va) / np.linalg.norm(vb)))
   assert float(dfa.angle_deg(a, b)) == pytest.approx(ref, rel=1e-5)
   assert float(dfa.angle_deg(a, a)) == pytest.approx(0.0, abs=0.05)
+
+
+def test_transformer_feedback_points_per_block_or_per_sublayer():
+  """Post-LN TransformerLM: blocks as units give one tap per block output; "micro" units
+  (attention and each Dense) a tap after each sublayer's norm and after the MLP's hidden
+  activation; `layout` counts each token's features."""
+  from opujax import models
+  model = models.TransformerLM(12, d_model=16, depth=2, heads=2, context=8, norm="post")
+  tokens = jnp.zeros((3, 8), jnp.int32)
+  params = model.init(jax.random.key(0), tokens)["params"]
+  assert "LayerNorm_0" not in params  # post-LN blocks end in their own norm
+  macro = dfa.layout(model, params, tokens, units=(models.Block, "head"), shared=True)
+  assert [s.path for s in macro.slots] == ["Block_0", "Block_1", "head"]  # Block_0: the
+  assert macro.out_features == 16  # embedding's output, which it trains
+  micro = dfa.layout(model, params, tokens, units=(nn.MultiHeadDotProductAttention, nn.Dense))
+  paths = [s.path for s in micro.slots]
+  assert paths == [f"Block_{i}/{m}" for i in (0, 1) for m in (
+      "MultiHeadDotProductAttention_0", "Dense_0", "Dense_1")] + ["head"]
+  assert [s.size for s in micro.slots] == [16, 16, 64] * 2 + [16]
+  assert micro.out_features == 208 and micro.in_features == 12
