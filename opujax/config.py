@@ -31,6 +31,7 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
                                        "activation": "tanh", "dropout": 0.2, "d_model": 128,
                                        "depth": 2, "heads": 4, "norm": "pre",
+                                       "positions": "learned",
                                        "dtype": "auto"})
   c.context = 128  # transformer context (tokens)
   c.rule = rule  # bp | fa | dfa | shallow

@@ -32,6 +32,7 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "auto": None}
 UNIT_TYPES = {"Dense": nn.Dense, "Conv": nn.Conv, "Block": models.Block,
               "ResBlock": models.ResBlock, "Attention": nn.MultiHeadDotProductAttention}
 NORMS = ("pre", "post")
+POSITIONS = ("learned", "sinusoidal")
 
 
 class ConfigError(ValueError):
@@ -72,6 +73,7 @@ def validate(config) -> None:
   _choice("model.name", config.model.name, MODELS)
   _choice("model.dtype", config.model.dtype, tuple(DTYPES))
   _choice("model.norm", config.model.norm, NORMS)
+  _choice("model.positions", config.model.positions, POSITIONS)
   _choice("rule", config.rule, dfa.RULES)
   _choice("feedback", config.feedback, ("independent", "shared"))
   _choice("device.name", config.device.name, ("digital", "opu", "hardware"))
@@ -92,7 +94,7 @@ def validate(config) -> None:
                       f"rule={config.rule!r}.")
   if (config.dataset == "tiny_shakespeare") != (config.model.name == "transformer"):
     raise ConfigError("tiny_shakespeare is text for model.name='transformer'; mnist and "
-                      "fashion_mnist are images for 'mlp' or 'cnn'.")
+                      "fashion_mnist are images for 'mlp', 'cnn', 'resnet' or 'nnx_cnn'.")
   for key in ("log_every", "checkpoint_every", "keep_checkpoints", "context"):
     _count(key, config[key], 1)
   for key in ("steps", "diagnostics_every", "eval_examples"):
@@ -141,7 +143,8 @@ def make_model(config, classes: int) -> nn.Module | nnx.Module:
     return models.NNXCNN(classes, tuple(m.widths), dropout=m.dropout,
                          rngs=nnx.Rngs(config.seed))
   return models.TransformerLM(classes, m.d_model, m.depth, m.heads, config.context,
-                              dtype=compute_dtype(m.dtype), norm=m.norm)
+                              dtype=compute_dtype(m.dtype), norm=m.norm,
+                              positions=m.positions)
 
 
 def feedback_units(config) -> tuple:

@@ -118,10 +118,18 @@ class Block(nn.Module):
     return x_BxTxD + mlp(ln(x_BxTxD))
 
 
+def sinusoids(length: int, d: int) -> jax.Array:
+  """Vaswani et al.'s position codes: sin and cos of position / 10000^(2i/d), interleaved."""
+  pos = jnp.arange(length)[:, None] / 10000 ** (jnp.arange(0, d, 2) / d)
+  return jnp.stack([jnp.sin(pos), jnp.cos(pos)], -1).reshape(length, -1)[:, :d]
+
+
 class TransformerLM(nn.Module):
-  """Decoder-only language model: token + learned position embeddings, ``depth`` blocks
-  (`Block`, ``norm`` "pre" or "post"), a final LayerNorm (pre-LN only: post-LN blocks
-  end in one) and a linear head to the vocabulary."""
+  """Decoder-only language model: token embeddings plus learned position embeddings
+  (``positions="learned"``) or fixed sinusoids (``"sinusoidal"``, the tokens' embeddings
+  scaled by sqrt(d_model), as Vaswani et al.), ``depth`` blocks (`Block`, ``norm`` "pre"
+  or "post"), a final LayerNorm (pre-LN only: post-LN blocks end in one) and a linear
+  head to the vocabulary."""
 
   vocab: int
   d_model: int = 128
@@ -131,13 +139,17 @@ class TransformerLM(nn.Module):
   mlp_ratio: int = 4
   dtype: jnp.dtype = jnp.float32
   norm: str = "pre"
+  positions: str = "learned"
 
   @nn.compact
   def __call__(self, tokens_BxT, train: bool = False):
     t = tokens_BxT.shape[1]
     x = nn.Embed(self.vocab, self.d_model, dtype=self.dtype)(tokens_BxT)
-    pos = self.param("pos", nn.initializers.normal(0.02), (self.context, self.d_model))
-    x = x + pos[:t].astype(x.dtype)
+    if self.positions == "sinusoidal":
+      x = x * jnp.sqrt(self.d_model).astype(x.dtype) + sinusoids(t, self.d_model).astype(x.dtype)
+    else:
+      pos = self.param("pos", nn.initializers.normal(0.02), (self.context, self.d_model))
+      x = x + pos[:t].astype(x.dtype)
     for _ in range(self.depth):
       x = Block(self.heads, self.mlp_ratio, self.dtype, self.norm)(x)
     if self.norm == "pre":
