@@ -16,7 +16,7 @@ from opujax import config
 
 
 def get_config():
-  c = config.lm("dfa")
+  c = config.pre_ln(config.lm("dfa"))
   c.model.update(d_model=2048, depth=20, heads=16)
   c.optimizer.update(name="adafactor", learning_rate=1e-2, schedule="constant")
   c.update(dict(batch_size=4, steps=4, log_every=1, diagnostics_every=0,

@@ -1,7 +1,8 @@
 """python -m opujax.run --config configs/shakespeare_bp.py
 
-tiny_shakespeare: a character-level Transformer LM (4 pre-LayerNorm blocks, d_model 128)
-trained with backpropagation, the control.
+tiny_shakespeare: a character-level Transformer LM (4 post-LayerNorm blocks, d_model 128,
+sinusoidal positions) trained with backpropagation, the control; the same model and
+optimiser as shakespeare_dfa.
 """
 
 from opujax import config

@@ -1,9 +1,9 @@
 """python -m opujax.run --config configs/shakespeare_dfa_opu.py
 
-tiny_shakespeare: the character-level Transformer LM trained with optical DFA, each block
-one feedback unit, the error of every position projected through the simulated OPU with
-realistic noise (8-bit camera, shot and read noise) and sent to the DMD in 8 bit planes:
-a ternarised 65-class error teaches the LM no more than character frequencies
+tiny_shakespeare: shakespeare_dfa's LM and recipe with the error (the gradient at the
+head's input, 128 numbers a token) projected through the simulated OPU with realistic
+noise (8-bit camera, shot and read noise), sent to the DMD in 8 bit planes: a ternarised
+error teaches an LM little more than character frequencies
 (experiments/lm_feedback_matrix.py).
 """
 

@@ -49,7 +49,7 @@ def cases(batch: int, quick: bool):
 
 def bench_case(name, model, units, x, labels, repeats: int) -> dict:
   params = model.init(jax.random.key(0), x)["params"]
-  size = dfa.feedback_size(model, params, x, logits_ndim=labels.ndim + 1, units=units)
+  size = dfa.feedback_size(model, params, x, units=units)
   classes = model.apply({"params": params}, x).shape[-1]
   rules = {
       "bp": dfa.bp(),
@@ -69,14 +69,14 @@ def bench_case(name, model, units, x, labels, repeats: int) -> dict:
     row[f"{rname}_dots"] = len(dots)
     row[f"{rname}_dot_gflop"] = sum(d.flops for d in dots) / 1e9
     row[f"{rname}_peak_bytes"] = hlo.peak_bytes(exe)
-    p, s, loss, _ = step(p, s, rule, x, labels, jax.random.key(0))  # warm-up
+    p, s, loss = step(p, s, rule, x, labels, jax.random.key(0))[:3]  # warm-up
     jax.block_until_ready(loss)
     runs[rname] = [p, s, rule, []]
   for i in range(repeats):
     for run in runs.values():
       p, s, rule, times = run
       t = time.perf_counter()
-      p, s, loss, _ = step(p, s, rule, x, labels, jax.random.key(i))
+      p, s, loss = step(p, s, rule, x, labels, jax.random.key(i))[:3]
       jax.block_until_ready(loss)
       times.append(time.perf_counter() - t)
       run[0], run[1] = p, s

@@ -20,7 +20,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import jax
 
 from opujax import config as config_lib
 from opujax import devices, dfa, train
@@ -39,18 +38,16 @@ def device_for(variant: str, n: int, m: int, seed: int):
   if variant == "digital":
     return devices.digital(n, m, seed=seed)
   if variant == "opu_matrix":
-    w = devices.opu(n, m, seed=seed, camera="ideal").effective_matrix()
-    return devices.DigitalProjection(jax.random.key(seed), w, n, m)
+    return devices.from_matrix(devices.opu(n, m, seed=seed, camera="ideal").effective_matrix())
   return devices.opu(n, m, seed=seed, **OPU[variant.removeprefix("opu_")])
 
 
 def run(variant: str, steps: int) -> dict:
-  c = config_lib.lm("dfa")
+  c = config_lib.pre_ln(config_lib.lm("dfa"))
   c.steps, c.eval_examples, c.diagnostics_every, c.log_every = steps, 400, 0, 50
 
-  def make_rule(config, model, params, x, classes, units):
-    logits = jax.eval_shape(lambda p: model.apply({"params": p}, x), params)
-    size = dfa.feedback_size(model, params, x, logits.ndim, units, True)
+  def make_rule(config, model, params, x, classes, units, state=None):
+    size = dfa.feedback_size(model, params, x, units, True, state)
     return dfa.dfa(device_for(variant, classes, size, config.device.seed), True)
 
   with tempfile.TemporaryDirectory() as workdir:

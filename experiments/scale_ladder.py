@@ -94,9 +94,8 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
   rule = dfa.bp()
   if rule_name == "dfa":
     shared = model_name == "transformer"
-    size_out = dfa.feedback_size(model, params, jnp.asarray(x0[:1]),
-                                 logits_ndim=3 if model_name == "transformer" else 2,
-                                 units=units, shared=shared)
+    size_out = dfa.feedback_size(model, params, jnp.asarray(x0[:1]), units=units,
+                                 shared=shared)
     device = devices.make("digital", classes, size_out, seed=1)
     rule = dfa.dfa(device, shared)
     rule = parallel.put(rule, parallel.state_shardings(rule, mesh, size_out))

@@ -67,22 +67,39 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
 
 
 def lm(rule: str = "dfa") -> ml_collections.ConfigDict:
-  """A character-level Transformer LM on tiny_shakespeare (d_model 128, 4 blocks, 4
-  heads, context 128; 0.8M parameters), 2000 steps of 32 windows, Adam (1e-3; DFA 3e-3)
-  with a cosine decay. With ``dfa``, each block is one feedback unit, and so is the
-  output head; all share one feedback matrix (one residual stream: `dfa.dfa`)."""
+  """A character-level Transformer LM on tiny_shakespeare (d_model 128, 4 post-LayerNorm
+  blocks, 4 heads, context 128, fixed sinusoidal positions; 0.8M parameters), 2000 steps
+  of 32 windows, Adam (lr 1e-3, beta2 0.98, eps 1e-9, gradients clipped at norm 0.5)
+  with a cosine decay: Launay et al. 2020's recipe, for BP and DFA alike. With ``dfa``,
+  the error is taken at the head's input (the true gradient there, d_model numbers a
+  token) and projected to every block's output but the first's (the embedding learns
+  through the first block); all blocks share one feedback matrix (`dfa.dfa`)."""
   c = default("tiny_shakespeare", rule)
-  c.feedback = "shared"
-  # Adam's step for DFA, from 300-step runs (validation loss): 3e-4 3.11, 1e-3 2.78,
-  # 3e-3 2.70 nats (BP at 1e-3: 2.44).
-  c.optimizer.learning_rate = 3e-3 if rule == "dfa" else 1e-3
   c.model.name = "transformer"
   c.model.depth = 4
+  c.model.norm = "post"
+  c.model.positions = "sinusoidal"
+  c.optimizer.update(learning_rate=1e-3, b2=0.98, eps=1e-9, clip=0.5)
+  if rule == "dfa":
+    c.feedback = "shared"
+    c.error_at = "head"
+    c.units = ("Block_[1-9][0-9]*", "head")
   c.batch_size = 32
   c.steps = 2000
   c.log_every = 50
   c.diagnostics_every = 250
   c.checkpoint_every = 500
+  return c
+
+
+def pre_ln(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The LM recipe `lm` shipped before Launay et al.'s (what scale_1b_dfa and
+  experiments/lm_feedback_matrix.py measured): pre-LN blocks, learned positions, the
+  error at the logits projected to every block's input, Adam (DFA 3e-3) unclipped."""
+  c.model.update(norm="pre", positions="learned")
+  c.optimizer.update(learning_rate=3e-3 if c.rule == "dfa" else 1e-3, b2=0.999, eps=1e-8,
+                     clip=0.0)
+  c.error_at, c.units = "", ()
   return c
 
 
