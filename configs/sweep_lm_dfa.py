@@ -1,23 +1,19 @@
 """python -m opujax.sweep --config configs/sweep_lm_dfa.py
 
-Which DFA recipe trains the character Transformer LM (issue 11)? Each point changes
-the shipped shakespeare_dfa (pre-LN blocks, error at the logits, each block one unit,
-shared feedback, learned positions, Adam 3e-3) towards Launay et al. 2020's: post-LN
-blocks, fixed sinusoidal positions, the error taken before the head (error_at="head"),
-the embedding trained through the first block, Adam with beta2 0.98, eps 1e-9, clipping
-at 0.5, lr 1e-3; then one ingredient of that recipe undone at a time, and "micro"
-feedback points (attention and each Dense sublayer: units Attention, Dense).
-600 steps each (validation loss); BP at the same steps as the reference.
+Which ingredients of the DFA recipe train the character Transformer LM (issue 11)? The
+base is the shipped shakespeare_dfa, Launay et al. 2020's recipe: post-LN blocks, fixed
+sinusoidal positions, the error taken at the head's input, one shared feedback matrix
+into every block's output but the first's (the embedding learns through block 0), Adam
+with beta2 0.98, eps 1e-9, clipping at 0.5, lr 1e-3. Each point undoes one ingredient;
+the last ones are the recipe shipped before (pre-LN, learned positions, error at the
+logits, every block's input, Adam 3e-3) and one step from it (post-LN). 600 steps each
+(validation loss); BP at the same steps as the reference.
 """
 
-LAUNAY_ADAM = {"optimizer.b2": 0.98, "optimizer.eps": 1e-9, "optimizer.clip": 0.5}
-MICRO = ("Attention", "Dense")
-# Launay et al.'s recipe: post-LN, fixed sinusoidal positions, error before the head, one
-# feedback point per block output, the embedding trained through the first block (no
-# cut at its output).
-LAUNAY = {"model.norm": "post", "model.positions": "sinusoidal", "error_at": "head",
-          "units": ("Block_[1-9][0-9]*", "head"), **LAUNAY_ADAM,
-          "optimizer.learning_rate": 1e-3}
+OLD_ADAM = {"optimizer.b2": 0.999, "optimizer.eps": 1e-8, "optimizer.clip": 0.0,
+            "optimizer.learning_rate": 3e-3}
+OLD = {"model.norm": "pre", "model.positions": "learned", "error_at": "", "units": (),
+       **OLD_ADAM}
 
 
 def get_config():
@@ -25,15 +21,15 @@ def get_config():
       "base": "configs/shakespeare_dfa.py",
       "points": [
           {},
-          {"model.norm": "post"},
-          {"model.norm": "post", "error_at": "head"},
-          {**LAUNAY, "model.positions": "learned"},
-          {**LAUNAY},
-          {**LAUNAY, "error_at": ""},
-          {**LAUNAY, "units": ("Block", "head")},
-          {**LAUNAY, "model.norm": "pre"},
-          {**LAUNAY, "units": MICRO},
-          {"model.positions": "sinusoidal"},
+          {"model.positions": "learned"},
+          {"error_at": ""},
+          {"units": ("Block", "head")},
+          {"model.norm": "pre"},
+          {"units": ("Attention", "Dense")},
+          {"feedback": "independent"},
+          OLD_ADAM,
+          OLD,
+          {**OLD, "model.norm": "post"},
       ],
       "fixed": {"steps": 600},
       "seeds": [0],
