@@ -132,7 +132,7 @@ BAD = [
     (["--config", "configs/mnist_dfa.py", "--config.no_such_key=1"], "unknown config key"),
     (["--config", "configs/mnist_dfa.py", "--config.batch_size=many"], "batch_size"),
     (["--config", "configs/mnist_dfa.py", "--config.dataset=cifar10"], "dataset='cifar10'"),
-    (["--config", "configs/mnist_dfa.py", "--config.model.name=resnet"], "model.name"),
+    (["--config", "configs/mnist_dfa.py", "--config.model.name=vgg"], "model.name"),
     (["--config", "configs/mnist_dfa.py", "--config.dataset=tiny_shakespeare"],
      "tiny_shakespeare is text for model.name='transformer'"),
     (["--config", "configs/mnist_dfa.py", "--config.mesh.data=3"], "needs 3 devices"),
