@@ -14,9 +14,9 @@ def get_config():
   return {
       "base": "configs/mnist_dfa_opu.py",
       "axes": {
-          "device.options.photons": [1.0, 10.0, 100.0, 1000.0, 10000.0],
-          "device.options.read_noise": [0.0, 5.0, 20.0, 100.0],
-          "device.options.adc_bits": [1, 2, 4, 8],
+          "device.camera.photons": [1.0, 10.0, 100.0, 1000.0, 10000.0],
+          "device.camera.read_noise": [0.0, 5.0, 20.0, 100.0],
+          "device.camera.adc_bits": [1, 2, 4, 8],
           "device.options.threshold": [0.0, 0.1, 0.3],
           "device.options.drift_per_frame": [0.0, 1e-6, 1e-5, 1e-4],
       },

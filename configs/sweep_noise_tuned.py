@@ -11,9 +11,9 @@ def get_config():
   return {
       "base": "configs/mnist_dfa_opu.py",
       "axes": {
-          "device.options.photons": [3.0, 10.0, 30.0, 100.0, 1000.0],
-          "device.options.adc_bits": [2, 3, 8],
-          "device.options.read_noise": [5.0, 100.0],
+          "device.camera.photons": [3.0, 10.0, 30.0, 100.0, 1000.0],
+          "device.camera.adc_bits": [2, 3, 8],
+          "device.camera.read_noise": [5.0, 100.0],
           "device.options.drift_per_frame": [0.0, 1e-7, 3e-7, 1e-6],
       },
       "fixed": {"epochs": 5, "device.options.threshold": 0.3},

@@ -7,14 +7,14 @@ pixel), and the noiseless camera with dropout 0.2. Test accuracy and the train-t
 (training examples evaluated like the test set) at equal steps.
 """
 
-NOISELESS = {"device.options.camera": "ideal", "device.options.read_noise": 0.0,
-             "device.options.adc_bits": 16}
+NOISELESS = {"device.camera.shot_noise": "off", "device.camera.read_noise": 0.0,
+             "device.camera.dark_electrons": 0.0, "device.camera.adc_bits": 16}
 
 
 def get_config():
   return {
       "base": "configs/mnist_dfa_opu.py",
-      "points": [NOISELESS, {}, {"device.options.photons": 10.0},
+      "points": [NOISELESS, {}, {"device.camera.photons": 10.0},
                  {**NOISELESS, "model.dropout": 0.2}],
       "fixed": {"epochs": 6, "model.dropout": 0.0, "data.shift": 0},
       "seeds": [0, 1, 2],

@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-from opujax import devices  # noqa: E402
+from opujax import devices, files  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = [(256, 1024, 16384), (256, 10, 65536), (64, 4096, 65536)]
@@ -183,20 +183,9 @@ def time_interleaved(calls: dict[str, tuple[Callable[..., Any], tuple]], runs: i
   return times
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(data, f, indent=1)
-      f.flush()
-      os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp makes it private
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  files.write_json(path, data)
 
 
 def project_fn(d: Any, x: jax.Array, k: jax.Array) -> jax.Array:
@@ -548,7 +537,7 @@ def big_only(out_path: Path) -> None:
   stop.set()
   print(f"    [big] projected in {res['project_s']:.1f} s; peak RSS {res['peak_rss_mib']:.0f} "
         "MiB", flush=True)
-  write_json_atomic(out_path, res)
+  _write_json(out_path, res)
 
 
 def run_big() -> dict[str, Any]:
@@ -610,9 +599,9 @@ def main() -> None:
   for batch, n, m in (QUICK_SHAPES if args.quick else SHAPES):
     res = bench_shape(batch, n, m, args.runs, not args.no_construct_memory)
     results["shapes"].append(res)
-    write_json_atomic(out, results)  # partial results survive an interrupted run
+    _write_json(out, results)  # partial results survive an interrupted run
   results["streamed_memory"] = bench_streamed_memory(args.quick)
-  write_json_atomic(out, results)
+  _write_json(out, results)
   if args.big:
     results["big"] = run_big()
   results["meta"]["code_at_end"] = provenance()
@@ -626,7 +615,7 @@ def main() -> None:
   print("\n" + "=" * 30 + " summary " + "=" * 30)
   for res in results["shapes"]:
     print_shape(res)
-  write_json_atomic(out, results)
+  _write_json(out, results)
   print(f"\nwrote {out} (wall {results['meta']['wall_s']:.0f} s, peak RSS "
         f"{results['meta']['peak_rss_mib']:.0f} MiB)")
 

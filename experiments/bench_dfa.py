@@ -15,17 +15,15 @@ XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false (recorded in th
 """
 
 import argparse
-import json
 import os
 import statistics
-import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from opujax import devices, dfa
+from opujax import devices, dfa, files
 from opujax.dfa import hlo
 from opujax.models import CNN, MLP, Block, TransformerLM, param_count
 
@@ -113,9 +111,7 @@ def main():
   result = {"batch": args.batch, "backend": jax.default_backend(), "repeats": repeats,
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "rows": rows}
   os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-  with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(args.out) or ".", delete=False) as f:
-    json.dump(result, f, indent=1)
-  os.replace(f.name, args.out)
+  files.write_json(args.out, result)
   print(f"wrote {args.out}")
 
 

@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from opujax import sweep
+from opujax import files, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,10 +30,6 @@ def headline(spec: dict, rows: list[dict], reference: str, rule: str, tolerance:
              out: Path) -> list[str]:
   """Plots ``rule``'s accuracy minus the reference's along each numeric axis of an axes
   sweep; returns a line per axis."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
   ref = [r["final_test_accuracy"] for r in rows if r.get("reference") == reference]
   if not ref:
     raise SystemExit(f"no reference runs {reference!r} in the sweep's results")
@@ -42,30 +38,27 @@ def headline(spec: dict, rows: list[dict], reference: str, rule: str, tolerance:
     raise SystemExit("the headline reads an 'axes' sweep (one axis at a time)")
   axes = [k for k, values in spec["axes"].items()
           if all(isinstance(v, (int, float)) for v in values)]
-  fig, grid = plt.subplots(1, len(axes), figsize=(3.2 * len(axes), 3.2), sharey=True,
-                           squeeze=False)
-  lines = []
-  for ax, key in zip(grid[0], axes):
-    means = mean_by(rows, key, rule)
-    xs = list(means)
-    drops = [100 * (means[x] - ref_mean) for x in xs]
-    ax.plot(xs, drops, "o-")
-    ax.axhline(-100 * tolerance, ls="--", color="C3")
-    ax.axhline(0, color="grey", lw=0.8)
-    sweep.log_axis(ax, xs)
-    ax.set_yscale("symlog", linthresh=1)  # the 1-point line and the collapses alike
-    ax.set(xlabel=key.split(".")[-1], title=key.split(".")[-1])
-    ax.grid(True, alpha=0.3)
-    below = [x for x, d in zip(xs, drops) if d < -100 * tolerance]
-    lines.append(f"{key}: " + ", ".join(f"{x:g} {d:+.2f}" for x, d in zip(xs, drops)) +
-                 f" (points vs {reference}); more than {100 * tolerance:g} below at: "
-                 + (", ".join(f"{x:g}" for x in below) or "none"))
-  grid[0, 0].set_ylabel(f"test accuracy − {reference} (points)")
-  fig.suptitle(f"optical DFA against {reference} ({100 * ref_mean:.2f} %): dashed = "
-               f"−{100 * tolerance:g} point", fontsize=10)
-  fig.tight_layout()
-  fig.savefig(out / "headline.png", dpi=120)
-  plt.close(fig)
+  with files.figure(out / "headline.png", 1, len(axes), figsize=(3.2 * len(axes), 3.2),
+                    sharey=True, squeeze=False) as (fig, grid):
+    lines = []
+    for ax, key in zip(grid[0], axes):
+      means = mean_by(rows, key, rule)
+      xs = list(means)
+      drops = [100 * (means[x] - ref_mean) for x in xs]
+      ax.plot(xs, drops, "o-")
+      ax.axhline(-100 * tolerance, ls="--", color="C3")
+      ax.axhline(0, color="grey", lw=0.8)
+      sweep.log_axis(ax, xs)
+      ax.set_yscale("symlog", linthresh=1)  # the 1-point line and the collapses alike
+      ax.set(xlabel=key.split(".")[-1], title=key.split(".")[-1])
+      ax.grid(True, alpha=0.3)
+      below = [x for x, d in zip(xs, drops) if d < -100 * tolerance]
+      lines.append(f"{key}: " + ", ".join(f"{x:g} {d:+.2f}" for x, d in zip(xs, drops)) +
+                   f" (points vs {reference}); more than {100 * tolerance:g} below at: "
+                   + (", ".join(f"{x:g}" for x in below) or "none"))
+    grid[0, 0].set_ylabel(f"test accuracy − {reference} (points)")
+    fig.suptitle(f"optical DFA against {reference} ({100 * ref_mean:.2f} %): dashed = "
+                 f"−{100 * tolerance:g} point", fontsize=10)
   return lines
 
 

@@ -46,9 +46,10 @@ def run(variant: str, steps: int) -> dict:
   c = config_lib.pre_ln(config_lib.lm("dfa"))
   c.steps, c.eval_examples, c.diagnostics_every, c.log_every = steps, 400, 0, 50
 
-  def make_rule(config, model, params, x, classes, units, state=None):
-    size = dfa.feedback_size(model, params, x, units, True, state)
-    return dfa.dfa(device_for(variant, classes, size, config.device.seed), True)
+  def make_rule(config, model, params, x, units, state=None):
+    shape = dfa.layout(model, params, x, units, True, None, state)
+    return dfa.dfa(device_for(variant, shape.in_features, shape.out_features,
+                              config.device.seed), True)
 
   with tempfile.TemporaryDirectory() as workdir:
     summary = train.train_and_evaluate(c, workdir, quiet=True, rule_fn=make_rule)

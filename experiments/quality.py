@@ -10,12 +10,13 @@ so a killed table resumes where it stopped.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from opujax import files
 
 RESULTS = Path("experiments/results")
 
@@ -68,10 +69,8 @@ def save(row: dict) -> list[dict]:
   path = RESULTS / "quality.json"
   rows = json.loads(path.read_text()) if path.is_file() else []
   rows = [x for x in rows if x["config"] != row["config"]] + [row]
-  for suffix, text in (("json", json.dumps(rows, indent=1)), ("md", markdown(rows))):
-    tmp = RESULTS / f"quality.{suffix}.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, RESULTS / f"quality.{suffix}")
+  files.write_json(RESULTS / "quality.json", rows)
+  files.write_text(RESULTS / "quality.md", markdown(rows))
   return rows
 
 

@@ -22,7 +22,6 @@ table with the DFA/BP step-time ratio at each size.
 import argparse
 import csv
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -31,6 +30,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from opujax import files
 
 RUNGS = {  # model -> size -> architecture
     "mlp": {"1M": {"widths": (400,) * 4}, "10M": {"widths": (1700,) * 4},
@@ -55,7 +56,7 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
   import jax.numpy as jnp
   import optax
 
-  from opujax import data, devices, dfa, models, parallel, train
+  from opujax import build, data, devices, dfa, models, parallel, tasks, train
   from opujax.dfa import hlo
 
   arch = RUNGS[model_name][size]
@@ -67,17 +68,17 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
 
     def batch_at(s):
       i = np.arange(s * batch, (s + 1) * batch) % len(ds.train_x)
-      return train.preprocess(ds.train_x[i]), ds.train_y[i]
+      return tasks.standardise(ds.train_x[i], "mnist"), ds.train_y[i]
   else:
     ds = data.load("tiny_shakespeare")
     classes = len(ds.vocab)
     model = models.TransformerLM(classes, arch["d_model"], arch["depth"], arch["heads"],
-                                 context, dtype=train.compute_dtype(dtype))
+                                 context, dtype=build.compute_dtype(dtype))
     units = (models.Block, "head")
 
     def batch_at(s):
       starts = (s * batch + np.arange(batch)) * context
-      return train.get_batch(ds.train_x, None, starts, context)
+      return tasks.Text(context).batch(ds.train_x, None, starts)
 
   x0, _ = batch_at(0)
   optimizer = optax.adafactor(1e-2)
@@ -150,28 +151,23 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
 
 def plot(rows: list[dict], path: Path) -> None:
   try:
-    import matplotlib
+    import matplotlib  # noqa: F401
   except ImportError:
     print("no matplotlib here: CSV and JSON only, no PNG", file=sys.stderr)
     return
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
   panels = [("step_s", "step time (s)"), ("items_per_s", "examples or tokens / s"),
             ("peak_rss_bytes", "peak RSS (bytes)"), ("compiled_peak_bytes", "compiled peak (bytes)"),
             ("rss_bytes_per_param", "peak RSS / parameter (bytes)")]
-  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
-  for ax, (key, label) in zip(axes, panels):
-    for (m, r) in sorted({(row["model"], row["rule"]) for row in rows}):
-      pts = sorted((row["parameters"], row[key]) for row in rows
-                   if row["model"] == m and row["rule"] == r and row.get(key))
-      if pts:
-        ax.plot(*zip(*pts), marker="o", ls="-" if r == "dfa" else "--", label=f"{m} {r}")
-    ax.set(xscale="log", yscale="log", xlabel="parameters", title=label)
-    ax.grid(True, which="both", alpha=0.3)
-  axes[0].legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  with files.figure(path, 1, len(panels), figsize=(4.2 * len(panels), 3.6)) as (_, axes):
+    for ax, (key, label) in zip(axes, panels):
+      for (m, r) in sorted({(row["model"], row["rule"]) for row in rows}):
+        pts = sorted((row["parameters"], row[key]) for row in rows
+                     if row["model"] == m and row["rule"] == r and row.get(key))
+        if pts:
+          ax.plot(*zip(*pts), marker="o", ls="-" if r == "dfa" else "--", label=f"{m} {r}")
+      ax.set(xscale="log", yscale="log", xlabel="parameters", title=label)
+      ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
 
 
 def write(rows: list[dict], out: Path) -> None:
@@ -181,15 +177,17 @@ def write(rows: list[dict], out: Path) -> None:
                and r["rule"] == "bp" and "step_s" in r), None)
     if row["rule"] == "dfa" and bp and "step_s" in row:
       row["dfa_over_bp_step_time"] = row["step_s"] / bp["step_s"]
-  tmp = out.with_suffix(".json.tmp")
-  tmp.write_text(json.dumps(rows, indent=1))
-  os.replace(tmp, out.with_suffix(".json"))
+  files.write_json(out.with_suffix(".json"), rows)
   keys = [k for k in rows[0] if k != "losses"] + ["dfa_over_bp_step_time", "error"]
   keys = list(dict.fromkeys(k for k in keys if any(k in r for r in rows)))
-  with open(out.with_suffix(".csv"), "w", newline="") as f:
-    w = csv.DictWriter(f, keys, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
+
+  def csv_to(path: Path) -> None:
+    with open(path, "w", newline="") as f:
+      w = csv.DictWriter(f, keys, extrasaction="ignore")
+      w.writeheader()
+      w.writerows(rows)
+
+  files.write_atomic(out.with_suffix(".csv"), csv_to)
   ok = [r for r in rows if "step_s" in r]
   if ok:
     plot(ok, out.with_suffix(".png"))

@@ -1,17 +1,34 @@
-"""The default experiment config; each file in configs/ starts from it."""
+"""Experiment configs: the defaults every file in configs/ starts from, and their
+validation (`validate`), run once before any data or model work.
+
+    python -m opujax.run --config configs/<name>.py --config.<key>=<value>
+"""
+
+import dataclasses
 
 import ml_collections
 
+from opujax.errors import ConfigError
+
 REALISTIC_OPU = {
-    # Simulated OPU as the published one: 8-bit camera, shot and read noise, dark
-    # signal, the error ternarised into two DMD frames (threshold: 10% of max|e|);
+    # Simulated OPU as the published one (its camera: `device.camera`, the `Camera`
+    # defaults): the error ternarised into two DMD frames (threshold: 10% of max|e|);
     # bits: the depth of encoding="bitplanes" (2 x bits frames), unused by "ternary".
-    "encoding": "ternary", "threshold": 0.1, "bits": 8, "camera": "realistic",
-    "photons": 1000.0, "read_noise": 5.0, "adc_bits": 8,
+    "encoding": "ternary", "threshold": 0.1, "bits": 8,
     # Transmission-matrix drift per camera frame (0: a stable medium; see
-    # SimulatedOPU.drifted); device.recalibrate_every re-measures the anchor.
-    "drift_per_frame": 0.0,
+    # SimulatedOPU.drifted); recalibrate_every: steps between measurements of the
+    # anchor's I(a) under drift (0: once, at the start).
+    "drift_per_frame": 0.0, "recalibrate_every": 0,
 }
+
+
+def camera(cam=None) -> ml_collections.ConfigDict:
+  """A `devices.Camera` (default: the realistic one) as ``device.camera``: its fields,
+  with 0 for an automatic ``exposure`` and for ``adc_bits`` meaning no ADC."""
+  from opujax.devices.camera import Camera
+  fields = dataclasses.asdict(cam or Camera())
+  fields.update(exposure=fields["exposure"] or 0.0, adc_bits=fields["adc_bits"] or 0)
+  return ml_collections.ConfigDict(fields)
 
 
 def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigDict:
@@ -40,10 +57,11 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   # dfa: where the projected error is taken: "" the logits, or a feedback unit's path
   # regex (e.g. "head": the true gradient at the head's input, Launay et al. 2020).
   c.error_at = ""
-  # recalibrate_every: steps between measurements of the OPU's anchor I(a) under drift
-  # (0: calibrated once, at the start).
-  c.device = ml_collections.ConfigDict({"name": "digital", "seed": 1, "recalibrate_every": 0,
-                                        "options": ml_collections.ConfigDict()})
+  # options: the keyword arguments of the device's builder (devices.digital, opu,
+  # hardware); camera: the camera of an optical device (opu, hardware).
+  c.device = ml_collections.ConfigDict({"name": "digital", "seed": 1,
+                                        "options": ml_collections.ConfigDict(),
+                                        "camera": camera()})
   # b1, b2, eps: Adam's (adam, adamw); clip: global gradient-norm clipping (0: none);
   # warmup: steps of linear warm-up before the schedule.
   c.optimizer = ml_collections.ConfigDict({"name": "adam", "learning_rate": 1e-3,
@@ -120,6 +138,127 @@ def stateful(model: str = "resnet", rule: str = "dfa") -> ml_collections.ConfigD
 
 
 def with_opu(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """``c`` through the simulated OPU as published (`REALISTIC_OPU`, realistic camera)."""
   c.device.name = "opu"
   c.device.options = ml_collections.ConfigDict(REALISTIC_OPU)
   return c
+
+
+def _choice(name: str, value, allowed) -> None:
+  if value not in allowed:
+    raise ConfigError(f"{name}={value!r} is not one of {', '.join(map(str, allowed))}.")
+
+
+def _positive(name: str, value) -> None:
+  if not isinstance(value, (int, float)) or value <= 0:
+    raise ConfigError(f"{name} must be a positive number, got {value!r}.")
+
+
+def _count(name: str, value, minimum: int) -> None:
+  if not isinstance(value, int) or value < minimum:
+    raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks every value before any data, model or workdir work: names against the
+  registries of `build` (and `data`, `dfa`, `devices`), numbers against their ranges,
+  the device's options and camera with the code the device itself runs.
+
+  Raises:
+    ConfigError: the first bad value, with what is allowed.
+  """
+  from opujax import build, data, devices, dfa, models, parallel
+
+  _choice("dataset", config.dataset, data.DATASETS)
+  _choice("model.name", config.model.name, tuple(build.MODELS))
+  _choice("model.dtype", config.model.dtype, tuple(build.DTYPES))
+  _choice("model.norm", config.model.norm, models.NORMS)
+  _choice("model.positions", config.model.positions, models.POSITIONS)
+  _choice("rule", config.rule, dfa.RULES)
+  _choice("feedback", config.feedback, ("independent", "shared"))
+  _choice("device.name", config.device.name, tuple(devices.BUILDERS))
+  _choice("optimizer.name", config.optimizer.name, tuple(build.OPTIMIZERS))
+  _choice("optimizer.schedule", config.optimizer.schedule, tuple(build.SCHEDULES))
+  for key in ("optimizer.learning_rate", "optimizer.eps", "batch_size", "epochs"):
+    sub, _, leaf = key.rpartition(".")
+    _positive(key, getattr(config[sub] if sub else config, leaf))
+  for key in ("b1", "b2"):
+    if not isinstance(config.optimizer[key], float) or not 0 <= config.optimizer[key] < 1:
+      raise ConfigError(f"optimizer.{key} must be in [0, 1), got {config.optimizer[key]!r}.")
+  if not isinstance(config.optimizer.clip, (int, float)) or config.optimizer.clip < 0:
+    raise ConfigError(f"optimizer.clip must be >= 0 (0: no clipping), got "
+                      f"{config.optimizer.clip!r}.")
+  _count("optimizer.warmup", config.optimizer.warmup, 0)
+  if config.error_at and config.rule != "dfa":
+    raise ConfigError("error_at chooses where dfa takes its error; leave it '' for "
+                      f"rule={config.rule!r}.")
+  text = config.model.name in build.TEXT_MODELS
+  if (config.dataset == "tiny_shakespeare") != text:
+    raise ConfigError("tiny_shakespeare is text for model.name='transformer'; mnist and "
+                      "fashion_mnist are images for 'mlp', 'cnn', 'resnet' or 'nnx_cnn'.")
+  for key in ("log_every", "checkpoint_every", "keep_checkpoints", "context"):
+    _count(key, config[key], 1)
+  for key in ("steps", "diagnostics_every", "eval_examples"):
+    _count(key, config[key], 0)
+  _count("data.shift", config.data.shift, 0)
+  if config.data.shift and text:
+    raise ConfigError("data.shift translates images; set it to 0 for tiny_shakespeare.")
+  if config.device.options.get("drift_per_frame") and config.rule != "dfa":
+    raise ConfigError("device.options.drift_per_frame drifts the medium DFA projects "
+                      "through; it needs rule='dfa'.")
+  try:
+    build.camera(config)
+  except (TypeError, ValueError) as e:
+    raise ConfigError(f"device.camera: {e}") from e
+  try:
+    devices.check(config.device.name, **build.device_options(config))
+  except (TypeError, ValueError) as e:
+    raise ConfigError(f"device: {e}") from e
+  for axis in parallel.AXES:
+    size = config.mesh[axis]
+    if not isinstance(size, int) or size == 0 or size < -1:
+      raise ConfigError(f"mesh.{axis} must be a positive integer or -1 (the rest), got "
+                        f"{size!r}.")
+
+
+def load_file(path: str):
+  """What the ``get_config()`` of the Python file ``path`` returns.
+
+  Raises:
+    ConfigError: no such file, no ``get_config``, or the file or ``get_config`` failed
+      (a syntax error, a bad import or name, ...), named with its line.
+  """
+  import importlib.util
+  import traceback
+  from pathlib import Path
+
+  if not Path(path).is_file():
+    raise ConfigError(f"cannot load config file {path!r}: no such file; the configs are in "
+                      "configs/")
+  spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+      raise ConfigError(f"config file {path} does not define get_config(); see configs/ for "
+                        "examples")
+    return module.get_config()
+  except ConfigError:
+    raise
+  except Exception as e:  # the user's code: any error in it is a config error
+    where = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == str(path)]
+    line = e.lineno if isinstance(e, SyntaxError) else (where[-1].lineno if where else "?")
+    raise ConfigError(f"config file {path} failed at line {line}: {type(e).__name__}: "
+                      f"{e}") from e
+
+
+def check_key(config, key: str) -> None:
+  """Raises ConfigError unless ``key`` (dotted) names a value in ``config``."""
+  node = config
+  for i, part in enumerate(key.split(".")):
+    if not hasattr(node, "keys") or part not in node:
+      known = sorted(node.keys()) if hasattr(node, "keys") else []
+      where = ".".join(key.split(".")[:i]) or "the config"
+      raise ConfigError(f"unknown config key {key!r} ({where} has "
+                        + (f"keys: {', '.join(known)})" if known else "no keys below it)"))
+    node = node[part]

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from opujax import files
+
 
 def series(metrics_path: Path, prefix: str = "align/") -> dict[str, tuple[list, list]]:
   """{unit: (steps, values)} of every scalar named ``prefix<unit>`` in metrics.jsonl."""
@@ -27,26 +29,20 @@ def alignment(workdir: str | Path) -> Path | None:
   workdir = Path(workdir)
   data = series(workdir / "metrics.jsonl")
   try:
-    import matplotlib
+    import matplotlib  # noqa: F401
   except ImportError:  # e.g. a bare accelerator image: the numbers stay in metrics.jsonl
     return None
   if not data:
     return None
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, ax = plt.subplots(figsize=(5.5, 3.6))
-  for unit, (steps, angles) in data.items():
-    ax.plot(steps, angles, marker=".", label=unit)
-  ax.axhline(90, color="gray", lw=0.8, ls=":")
-  ax.set(xlabel="step", ylabel="angle to the BP gradient (degrees)", ylim=(0, 120),
-         title=f"alignment: {workdir.name}")
-  ax.grid(True, alpha=0.3)
-  ax.legend(fontsize=8)
-  fig.tight_layout()
   path = workdir / "alignment.png"
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  with files.figure(path, figsize=(5.5, 3.6)) as (_, ax):
+    for unit, (steps, angles) in data.items():
+      ax.plot(steps, angles, marker=".", label=unit)
+    ax.axhline(90, color="gray", lw=0.8, ls=":")
+    ax.set(xlabel="step", ylabel="angle to the BP gradient (degrees)", ylim=(0, 120),
+           title=f"alignment: {workdir.name}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
   return path
 
 

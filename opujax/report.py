@@ -20,39 +20,68 @@ OPU's scan understates both terms alike). Every constant is a field of `OPUSpec`
 import argparse
 import dataclasses
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from opujax import files
 from opujax.devices.budget import Budget, GPUSpec, OPUSpec, estimate, opu_bounds
+from opujax.errors import UserError
 
 
-class ReportError(ValueError):
+class ReportError(UserError, ValueError):
   """A workdir or constant the report cannot use, with what to do."""
 
 
-def figures(summary: dict, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -> dict:
-  """Every number of the report from a run's ``summary.json`` (a dict).
+@dataclasses.dataclass(frozen=True)
+class Figures:
+  """Every number of a run's report. The budget's counts (whole run); the OPU's time on
+  each limit (``frames_s``, ``optics_s``, ``dmd_s``, ``camera_s``); ``opu_*`` and
+  ``gpu_*`` times (s) and energies (J) of the projections and the I/O share of the
+  OPU's time. With camera frames: ``opu_fill`` (optical MACs over frames x the MACs a
+  frame does at the published ops rate), ``break_even_macs_per_row`` and
+  ``break_even_energy_macs_per_row`` (in x out per projection from which the OPU's time,
+  or energy, is below the GPU's; None: never, the OPU being ops-bound and slower per MAC
+  there). With the run's FLOPs: ``electronics_*``, the energy of training with the
+  projection on the OPU (``with_opu_j``) or on the GPU (``all_gpu_j``), and the optics'
+  share of the former."""
 
-  Returns:
-    A flat dict: the budget's counts (whole run), ``opu_*`` and ``gpu_*`` times (s) and
-    energies (J) of the projections, ``dmd_s``, ``camera_s``, ``io_share``, ``opu_fill``
-    (optical MACs over frames x the MACs a frame does at the published ops rate),
-    ``break_even_macs_per_row`` and ``break_even_energy_macs_per_row`` (in x out per
-    projection from which the OPU's time, or energy, is below the GPU's; None: never,
-    the OPU being ops-bound and slower per MAC there), and with the
-    run's FLOPs, ``electronics_*`` and the energy of training with the projection on the
-    OPU (``with_opu_j``) or on the GPU (``all_gpu_j``), and the optics' share of the former.
-  """
+  projections: int
+  macs: int
+  frames: int
+  dmd_frames: int
+  optical_macs: int
+  bytes_uploaded: int
+  bytes_read: int
+  frames_s: float
+  optics_s: float
+  dmd_s: float
+  camera_s: float
+  opu_s: float
+  opu_j: float
+  gpu_s: float
+  gpu_j: float
+  io_share: float
+  opu_fill: float | None = None
+  break_even_macs_per_row: float | None = None
+  break_even_energy_macs_per_row: float | None = None
+  electronics_flops: float | None = None
+  electronics_s: float | None = None
+  electronics_j: float | None = None
+  with_opu_j: float | None = None
+  all_gpu_j: float | None = None
+  optics_share: float | None = None
+
+
+def figures(summary: dict, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -> Figures:
+  """Every number of the report from a run's ``summary.json`` (a dict)."""
   raw = summary.get("budget") or {}
   budget = Budget(**{f.name: int(raw.get(f"budget/{f.name}", 0))
                      for f in dataclasses.fields(Budget)})
   est = estimate(budget, opu, gpu)
   out = {**dataclasses.asdict(budget), **opu_bounds(budget, opu),
          "opu_s": est.opu_time_s, "opu_j": est.opu_energy_j,
-         "gpu_s": est.gpu_time_s, "gpu_j": est.gpu_energy_j}
-  out["io_share"] = est.opu_io_time_s / est.opu_time_s if est.opu_time_s else 0.0
+         "gpu_s": est.gpu_time_s, "gpu_j": est.gpu_energy_j,
+         "io_share": est.opu_io_time_s / est.opu_time_s if est.opu_time_s else 0.0}
   if budget.frames:
     # What the published ops rate assumes a frame does, and the projection sizes (MACs
     # per row) at which the OPU's frame-bound time and energy equal the GPU's.
@@ -72,59 +101,59 @@ def figures(summary: dict, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -
   if flops:
     physics = flops["projection"] + flops.get("drift", 0.0)
     work = summary["steps"] * (flops["train_step"] - physics)
-    out["electronics_flops"] = work
-    out["electronics_s"] = work / (gpu.flops_per_s * gpu.utilisation)
-    out["electronics_j"] = out["electronics_s"] * gpu.power_w
-    out["with_opu_j"] = out["electronics_j"] + out["opu_j"]
-    out["all_gpu_j"] = out["electronics_j"] + out["gpu_j"]
-    out["optics_share"] = out["opu_j"] / out["with_opu_j"] if out["with_opu_j"] else 0.0
-  return out
+    seconds = work / (gpu.flops_per_s * gpu.utilisation)
+    joules = seconds * gpu.power_w
+    with_opu = joules + out["opu_j"]
+    out.update(electronics_flops=work, electronics_s=seconds, electronics_j=joules,
+               with_opu_j=with_opu, all_gpu_j=joules + out["gpu_j"],
+               optics_share=out["opu_j"] / with_opu if with_opu else 0.0)
+  return Figures(**out)
 
 
-def markdown(f: dict, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
+def markdown(f: Figures, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
   """The report's text from `figures` ``f`` of the run ``summary``."""
   c = summary.get("config", {})
   lines = [f"# OPU versus GPU: {c.get('dataset', '?')} {c.get('model', {}).get('name', '?')}, "
            f"rule {c.get('rule', '?')}, device {c.get('device', {}).get('name', '?')}, "
            f"{summary.get('steps', '?')} steps", ""]
-  if not f["projections"]:
+  if not f.projections:
     lines += ["This run made no feedback projections (only DFA projects its error).", ""]
-  elif not f["frames"]:
-    lines += [f"The run's {f['projections']} projections ({f['macs']:.4g} MACs) ran on a "
-              f"digital device: {f['gpu_s']:.4g} s and {f['gpu_j']:.4g} J on the GPU. It "
+  elif not f.frames:
+    lines += [f"The run's {f.projections} projections ({f.macs:.4g} MACs) ran on a "
+              f"digital device: {f.gpu_s:.4g} s and {f.gpu_j:.4g} J on the GPU. It "
               "took no camera frames to cost on an OPU; run with device.name='opu' for "
               "the OPU's figures.", ""]
   else:
     lines += ["## Work done by the feedback projections", "", "| count | value |", "|---|---|"]
-    lines += [f"| {k.replace('_', ' ')} | {f[k]:.4g} |" for k in (
+    lines += [f"| {k.replace('_', ' ')} | {getattr(f, k):.4g} |" for k in (
         "projections", "macs", "frames", "optical_macs", "bytes_uploaded", "bytes_read")]
     lines += ["", "## The same projections on an OPU and on a GPU", "",
               "| | time (s) | energy (J) |", "|---|---|---|",
-              f"| OPU | {f['opu_s']:.4g} | {f['opu_j']:.4g} |",
-              f"| GPU | {f['gpu_s']:.4g} | {f['gpu_j']:.4g} |",
-              f"| OPU / GPU | {_ratio(f['opu_s'], f['gpu_s'])} | "
-              f"{_ratio(f['opu_j'], f['gpu_j'])} |", "",
-              f"OPU time bounds: frames {f['frames_s']:.4g} s, optical MACs "
-              f"{f['optics_s']:.4g} s, I/O {f['dmd_s'] + f['camera_s']:.4g} s (DMD upload "
-              f"{f['dmd_s']:.4g} s, camera readout {f['camera_s']:.4g} s): I/O is "
-              f"{100 * f['io_share']:.1f} % of the OPU time.", "",
-              f"Each frame used {100 * f['opu_fill']:.2g} % of the optical MACs a frame does "
+              f"| OPU | {f.opu_s:.4g} | {f.opu_j:.4g} |",
+              f"| GPU | {f.gpu_s:.4g} | {f.gpu_j:.4g} |",
+              f"| OPU / GPU | {_ratio(f.opu_s, f.gpu_s)} | "
+              f"{_ratio(f.opu_j, f.gpu_j)} |", "",
+              f"OPU time bounds: frames {f.frames_s:.4g} s, optical MACs "
+              f"{f.optics_s:.4g} s, I/O {f.dmd_s + f.camera_s:.4g} s (DMD upload "
+              f"{f.dmd_s:.4g} s, camera readout {f.camera_s:.4g} s): I/O is "
+              f"{100 * f.io_share:.1f} % of the OPU time.", "",
+              f"Each frame used {100 * f.opu_fill:.2g} % of the optical MACs a frame does "
               f"at the published rate ({opu.ops_per_s / opu.frame_rate_hz:.3g}); this run's "
-              f"projections are {f['macs'] / f['projections']:.3g} MACs (in x out) each. At "
-              f"{f['frames'] / f['projections']:g} frames a projection, the OPU "
-              + _break_even(f["break_even_macs_per_row"], f["break_even_energy_macs_per_row"]),
+              f"projections are {f.macs / f.projections:.3g} MACs (in x out) each. At "
+              f"{f.frames / f.projections:g} frames a projection, the OPU "
+              + _break_even(f.break_even_macs_per_row, f.break_even_energy_macs_per_row),
               ""]
-  if "electronics_j" in f:
-    optical = [f"| projection on the OPU | {f['electronics_j']:.4g} | {f['opu_j']:.4g} | "
-               f"{f['with_opu_j']:.4g} |"] if f["frames"] else []
+  if f.electronics_j is not None:
+    optical = [f"| projection on the OPU | {f.electronics_j:.4g} | {f.opu_j:.4g} | "
+               f"{f.with_opu_j:.4g} |"] if f.frames else []
     lines += ["## Training energy: electronics and optics", "",
               "| | electronics (J) | projection (J) | total (J) |", "|---|---|---|---|",
               *optical,
-              f"| all on the GPU | {f['electronics_j']:.4g} | {f['gpu_j']:.4g} | "
-              f"{f['all_gpu_j']:.4g} |", "",
-              f"Electronics: {f['electronics_flops']:.4g} FLOPs (forward, local updates, "
+              f"| all on the GPU | {f.electronics_j:.4g} | {f.gpu_j:.4g} | "
+              f"{f.all_gpu_j:.4g} |", "",
+              f"Electronics: {f.electronics_flops:.4g} FLOPs (forward, local updates, "
               "optimizer) on the GPU." + (f" Optics' share of the energy with an OPU: "
-                                          f"{100 * f['optics_share']:.1f} %." if optical else ""),
+                                          f"{100 * f.optics_share:.1f} %." if optical else ""),
               ""]
   else:
     lines += ["This run's summary has no FLOP counts (it predates them): no energy split.", ""]
@@ -149,28 +178,21 @@ def _ratio(a: float, b: float) -> str:
   return f"{a / b:.3g}" if b else "-"
 
 
-def plot(f: dict, path: Path) -> None:
+def plot(f: Figures, path: Path) -> None:
   """Projection time and energy, OPU against GPU (log scale), and the training energy
   split (electronics + projection) with the projection on the OPU or on the GPU."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  split = "electronics_j" in f and f["frames"]
-  fig, axes = plt.subplots(1, 2 if split else 1, figsize=(9 if split else 4.5, 3.6),
-                           squeeze=False)
-  sides = {"OPU": [f["opu_s"], f["opu_j"]]} if f["frames"] else {}
-  _bars(axes[0, 0], ["time (s)", "energy (J)"], {**sides, "GPU": [f["gpu_s"], f["gpu_j"]]},
-        f"feedback projections (I/O {100 * f['io_share']:.3g} % of OPU time)" if sides
-        else "feedback projections on the GPU")
-  if split:
-    _bars(axes[0, 1], ["projection on OPU", "all on GPU"],
-          {"electronics": [f["electronics_j"]] * 2, "projection": [f["opu_j"], f["gpu_j"]],
-           "total": [f["with_opu_j"], f["all_gpu_j"]]},
-          f"training energy (J): optics {100 * f['optics_share']:.3g} % with an OPU")
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  split = f.electronics_j is not None and f.frames
+  with files.figure(path, 1, 2 if split else 1, figsize=(9 if split else 4.5, 3.6),
+                    squeeze=False) as (_, axes):
+    sides = {"OPU": [f.opu_s, f.opu_j]} if f.frames else {}
+    _bars(axes[0, 0], ["time (s)", "energy (J)"], {**sides, "GPU": [f.gpu_s, f.gpu_j]},
+          f"feedback projections (I/O {100 * f.io_share:.3g} % of OPU time)" if sides
+          else "feedback projections on the GPU")
+    if split:
+      _bars(axes[0, 1], ["projection on OPU", "all on GPU"],
+            {"electronics": [f.electronics_j] * 2, "projection": [f.opu_j, f.gpu_j],
+             "total": [f.with_opu_j, f.all_gpu_j]},
+            f"training energy (J): optics {100 * f.optics_share:.3g} % with an OPU")
 
 
 def _bars(ax, groups: list[str], series: dict[str, list[float]], title: str) -> None:
@@ -186,7 +208,7 @@ def _bars(ax, groups: list[str], series: dict[str, list[float]], title: str) -> 
   ax.legend(fontsize=8)
 
 
-def write(workdir: Path, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -> dict:
+def write(workdir: Path, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -> Figures:
   """Writes ``report.md`` and ``report.png`` for the run in ``workdir``; returns the
   figures. Raises ReportError when the workdir holds no finished run."""
   workdir = Path(workdir)
@@ -196,12 +218,8 @@ def write(workdir: Path, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -> 
                       "run (python -m opujax.run writes one at the end)")
   summary = json.loads(path.read_text())
   f = figures(summary, opu, gpu)
-  for name, emit in (("report.md", lambda p: p.write_text(markdown(f, summary, opu, gpu))),
-                     ("report.png", lambda p: plot(f, p))):
-    fd, tmp = tempfile.mkstemp(suffix=Path(name).suffix, dir=workdir)
-    os.close(fd)
-    emit(Path(tmp))
-    os.replace(tmp, workdir / name)
+  files.write_text(workdir / "report.md", markdown(f, summary, opu, gpu))
+  plot(f, workdir / "report.png")
   return f
 
 
@@ -227,11 +245,11 @@ def main(argv=None) -> int:
                           if k.startswith(prefix + "__") and v is not None}
   try:
     f = write(Path(a["workdir"]), _spec(OPUSpec, given("opu")), _spec(GPUSpec, given("gpu")))
-  except ReportError as e:
+  except UserError as e:
     print(f"opujax.report: error: {e}", file=sys.stderr)
     return 2
-  print(f"OPU {f['opu_s']:.3g} s / {f['opu_j']:.3g} J, GPU {f['gpu_s']:.3g} s / "
-        f"{f['gpu_j']:.3g} J for {f['projections']} projections; report.md and report.png "
+  print(f"OPU {f.opu_s:.3g} s / {f.opu_j:.3g} J, GPU {f.gpu_s:.3g} s / "
+        f"{f.gpu_j:.3g} J for {f.projections} projections; report.md and report.png "
         f"in {a['workdir']}")
   return 0
 

@@ -1,7 +1,8 @@
 """python -m opujax.run --config configs/<name>.py [--config.key=value ...] [--workdir DIR]
 
-Trains one config. User errors (config, data, workdir) exit with status 2 and one line
-saying what is wrong; a diverged run exits with 1 and keeps its last good checkpoint.
+Trains one config (`train.train_and_evaluate`, which validates it first). Bad input
+(config, data, workdir: `errors.UserError`) exits with status 2 and one line saying what
+is wrong; a diverged run exits with 1 and keeps its last good checkpoint.
 """
 
 import datetime
@@ -10,25 +11,59 @@ import sys
 import tempfile
 from pathlib import Path
 
-from absl import flags
+from absl import app, flags, logging
 from ml_collections import config_flags
+
+from opujax import config as config_lib
+from opujax.errors import ConfigError, Diverged, UserError, WorkdirError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (configs/<name>.py).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder (default: a new one under runs/).")
 _QUIET = flags.DEFINE_bool("quiet", False, "No progress line.")
+flags.mark_flag_as_required("config")
 
 
-def _fail(message: str) -> int:
-  print(f"opujax.run: error: {message}", file=sys.stderr)
+def _fail(e: Exception) -> int:
+  print(f"opujax.run: error: {e}", file=sys.stderr)
   return 2
 
 
-def _unknown_key(argv: list[str], missing: str) -> str:
-  for arg in argv:
-    if arg.startswith("--config.") and arg.split("=")[0].split(".")[-1] == missing:
-      return f"unknown config key {arg.split('=')[0][len('--config.'):]!r}"
-  return f"unknown config key {missing!r}"
+def parse(argv: list[str]) -> list[str]:
+  """Parses the command line into the flags; checks the config file and every
+  ``--config.<key>`` against it first, so that each mistake gets its own sentence.
+
+  Raises:
+    ConfigError: no --config, a config file that does not load, an unknown key, or a
+      value of the wrong type.
+  """
+  flags.FLAGS.unparse_flags()
+  for name in [n for n in flags.FLAGS if n.startswith("config.")]:  # an earlier parse's
+    delattr(flags.FLAGS, name)                                      # override flags
+  args = argv[1:]
+  paths = [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+  paths += [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--config"]
+  if not paths:
+    raise ConfigError("--config is required: python -m opujax.run --config configs/<name>.py")
+  config = config_lib.load_file(paths[-1])
+  for a in args:
+    if a.startswith("--config."):
+      config_lib.check_key(config, a.split("=", 1)[0][len("--config."):])
+  argv_before, sys.argv = sys.argv, list(argv)  # config_flags reads overrides from sys.argv
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    raise ConfigError(str(e)) from e
+  finally:
+    sys.argv = argv_before
+
+
+def parse_or_exit(argv: list[str]) -> list[str]:
+  """`parse`, or exit with status 2 and its one line (absl's ``flags_parser``)."""
+  try:
+    return parse(argv)
+  except UserError as e:
+    sys.exit(_fail(e))
 
 
 def _workdir(config_path: str) -> Path:
@@ -38,53 +73,33 @@ def _workdir(config_path: str) -> Path:
   return Path("runs") / f"{Path(config_path).stem}-{stamp}"
 
 
-def _check_writable(workdir: Path) -> None:
+def check_writable(workdir: Path) -> None:
   """Creates nothing that stays: a workdir that cannot be written fails here."""
   probe = workdir if workdir.exists() else next(
       (p for p in workdir.parents if p.exists()), Path("."))
   if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-    raise PermissionError(f"workdir {workdir} is not writable ({probe} does not allow it); "
-                          "pass --workdir to a folder you can write")
+    raise WorkdirError(f"workdir {workdir} is not writable ({probe} does not allow it); "
+                       "pass --workdir to a folder you can write")
   try:
     with tempfile.TemporaryFile(dir=probe):
       pass
   except OSError as e:
-    raise PermissionError(f"workdir {workdir} is not writable ({e.strerror}); pass --workdir "
-                          "to a folder you can write") from e
+    raise WorkdirError(f"workdir {workdir} is not writable ({e.strerror}); pass --workdir "
+                       "to a folder you can write") from e
 
 
 def main(argv: list[str]) -> int:
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  from opujax import train
+  config = _CONFIG.value
+  workdir = _workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
   try:
-    flags.FLAGS(argv)
-  except flags.Error as e:
-    return _fail(str(e))
-  except AttributeError as e:
-    if "get_config" in str(e):
-      return _fail("the config file does not define get_config(); see configs/ for examples")
-    return _fail(f"{_unknown_key(argv, str(e).strip(chr(34) + chr(39)))}; "
-                 "see the config file for its keys")
-  except OSError:
-    return _fail(f"cannot load config file {flags.FLAGS['config'].value or argv}: no such file; "
-                 "the configs are in configs/")
-  if not flags.FLAGS["config"].present:
-    return _fail("--config is required: python -m opujax.run --config configs/<name>.py")
-  path = config_flags.get_config_filename(flags.FLAGS["config"])
-  try:
-    config = _CONFIG.value
-    config.to_dict()  # a file that failed to load raises here
-  except (OSError, AttributeError):
-    return _fail(f"cannot load config file {path!r}: no such file, or it does not define "
-                 "get_config(); the configs are in configs/")
-
-  from opujax import data, train
-  workdir = _workdir(path)
-  try:
-    train.validate(config)
-    _check_writable(workdir)
+    check_writable(workdir)
     summary = train.train_and_evaluate(config, workdir, quiet=_QUIET.value)
-  except (train.ConfigError, data.DataError, PermissionError) as e:
-    return _fail(str(e))
-  except train.Diverged as e:
+  except UserError as e:
+    return _fail(e)
+  except Diverged as e:
     print(f"opujax.run: stopped: {e}", file=sys.stderr)
     return 1
   losses = "".join(f", {k} {v:.4f}" for k, v in summary["final"].items() if k.endswith("loss"))
@@ -95,4 +110,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main(sys.argv))
+  app.run(main, flags_parser=parse_or_exit)

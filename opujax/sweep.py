@@ -27,32 +27,50 @@ spread.
 
 import argparse
 import csv
-import importlib.util
 import itertools
 import json
 import math
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from opujax import config as config_lib
+from opujax import files
+from opujax.errors import UserError
 
 
-class SweepError(ValueError):
+class SweepError(UserError, ValueError):
   """A sweep config that cannot run, with what to fix."""
 
 
+class Run(NamedTuple):
+  """One run of a sweep: its folder ``name``, ``config`` file and ``overrides``; the sweep
+  ``point`` it stands for (None: a reference run), what makes it distinct
+  (``identity``) and its plot ``label``."""
+
+  name: str
+  config: str
+  overrides: dict[str, Any]
+  point: dict[str, Any] | None
+  identity: str
+  label: str = ""
+
+
+class Outcome(NamedTuple):
+  """A finished run's summary, last logged training accuracy and mean examples/s (first
+  log excluded: compilation), or why it failed."""
+
+  summary: dict | None = None
+  train_accuracy: float | None = None
+  examples_per_s: float | None = None
+  error: str | None = None
+
+
 def load_config(path: str):
-  """The ``get_config()`` of a config file."""
-  if not Path(path).is_file():
-    raise SweepError(f"no config file {path!r}; the configs are in configs/")
-  spec = importlib.util.spec_from_file_location(Path(path).stem, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  if not hasattr(module, "get_config"):
-    raise SweepError(f"{path} does not define get_config()")
-  return module.get_config()
+  """The ``get_config()`` of a config file (`config.load_file`)."""
+  return config_lib.load_file(path)
 
 
 def _lookup(config, key: str):
@@ -60,7 +78,7 @@ def _lookup(config, key: str):
   for part in key.split("."):
     if not hasattr(node, "keys") or part not in node:
       raise SweepError(f"the base config has no key {key!r}; sweep keys are config keys "
-                       "such as 'device.options.photons' or 'model.widths'")
+                       "such as 'device.camera.photons' or 'model.widths'")
     node = node[part]
   return node
 
@@ -103,7 +121,7 @@ def _name(overrides: dict[str, Any]) -> str:
   return "".join(c if c.isalnum() or c in "=.,-_" else "_" for c in text)
 
 
-def plan(sweep) -> list[dict]:
+def plan(sweep) -> list[Run]:
   """Every run of the sweep: its name, config file and overrides (checked against the
   base config; raises SweepError on an unknown key)."""
   base = load_config(sweep["base"])
@@ -118,23 +136,21 @@ def plan(sweep) -> list[dict]:
     for rule in (list(sweep.get("rules", ())) or [None]):
       for seed in seeds:
         o = {k: v for k, v in (("rule", rule), ("seed", seed)) if v is not None}
-        runs.append({"name": _name(changed) + "".join(f",{k}={v}" for k, v in o.items()),
-                     "config": sweep["base"], "label": _name(changed),
-                     "overrides": {**fixed, **overrides, **o}, "point": overrides,
-                     "identity": repr(sorted({**changed, **o}.items()))})
+        runs.append(Run(_name(changed) + "".join(f",{k}={v}" for k, v in o.items()),
+                        sweep["base"], {**fixed, **overrides, **o}, overrides,
+                        repr(sorted({**changed, **o}.items())), _name(changed)))
   for ref in sweep.get("references", ()):
     ref_config = load_config(ref)
     missing = object()
     shared = {k: v for k, v in fixed.items() if _get(ref_config, k, missing) is not missing}
     for seed in seeds:
       o = {"seed": seed} if seed is not None else {}
-      runs.append({"name": "ref_" + Path(ref).stem + "".join(f",seed={v}" for v in o.values()),
-                   "config": ref, "overrides": {**shared, **o}, "point": None,
-                   "identity": ref + repr(o)})
+      runs.append(Run("ref_" + Path(ref).stem + "".join(f",seed={v}" for v in o.values()),
+                      ref, {**shared, **o}, None, ref + repr(o)))
   named: dict[str, str] = {}
   for r in runs:
-    if named.setdefault(r["name"], r["identity"]) != r["identity"]:
-      raise SweepError(f"two different points are both named {r['name']!r} (keys that end "
+    if named.setdefault(r.name, r.identity) != r.identity:
+      raise SweepError(f"two different points are both named {r.name!r} (keys that end "
                        "alike, e.g. 'seed' and 'device.seed'); sweep one of them per sweep")
   return runs
 
@@ -152,29 +168,28 @@ def _same(base_value, value) -> bool:
   return as_tuple(base_value) == as_tuple(value)
 
 
-def _execute(run: dict, workdir: Path, quiet: bool) -> dict:
-  out = workdir / run["name"]
+def _execute(run: Run, workdir: Path, quiet: bool) -> Outcome:
+  out = workdir / run.name
   if not (out / "summary.json").is_file():
-    cmd = [sys.executable, "-m", "opujax.run", "--config", run["config"], "--workdir",
-           str(out), "--quiet"] + [_flag(k, v) for k, v in run["overrides"].items()]
+    cmd = [sys.executable, "-m", "opujax.run", "--config", run.config, "--workdir",
+           str(out), "--quiet"] + [_flag(k, v) for k, v in run.overrides.items()]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if not quiet:
-      print(f"{run['name']}: " + (proc.stdout.strip() or proc.stderr.strip()), flush=True)
+      print(f"{run.name}: " + (proc.stdout.strip() or proc.stderr.strip()), flush=True)
     if proc.returncode != 0:
-      return {**run, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+      return Outcome(error=(proc.stderr.strip().splitlines() or ["?"])[-1])
   summary = json.loads((out / "summary.json").read_text())
-  ran = {k: _get(summary["config"], k) for k in run["overrides"]}
-  stale = {k: v for k, v in ran.items() if not _same(v, run["overrides"][k])}
+  ran = {k: _get(summary["config"], k) for k in run.overrides}
+  stale = {k: v for k, v in ran.items() if not _same(v, run.overrides[k])}
   if stale:
-    return {**run, "error": f"{out} holds a finished run of another config ("
-                            + ", ".join(f"{k}={v!r}" for k, v in stale.items())
-                            + "); delete it or sweep into another --workdir"}
+    return Outcome(error=f"{out} holds a finished run of another config ("
+                   + ", ".join(f"{k}={v!r}" for k, v in stale.items())
+                   + "); delete it or sweep into another --workdir")
   lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
   train = [l for l in lines if "examples_per_s" in l]  # training logs, not evaluations
-  return {**run, "summary": summary,
-          "train_accuracy": train[-1]["train/accuracy"] if train else None,
-          "examples_per_s": (sum(l["examples_per_s"] for l in train[1:]) / (len(train) - 1)
-                             if len(train) > 1 else None)}
+  return Outcome(summary, train[-1]["train/accuracy"] if train else None,
+                 (sum(l["examples_per_s"] for l in train[1:]) / (len(train) - 1)
+                  if len(train) > 1 else None))
 
 
 def run_sweep(sweep, workdir: Path, parallel: int = 1, quiet: bool = False) -> list[dict]:
@@ -182,54 +197,52 @@ def run_sweep(sweep, workdir: Path, parallel: int = 1, quiet: bool = False) -> l
   and plots; returns the rows."""
   runs = plan(sweep)
   workdir.mkdir(parents=True, exist_ok=True)
-  unique = list({r["name"]: r for r in runs}.values())
+  unique = list({r.name: r for r in runs}.values())
   with ThreadPoolExecutor(max(1, parallel)) as pool:
-    done = {d["name"]: d for d in pool.map(lambda r: _execute(r, workdir, quiet), unique)}
-  rows = [row({**done[r["name"]], **r}) for r in runs]
+    done = dict(zip((r.name for r in unique),
+                    pool.map(lambda r: _execute(r, workdir, quiet), unique)))
+  rows = [row(r, done[r.name]) for r in runs]
   write_table(rows, workdir)
   plot(rows, sweep, workdir)
   return rows
 
 
-def row(done: dict) -> dict:
+def row(run: Run, outcome: Outcome) -> dict:
   """One table row: the point's overrides, rule, seed, accuracies, train-test gap (final
   accuracy on training examples, evaluated like the test set, minus test accuracy; the
-  last logged training accuracy where a run has no train split), examples/s (first log
-  excluded: compilation) and the step time it implies, minutes."""
-  r = {"name": done["name"], **{f"set:{k}": v for k, v in done["overrides"].items()}}
-  if "error" in done:
-    return {**r, "error": done["error"]}
-  s = done["summary"]
-  train = s.get("final", {}).get("train_eval/accuracy", done["train_accuracy"])
+  last logged training accuracy where a run has no train split), examples/s and the
+  step time it implies, minutes, validation and test loss."""
+  r = {"name": run.name, **{f"set:{k}": v for k, v in run.overrides.items()}}
+  if outcome.error is not None:
+    return {**r, "error": outcome.error}
+  s = outcome.summary
+  train = s.get("final", {}).get("train_eval/accuracy", outcome.train_accuracy)
   r.update(rule=s["config"]["rule"], seed=s["config"]["seed"],
            final_test_accuracy=s["final_test_accuracy"],
            best_test_accuracy=s["best_test_accuracy"], train_accuracy=train,
-           examples_per_s=done["examples_per_s"], minutes=s["wall_time_s"] / 60)
-  if done["examples_per_s"]:
-    r["step_ms"] = 1000 * s["config"]["batch_size"] / done["examples_per_s"]
+           examples_per_s=outcome.examples_per_s, minutes=s["wall_time_s"] / 60)
+  if outcome.examples_per_s:
+    r["step_ms"] = 1000 * s["config"]["batch_size"] / outcome.examples_per_s
   if train is not None:
     r["train_test_gap"] = train - s["final_test_accuracy"]
   for split in ("validation", "test"):
     r[f"{split}_loss"] = s.get("final", {}).get(f"{split}/loss")
-  r["reference"] = Path(done["config"]).stem if done["point"] is None else ""
-  r["point"] = done.get("label", "")
+  r["reference"] = Path(run.config).stem if run.point is None else ""
+  r["point"] = run.label
   return r
 
 
 def write_table(rows: list[dict], workdir: Path) -> None:
   keys = list(dict.fromkeys(k for r in rows for k in r))
-  for name, write in (("results.json", lambda f: json.dump(rows, f, indent=1, default=str)),
-                      ("results.csv", lambda f: _csv(f, keys, rows))):
-    tmp = workdir / (name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-      write(f)
-    os.replace(tmp, workdir / name)
+  files.write_json(workdir / "results.json", rows)
+  files.write_atomic(workdir / "results.csv", lambda p: _csv(p, keys, rows))
 
 
-def _csv(f, keys, rows) -> None:
-  w = csv.DictWriter(f, keys)
-  w.writeheader()
-  w.writerows(rows)
+def _csv(path: Path, keys, rows) -> None:
+  with open(path, "w", newline="") as f:
+    w = csv.DictWriter(f, keys)
+    w.writeheader()
+    w.writerows(rows)
 
 
 def _stats(values: list[float]) -> tuple[float, float]:
@@ -260,12 +273,12 @@ def log_axis(ax, xs: list[float]) -> None:
 
 
 def _plot_one(ok: list[dict], field: str, key: str, metric: str, path: Path) -> None:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  with files.figure(path, figsize=(5, 3.6)) as (fig, ax):
+    _draw(fig, ax, ok, field, key, metric)
 
+
+def _draw(fig, ax, ok: list[dict], field: str, key: str, metric: str) -> None:
   refs = [r for r in ok if r["reference"]]
-  fig, ax = plt.subplots(figsize=(5, 3.6))
   for rule in sorted({r["rule"] for r in ok if not r["reference"]}):
     by_x: dict = {}
     for r in ok:
@@ -291,9 +304,6 @@ def _plot_one(ok: list[dict], field: str, key: str, metric: str, path: Path) -> 
   ax.set(xlabel=key, ylabel=metric)
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
 
 
 def main(argv=None) -> int:
@@ -307,7 +317,7 @@ def main(argv=None) -> int:
     sweep = load_config(a.config)
     workdir = Path(a.workdir or Path("runs") / Path(a.config).stem)
     rows = run_sweep(sweep, workdir, a.parallel, a.quiet)
-  except SweepError as e:
+  except UserError as e:
     print(f"opujax.sweep: error: {e}", file=sys.stderr)
     return 2
   failed = [r for r in rows if "error" in r]

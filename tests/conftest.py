@@ -27,3 +27,17 @@ def data_env(tmp_path_factory):
       os.environ.pop(k, None)
     else:
       os.environ[k] = v
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+  """The figures the code under test drew (saved, but left open to inspect)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  close = plt.close
+  close("all")
+  monkeypatch.setattr(plt, "close", lambda *args: None)
+  yield lambda: [plt.figure(n) for n in plt.get_fignums()]
+  close("all")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from opujax import train
+from opujax import config as config_lib
 
 DATASETS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist",
             "fashion_mnist_resnet": "fashion_mnist", "fashion_mnist_nnx": "fashion_mnist",
@@ -22,7 +22,7 @@ def test_config(path):
   spec.loader.exec_module(module)
   assert module.__doc__.splitlines()[0] == f"python -m opujax.run --config configs/{path.name}"
   config = module.get_config()
-  train.validate(config)
+  config_lib.validate(config)
   name, rule = path.stem.rsplit("_", 1) if not path.stem.endswith("dfa_opu") else (
       path.stem[:-len("_dfa_opu")], "dfa")
   assert (config.dataset, config.rule) == (DATASETS[name], rule)
@@ -38,4 +38,4 @@ def test_sweep_config(path, monkeypatch):
   doc.__spec__.loader.exec_module(doc)
   assert doc.__doc__.splitlines()[0].startswith(f"python -m opujax.sweep --config configs/{path.name}")
   runs = sweep.plan(sweep.load_config(str(path)))
-  assert len({r["name"] for r in runs}) >= 10  # distinct runs (plan refuses name clashes)
+  assert len({r.name for r in runs}) >= 10  # distinct runs (plan refuses name clashes)

@@ -18,7 +18,7 @@ from jax.sharding import PartitionSpec as P
 
 from opujax import config as config_lib
 from opujax import data as data_lib
-from opujax import devices, dfa, models, parallel, train
+from opujax import build, devices, dfa, models, parallel, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,9 +73,9 @@ def test_train_state_feedback_device_split_along_its_output():
   mesh = parallel.make_mesh(data=2, fsdp=4)
   c = config_lib.default("mnist", "dfa")
   c.model.widths = (32,)
-  model = train.make_model(c, 10)
+  model = build.model(c, 10)
   x = jnp.ones((2, 28, 28, 1))
-  state = train.create_train_state(c, model, x, 10, dfa.DEFAULT_UNITS, optax.sgd(0.1), mesh)
+  state = train.create_train_state(c, model, x, dfa.DEFAULT_UNITS, optax.sgd(0.1), mesh)
   w = state.rule.device.weights
   assert w.shape == (10, 32) and w.sharding.spec == P(None, parallel.AXES)
   assert {s.data.shape for s in w.addressable_shards} == {(10, 4)}

@@ -39,24 +39,32 @@ def test_figures_match_the_hand_computation():
       "electronics_flops": 9e12, "electronics_s": 0.018, "electronics_j": 9.0,
       "with_opu_j": 84.0, "all_gpu_j": 1009.0, "optics_share": 75 / 84}
   for k, v in expected.items():
-    assert f[k] == pytest.approx(v), k
+    assert getattr(f, k) == pytest.approx(v), k
 
 
 def test_break_even_is_never_when_the_opu_is_slower_per_mac():
   """3 frames a row at 5e14 GPU MAC/s is 1.5e15 MAC/s of OPU frames, past its 1e15
   ops rate: in the ops-bound regime the OPU stays slower, at any size."""
   f = report.figures(SUMMARY, OPU, GPUSpec(flops_per_s=1e15, power_w=500.0, utilisation=1))
-  assert f["break_even_macs_per_row"] is None
-  assert f["break_even_energy_macs_per_row"] == pytest.approx(3 * 0.025 * 5e14 / 500)
+  assert f.break_even_macs_per_row is None
+  assert f.break_even_energy_macs_per_row == pytest.approx(3 * 0.025 * 5e14 / 500)
 
 
-def test_write_leaves_markdown_and_png(tmp_path):
+def test_write_leaves_markdown_and_png(tmp_path, drawn):
   (tmp_path / "summary.json").write_text(json.dumps(SUMMARY))
   report.write(tmp_path, OPU, GPU)
   md = (tmp_path / "report.md").read_text()
   assert "| OPU | 3 | 75 |" in md and "| GPU | 2 | 1000 |" in md
   assert "I/O is 66.7 % of the OPU time" in md and "89.3 %" in md
   assert (tmp_path / "report.png").read_bytes()[:4] == b"\x89PNG"
+  (fig,) = drawn()
+  times, energy = fig.axes
+  bars = lambda ax: {c.get_label(): [round(b.get_height(), 6) for b in c] for c in ax.containers}
+  assert bars(times) == {"OPU": [3.0, 75.0], "GPU": [2.0, 1000.0]}
+  assert bars(energy) == {"electronics": [9.0, 9.0], "projection": [75.0, 1000.0],
+                          "total": [84.0, 1009.0]}
+  assert times.get_yscale() == "log" and "I/O 66.7 %" in times.get_title()
+  assert [t.get_text() for t in energy.get_xticklabels()] == ["projection on OPU", "all on GPU"]
   assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md", "report.png",
                                                        "summary.json"]
 
@@ -65,7 +73,7 @@ def test_a_run_without_projections_reports_its_electronics(tmp_path):
   bp = {**SUMMARY, "budget": None, "flops": {"train_step": 1e12, "projection": 0.0}}
   (tmp_path / "summary.json").write_text(json.dumps(bp))
   f = report.write(tmp_path, OPU, GPU)
-  assert f["opu_j"] == f["gpu_j"] == 0 and f["electronics_j"] == pytest.approx(10.0)
+  assert f.opu_j == f.gpu_j == 0 and f.electronics_j == pytest.approx(10.0)
   assert "made no feedback projections" in (tmp_path / "report.md").read_text()
 
 

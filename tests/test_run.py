@@ -13,6 +13,8 @@ import jax
 import numpy as np
 import pytest
 
+from opujax import run as run_lib
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--config.model.widths=(32,)", "--config.batch_size=200", "--config.epochs=1",
         "--config.model.dropout=0.0",
@@ -129,7 +131,12 @@ def test_resuming_another_config_is_a_clear_error(change, message, finished, dat
 
 BAD = [
     (["--config", "configs/no_such.py"], "cannot load config file"),
+    (["--config.batch_size=8"], "--config is required"),
     (["--config", "configs/mnist_dfa.py", "--config.no_such_key=1"], "unknown config key"),
+    (["--config", "configs/mnist_dfa.py", "--config.optimizer.lr=0.1"],
+     "unknown config key 'optimizer.lr' (optimizer has keys: b1"),
+    (["--config", "configs/mnist_dfa.py", "--config.train.learning_rate=0.1"],
+     "unknown config key 'train.learning_rate'"),
     (["--config", "configs/mnist_dfa.py", "--config.batch_size=many"], "batch_size"),
     (["--config", "configs/mnist_dfa.py", "--config.dataset=cifar10"], "dataset='cifar10'"),
     (["--config", "configs/mnist_dfa.py", "--config.model.name=vgg"], "model.name"),
@@ -144,22 +151,65 @@ BAD = [
     (["--config", "configs/mnist_dfa.py", "--config.batch_size=0"], "batch_size"),
     (["--config", "configs/mnist_dfa.py", "--config.batch_size=-5"], "batch_size"),
     (["--config", "configs/mnist_dfa.py", "--config.epochs=0"], "epochs"),
-    (["--config", "configs/mnist_dfa.py", "--config.batch_size=70000"], "exceeds the training examples of mnist (60000)"),
-    (["--config", "configs/mnist_dfa_opu.py", "--config.device.options.adc_bits=40"],
-     "adc_bits"),
+    (["--config", "configs/mnist_dfa.py", "--config.batch_size=70000"],
+     "exceeds the training examples of mnist (60000)"),
+    (["--config", "configs/mnist_dfa_opu.py", "--config.device.camera.adc_bits=40"],
+     "device.camera: adc_bits must be in 1..16"),
+    (["--config", "configs/mnist_dfa_opu.py", "--config.device.options.encoding=morse"],
+     "device: Unknown encoding 'morse'"),
     (["--config", "configs/mnist_dfa.py"], "not writable"),
 ]
+BAD_FILES = {  # config files that fail to load, and the line named
+    "def get_config(:\n  pass\n": "line 1: SyntaxError",
+    "import no_such_module\n": "line 1: ModuleNotFoundError",
+    "def get_config():\n  return undefined_name\n": "line 2: NameError",
+    "CONFIG = 1\n": "does not define get_config()",
+}
+
+
+def cli(argv: list[str], capsys) -> tuple[int, list[str]]:
+  """What ``python -m opujax.run ARGV`` does, in this process: (exit status, stderr)."""
+  try:
+    run_lib.parse_or_exit(["opujax.run", *argv])
+    status = run_lib.main([])
+  except SystemExit as e:
+    status = e.code
+  return status, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.fixture(scope="module")
+def mnist(data_env):
+  """MNIST prepared (its first preparation prints TFDS's progress)."""
+  from opujax import data
+  data.load("mnist")
 
 
 @pytest.mark.parametrize("args,message", BAD, ids=[b[1] for b in BAD])
-def test_bad_input_is_one_line_and_exit_2(args, message, data_env, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(args, message, mnist, tmp_path, capsys):
   workdir = tmp_path / "run"
   if message == "not writable":  # root may write anywhere, so: below a plain file
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     workdir = blocker / "run"
-  result = run([*args, "--workdir", str(workdir), "--quiet"], data_env)
-  assert result.returncode == 2, result.stderr
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+  status, lines = cli([*args, "--workdir", str(workdir), "--quiet"], capsys)
+  assert status == 2 and len(lines) == 1 and message in lines[0], lines
+  assert lines[0].startswith("opujax.run: error: ")
   assert not workdir.exists()
+
+
+@pytest.mark.parametrize("text,message", BAD_FILES.items(), ids=list(BAD_FILES.values()))
+def test_a_config_file_that_fails_names_its_line(text, message, tmp_path, capsys):
+  path = tmp_path / "bad_config.py"
+  path.write_text(text)
+  status, lines = cli(["--config", str(path), "--workdir", str(tmp_path / "run")], capsys)
+  assert status == 2 and len(lines) == 1 and message in lines[0] and str(path) in lines[0]
+  assert not (tmp_path / "run").exists()
+
+
+def test_bad_input_from_the_shell_is_one_line_without_traceback(data_env, tmp_path):
+  for args in (["--config.no_such_key=1"], ["--config.device.name=laser"]):
+    result = run(["--config", "configs/mnist_dfa.py", *args, "--workdir", str(tmp_path / "r")],
+                 data_env)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "r").exists()

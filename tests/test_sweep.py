@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from opujax import sweep
+from opujax.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"model.widths": (16,), "batch_size": 200, "steps": 30, "log_every": 10,
@@ -28,42 +30,42 @@ def test_grid_axes_and_points():
     ({"axes": {"seed": []}}, "is empty"),
     ({"grid": {"a": [1]}, "axes": {"b": [2]}}, "exactly one"),
     ({"axes": {"device.options.photon": [1]}}, "no key 'device.options.photon'"),
-    ({"axes": {"seed": [1]}, "references": ["configs/nope.py"]}, "no config file"),
+    ({"axes": {"seed": [1]}, "references": ["configs/nope.py"]}, "nope.py': no such file"),
 ])
 def test_bad_sweeps_are_refused(spec, message):
-  with pytest.raises(sweep.SweepError, match=message):
+  with pytest.raises(UserError, match=message):
     sweep.plan({"base": "configs/mnist_dfa.py", **spec})
 
 
 def test_plan_names_rules_seeds_and_references():
   runs = sweep.plan({"base": "configs/mnist_dfa_opu.py",
-                     "axes": {"device.options.photons": [10.0, 100.0]},
+                     "axes": {"device.camera.photons": [10.0, 100.0]},
                      "rules": ["dfa"], "seeds": [0, 1], "references": ["configs/mnist_bp.py"]})
-  assert [r["name"] for r in runs] == [
+  assert [r.name for r in runs] == [
       "photons=10.0,rule=dfa,seed=0", "photons=10.0,rule=dfa,seed=1",
       "photons=100.0,rule=dfa,seed=0", "photons=100.0,rule=dfa,seed=1",
       "ref_mnist_bp,seed=0", "ref_mnist_bp,seed=1"]
-  assert runs[1]["overrides"] == {"device.options.photons": 10.0, "rule": "dfa", "seed": 1}
-  assert runs[5]["overrides"] == {"seed": 1} and runs[5]["point"] is None
+  assert runs[1].overrides == {"device.camera.photons": 10.0, "rule": "dfa", "seed": 1}
+  assert runs[5].overrides == {"seed": 1} and runs[5].point is None
 
 
 def test_points_at_the_base_share_its_run():
   """An axis at the base's value (after ``fixed``) is the base run, named once."""
   runs = sweep.plan({"base": "configs/mnist_dfa_opu.py",
-                     "axes": {"device.options.photons": [10.0, 1000.0],
+                     "axes": {"device.camera.photons": [10.0, 1000.0],
                               "model.dropout": [0.0, 0.2]},
                      "fixed": {"model.dropout": 0.0, "epochs": 2,
                                "device.options.threshold": 0.3},
                      "references": ["configs/mnist_dfa.py"]})
-  assert [r["name"] for r in runs] == ["photons=10.0", "base", "base", "dropout=0.2",
+  assert [r.name for r in runs] == ["photons=10.0", "base", "base", "dropout=0.2",
                                        "ref_mnist_dfa"]
-  assert runs[1]["point"] == {"device.options.photons": 1000.0}
-  assert runs[3]["overrides"] == {"model.dropout": 0.2, "epochs": 2,
+  assert runs[1].point == {"device.camera.photons": 1000.0}
+  assert runs[3].overrides == {"model.dropout": 0.2, "epochs": 2,
                                   "device.options.threshold": 0.3}
   # The digital reference has no threshold to fix.
-  assert runs[4]["overrides"] == {"model.dropout": 0.0, "epochs": 2}
+  assert runs[4].overrides == {"model.dropout": 0.0, "epochs": 2}
   widths = sweep.plan({"base": "configs/mnist_dfa.py", "axes": {"model.widths": [(8, 4)]}})
-  assert widths[0]["name"] == "widths=8x4"
+  assert widths[0].name == "widths=8x4"
 
 
 def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
@@ -111,9 +113,35 @@ def test_a_finished_run_of_another_config_is_not_taken(tmp_path):
   out = tmp_path / "photons=10.0"
   out.mkdir()
   (out / "summary.json").write_text(json.dumps({"config": {"epochs": 10, "device": {
-      "options": {"photons": 10.0}}}}))
+      "camera": {"photons": 10.0}}}}))
   (out / "metrics.jsonl").write_text("")
-  run = {"name": "photons=10.0", "config": "configs/mnist_dfa_opu.py", "point": {},
-         "overrides": {"epochs": 6, "device.options.photons": 10.0}}
+  run = sweep.Run("photons=10.0", "configs/mnist_dfa_opu.py",
+                  {"epochs": 6, "device.camera.photons": 10.0}, {}, "")
   done = sweep._execute(run, tmp_path, quiet=True)
-  assert "holds a finished run of another config (epochs=10)" in done["error"]
+  assert "holds a finished run of another config (epochs=10)" in done.error
+
+
+def test_plot_draws_mean_and_spread_per_rule_and_the_references(tmp_path, drawn):
+  row = lambda rule, photons, seed, acc, ref="": {
+      "rule": rule, "set:device.camera.photons": photons, "seed": seed,
+      "final_test_accuracy": acc, "reference": ref, "point": ""}
+  rows = [row("dfa", 10.0, 0, 0.90), row("dfa", 10.0, 1, 0.92), row("dfa", 1000.0, 0, 0.96),
+          row("dfa", 1000.0, 1, 0.96), row("bp", None, 0, 0.98, "mnist_bp"),
+          row("bp", None, 1, 0.99, "mnist_bp")]
+  for r in rows[4:]:
+    del r["set:device.camera.photons"]
+  sweep.plot(rows, {"axes": {"device.camera.photons": [10.0, 1000.0]}}, tmp_path)
+  assert (tmp_path / "device_camera_photons__final_test_accuracy.png").is_file()
+  (fig,) = drawn()
+  (ax,) = fig.axes
+  (spread,) = [c for c in ax.containers if c.get_label() == "dfa"]
+  curve = spread.lines[0]  # the means
+  np.testing.assert_allclose(np.asarray(curve.get_xdata(), float), [10.0, 1000.0])
+  np.testing.assert_allclose(np.asarray(curve.get_ydata(), float), [0.91, 0.96])
+  segments = spread.lines[2][0].get_segments()  # the error bars: mean ± std over seeds
+  np.testing.assert_allclose([s[:, 1] for s in segments],
+                             [[0.91 - 0.01414, 0.91 + 0.01414], [0.96, 0.96]], atol=1e-4)
+  (ref,) = [l for l in ax.get_lines() if l.get_label().startswith("mnist_bp")]
+  assert ref.get_linestyle() == "--" and list(ref.get_ydata()) == [0.985, 0.985]
+  assert ax.get_xscale() == "log" and ax.get_xlabel() == "device.camera.photons"
+  assert ax.get_ylabel() == "final_test_accuracy"

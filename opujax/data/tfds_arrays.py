@@ -7,14 +7,14 @@ data dir, and we read it back with ``tfds.data_source``. The arrays are then cac
 ``<data_dir>/opujax/<name>.npz`` so later runs skip TFDS (and TensorFlow) entirely.
 """
 
-import dataclasses
 import fcntl
 import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from opujax import errors, files
 
 MANUAL_FILES = {
     "mnist": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -28,7 +28,7 @@ SOURCES = "the publishers (yann.lecun.com, github.com/zalandoresearch/fashion-mn
           "github.com/karpathy/char-rnn)"
 
 
-class DataError(Exception):
+class DataError(errors.UserError):
   """A dataset that cannot be had, with what to do about it."""
 
 
@@ -107,9 +107,7 @@ def _cached_arrays(name: str, data_dir: Path, manual_dir: Path | None) -> dict[s
     arrays = _read_cache(cache)
     if arrays is None:
       arrays = _read_tfds(name, data_dir, manual_dir)
-      with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".npz", delete=False) as f:
-        np.savez(f, **arrays)
-      os.replace(f.name, cache)
+      files.write_atomic(cache, lambda tmp: np.savez(tmp, **arrays))
   return arrays
 
 

@@ -7,6 +7,9 @@
 
 import inspect
 
+from opujax.devices import digital as digital_lib
+from opujax.devices import hardware as hardware_lib
+from opujax.devices import opu as opu_lib
 from opujax.devices.base import Measurement, ProjectionDevice
 from opujax.devices.budget import Budget, Estimate, GPUSpec, OPUSpec, estimate
 from opujax.devices.camera import Camera
@@ -18,6 +21,31 @@ from opujax.devices.hardware import (Driver, EmulatedDriver, HardwareError, Hard
 from opujax.devices.opu import SimulatedOPU, opu
 
 BUILDERS = {"digital": digital, "opu": opu, "hardware": hardware}
+_SETTINGS = {"digital": digital_lib.settings, "opu": opu_lib.settings,
+             "hardware": hardware_lib.settings}
+
+
+def _bound(name: str, options: dict) -> dict:
+  """Every option of device ``name``'s builder, the given ones over its defaults."""
+  if name not in BUILDERS:
+    raise ValueError(f"Unknown device {name!r}; choose one of {', '.join(BUILDERS)}.")
+  params = list(inspect.signature(BUILDERS[name]).parameters.values())[2:]
+  unknown = sorted(set(options) - {p.name for p in params})
+  if unknown:
+    raise ValueError(f"Unknown option(s) {', '.join(unknown)} for device {name!r}; "
+                     f"allowed: {', '.join(p.name for p in params)}.")
+  return {p.name: options.get(p.name, p.default) for p in params}
+
+
+def check(name: str, **options) -> None:
+  """Checks device ``name``'s options before its shape is known, with the code its
+  builder runs (its ``settings``): a config is refused before any data or model work.
+
+  Raises:
+    ValueError: an unknown name or option, or a bad value, with what is allowed.
+  """
+  bound, settings = _bound(name, options), _SETTINGS[name]
+  settings(**{k: bound[k] for k in inspect.signature(settings).parameters})
 
 
 def make(name: str, in_features: int, out_features: int, **options) -> ProjectionDevice:
@@ -28,18 +56,11 @@ def make(name: str, in_features: int, out_features: int, **options) -> Projectio
   Raises:
     ValueError: an unknown name or option, or a bad value, with what is allowed.
   """
-  if name not in BUILDERS:
-    raise ValueError(f"Unknown device {name!r}; choose one of {', '.join(BUILDERS)}.")
-  builder = BUILDERS[name]
-  allowed = list(inspect.signature(builder).parameters)[2:]
-  unknown = sorted(set(options) - set(allowed))
-  if unknown:
-    raise ValueError(f"Unknown option(s) {', '.join(unknown)} for device {name!r}; "
-                     f"allowed: {', '.join(allowed)}.")
-  return builder(in_features, out_features, **options)
+  _bound(name, options)
+  return BUILDERS[name](in_features, out_features, **options)
 
 
 __all__ = ["Budget", "Camera", "DigitalProjection", "Driver", "EmulatedDriver", "Encoding",
            "Estimate", "GPUSpec", "Geometry", "HardwareError", "HardwareOPU", "MAX_CAMERA_SHAPE",
            "MAX_DMD_SHAPE", "Measurement", "OPUSpec", "ProjectionDevice", "SimulatedOPU",
-           "digital", "estimate", "from_matrix", "hardware", "make", "opu"]
+           "check", "digital", "estimate", "from_matrix", "hardware", "make", "opu"]

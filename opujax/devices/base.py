@@ -29,6 +29,8 @@ class ProjectionDevice(Protocol):
   * ``cost(rows)``: the `Budget` of projecting ``rows`` vectors.
   * ``effective_matrix()``: the real (in_features, out_features) matrix M of the
     noiseless linear projection, for sizes that fit in memory.
+  * ``after_step(key, rows, done)``: the device after a training step that projected
+    ``rows`` vectors, ``done`` steps in (a drifting medium changes; others return self).
 
   Keys are explicit; simulated and digital devices are pytrees that run inside
   ``jit``, ``vmap`` and sharded code.
@@ -46,12 +48,18 @@ class ProjectionDevice(Protocol):
 
   def effective_matrix(self) -> Array: ...
 
+  def after_step(self, key: Array, rows: int, done: Array | int) -> "ProjectionDevice": ...
+
 
 class Projects:
-  """``project`` for devices that define ``measure``."""
+  """``project`` for devices that define ``measure``, and a stable ``after_step``."""
 
   def project(self, x: Array, key: Array) -> Array:
     return self.measure(x, key).y
+
+  def after_step(self, key: Array, rows: int, done: Array | int):
+    del key, rows, done
+    return self
 
 
 def flatten_input(x: Array, in_features: int) -> tuple[Array, tuple[int, ...]]:

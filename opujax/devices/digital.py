@@ -74,11 +74,7 @@ def digital(in_features: int, out_features: int, seed: int = 0, storage: str = "
   for name, v in (("in_features", in_features), ("out_features", out_features)):
     if not isinstance(v, int) or v < 1:
       raise ValueError(f"{name} must be a positive integer, got {v!r}.")
-  if storage not in STORAGE:
-    raise ValueError(f"Unknown storage {storage!r}; choose one of {', '.join(STORAGE)}.")
-  if mode != "linear":
-    raise ValueError(f"The digital device is linear only, got mode={mode!r}; "
-                     "use the 'opu' device for intensity detection.")
+  settings(storage, mode)
   key = jax.random.key(seed)
   tile = (min(in_features, TILE[0]), min(out_features, TILE[1]))
   weights = None
@@ -86,6 +82,19 @@ def digital(in_features: int, out_features: int, seed: int = 0, storage: str = "
     base.check_fits(in_features, out_features, 1, max_bytes)
     weights = _generate(key, in_features, out_features, tile)
   return DigitalProjection(key, weights, in_features, out_features, block_bytes)
+
+
+def settings(storage: str, mode: str) -> None:
+  """Every check `digital` makes of its options before it knows its shape.
+
+  Raises:
+    ValueError: an unknown storage, or a mode other than linear.
+  """
+  if storage not in STORAGE:
+    raise ValueError(f"Unknown storage {storage!r}; choose one of {', '.join(STORAGE)}.")
+  if mode != "linear":
+    raise ValueError(f"The digital device is linear only, got mode={mode!r}; "
+                     "use the 'opu' device for intensity detection.")
 
 
 def from_matrix(weights) -> DigitalProjection:

@@ -163,6 +163,22 @@ class HardwareOPU(opu_lib.Optical):
     return self.project(jnp.eye(self.in_features), jax.random.key(0))
 
 
+def settings(driver: Driver | None, mode: str, encoding: str, threshold: float,
+             bits: int) -> encoding_lib.Encoding:
+  """The checked encoding of `hardware`'s options: every check it makes before it
+  knows its shape.
+
+  Raises:
+    ValueError: no driver, or a mode or encoding `opu` would refuse too.
+  """
+  if driver is None:
+    raise ValueError(
+        "The hardware device needs a driver: pass driver=<object implementing "
+        "opujax.devices.Driver (set_exposure, display, capture)>, or "
+        "driver=EmulatedDriver(...) to run without hardware.")
+  return opu_lib.checked_encoding(mode, encoding, threshold, bits)
+
+
 class EmulatedDriver:
   """A NumPy DMD + medium + camera with the physics of `SimulatedOPU`, and faults.
 
@@ -246,17 +262,7 @@ def hardware(in_features: int, out_features: int, driver: Driver | None = None,
     timeout_s, retries: per capture, and how often a failed acquisition is repeated.
     Others as in `opu`.
   """
-  if driver is None:
-    raise ValueError(
-        "The hardware device needs a driver: pass driver=<object implementing "
-        "opujax.devices.Driver (set_exposure, display, capture)>, or "
-        "driver=EmulatedDriver(...) to run without hardware.")
-  if mode not in base.MODES:
-    raise ValueError(f"Unknown mode {mode!r}; choose one of {', '.join(base.MODES)}.")
-  enc = encoding_lib.Encoding(encoding, threshold, bits)
-  if mode == "intensity" and enc.frames != 1:
-    raise ValueError(f"Intensity mode cannot decode the {encoding!r} encoding; use "
-                     "'binary' or 'threshold', or mode='linear'.")
+  enc = settings(driver, mode, encoding, threshold, bits)
   if anchor_pixels is None:
     anchor_pixels = math.ceil(in_features / 2) if mode == "linear" else 0
   g = geometry_lib.make_geometry(in_features, out_features, anchor_pixels, driver.dmd_shape,

@@ -27,7 +27,6 @@ R_t = sqrt(1-eps) R_{t-1} + sqrt(eps) R' (eps = ``drift_per_frame``); the calibr
 I(a) is kept (a stale calibration, as on hardware) until ``recalibrated()``.
 """
 
-import dataclasses
 import math
 
 import jax
@@ -73,6 +72,7 @@ class SimulatedOPU(Optical):
   sigma: float = struct.field(pytree_node=False)
   calibrated_anchor: bool = struct.field(pytree_node=False)
   drift_per_frame: float = struct.field(pytree_node=False)
+  recalibrate_every: int = struct.field(pytree_node=False)
   block_bytes: int = struct.field(pytree_node=False)
 
   @property
@@ -137,6 +137,20 @@ class SimulatedOPU(Optical):
     v = medium.drift(self.anchor_field / scale, k_a, self.drift_per_frame, frames) * scale
     return self.replace(weights=w, anchor_field=v if a else self.anchor_field)
 
+  def after_step(self, key: Array, rows: int, done: Array | int) -> "SimulatedOPU":
+    """The device after a training step of ``rows`` projections: the medium drifted by
+    their camera frames (``drift_per_frame`` > 0; else unchanged), its anchor I(a)
+    re-measured when ``done`` (steps done) is a multiple of ``recalibrate_every`` (0:
+    never; the start's calibration goes stale). Recalibration frames are not budgeted."""
+    if not self.drift_per_frame:
+      return self
+    device = self.drifted(key, rows * self.frames_per_row)
+    if not self.recalibrate_every:
+      return device
+    fresh = device.recalibrated().anchor_reference
+    return device.replace(anchor_reference=jnp.where(
+        done % self.recalibrate_every == 0, fresh, device.anchor_reference))
+
   def recalibrated(self) -> "SimulatedOPU":
     """The device with I(a) measured again (noiselessly averaged) on the current medium."""
     v = self.anchor_field
@@ -196,12 +210,9 @@ def _streamed_field(key: Array, x_KxP: Array, g: geometry_lib.Geometry, sigma: f
 
 def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear",
         encoding: str = "binary", threshold: float = 0.0, bits: int = 4,
-        camera: camera_lib.Camera | str = "realistic", photons: float | None = None,
-        exposure: float | None = None, full_well: float | None = None,
-        shot_noise: str | None = None, read_noise: float | None = None,
-        dark_electrons: float | None = None, adc_bits: int | None | str = "default",
-        anchor_pixels: int | None = None, calibrated_anchor: bool = True,
-        sigma: float = math.sqrt(0.5), drift_per_frame: float = 0.0,
+        camera: camera_lib.Camera | str = "realistic", anchor_pixels: int | None = None,
+        calibrated_anchor: bool = True, sigma: float = math.sqrt(0.5),
+        drift_per_frame: float = 0.0, recalibrate_every: int = 0,
         storage: str = "materialised", block_bytes: int = 64 << 20, max_bytes: int = 8 << 30,
         dmd_shape: tuple[int, int] | None = None, camera_shape: tuple[int, int] | None = None,
         roi: tuple[int, int, int, int] | None = None,
@@ -216,8 +227,7 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
     encoding: "binary", "threshold", "ternary" or "bitplanes" (see `encoding`);
       intensity mode takes only "binary" or "threshold".
     threshold, bits: the encoding's threshold and bit depth.
-    camera: a `Camera`, "realistic" (its defaults) or "ideal" (no noise, no ADC);
-      photons ... adc_bits override single fields of it (adc_bits=None: no ADC).
+    camera: a `Camera`, "realistic" (its defaults) or "ideal" (no noise, no ADC).
     anchor_pixels: mirrors of the anchor pattern (linear mode), default
       ceil(in_features / 2), so that |a R|^2 is about as bright as |x R|^2 for a
       half-on x: the cross term's share of the frame, hence its SNR, peaks there.
@@ -225,30 +235,14 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
       measuring it with every pair (3 frames).
     sigma: standard deviation of Re R and Im R.
     drift_per_frame: eps of the transmission-matrix drift (see `drifted`).
+    recalibrate_every: steps between measurements of the anchor's I(a) under drift
+      (`after_step`; 0: calibrated once, at the start).
     storage: "materialised" or "streamed" (R regenerated from the key block by block:
       memory O(block_bytes) whatever in_features x out_features).
     dmd_shape, camera_shape, roi, max_dmd_shape, max_camera_shape: see `geometry`.
   """
-  if mode not in base.MODES:
-    raise ValueError(f"Unknown mode {mode!r}; choose one of {', '.join(base.MODES)}.")
-  if storage not in STORAGE:
-    raise ValueError(f"Unknown storage {storage!r}; choose one of {', '.join(STORAGE)}.")
-  enc = encoding_lib.Encoding(encoding, threshold, bits)
-  if mode == "intensity" and enc.frames != 1:
-    raise ValueError(f"Intensity mode is not linear, so it cannot decode the {encoding!r} "
-                     "encoding; use encoding='binary' or 'threshold', or mode='linear'.")
-  if not 0.0 <= drift_per_frame < 1.0:
-    raise ValueError(f"drift_per_frame must be in [0, 1), got {drift_per_frame}.")
-  if isinstance(camera, str):
-    if camera not in ("realistic", "ideal"):
-      raise ValueError(f"Unknown camera {camera!r}; choose 'realistic', 'ideal' or a Camera.")
-    camera = camera_lib.Camera.ideal() if camera == "ideal" else camera_lib.Camera()
-  overrides = dict(photons=photons, exposure=exposure, full_well=full_well,
-                   shot_noise=shot_noise, read_noise=read_noise, dark_electrons=dark_electrons)
-  overrides = {k: v for k, v in overrides.items() if v is not None}
-  if adc_bits != "default":
-    overrides["adc_bits"] = adc_bits
-  camera = dataclasses.replace(camera, **overrides)
+  enc, camera = settings(mode, encoding, threshold, bits, camera, drift_per_frame,
+                        recalibrate_every, storage)
   if anchor_pixels is None:
     anchor_pixels = math.ceil(in_features / 2) if mode == "linear" else 0
   if mode == "linear" and anchor_pixels < 1:
@@ -264,4 +258,50 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
     anchor = jnp.ones((1, anchor_pixels), jnp.float32)
     v = _streamed_field(key, anchor, g, sigma, block_bytes, first_mirror=in_features)[0]
   return SimulatedOPU(key, weights, v, v[0] ** 2 + v[1] ** 2, g, camera, enc, mode, sigma,
-                      calibrated_anchor, drift_per_frame, block_bytes)
+                      calibrated_anchor, drift_per_frame, recalibrate_every, block_bytes)
+
+
+def checked_encoding(mode: str, encoding: str, threshold: float,
+                     bits: int) -> encoding_lib.Encoding:
+  """The checked `Encoding` of an optical device in ``mode``.
+
+  Raises:
+    ValueError: an unknown mode or encoding, a bad threshold or depth, or an encoding
+      of several frames in intensity mode (which cannot decode it).
+  """
+  if mode not in base.MODES:
+    raise ValueError(f"Unknown mode {mode!r}; choose one of {', '.join(base.MODES)}.")
+  enc = encoding_lib.Encoding(encoding, threshold, bits)
+  if mode == "intensity" and enc.frames != 1:
+    raise ValueError(f"Intensity mode is not linear, so it cannot decode the {encoding!r} "
+                     "encoding; use encoding='binary' or 'threshold', or mode='linear'.")
+  return enc
+
+
+def settings(mode: str, encoding: str, threshold: float, bits: int,
+             camera: camera_lib.Camera | str, drift_per_frame: float, recalibrate_every: int,
+             storage: str) -> tuple[encoding_lib.Encoding, camera_lib.Camera]:
+  """The checked encoding and camera of `opu`'s options: every check it makes before it
+  knows its shape (`devices.check` runs it on a config's options).
+
+  Raises:
+    ValueError: a value `opu` cannot use, with what is allowed.
+  """
+  enc = checked_encoding(mode, encoding, threshold, bits)
+  if storage not in STORAGE:
+    raise ValueError(f"Unknown storage {storage!r}; choose one of {', '.join(STORAGE)}.")
+  if not 0.0 <= drift_per_frame < 1.0:
+    raise ValueError(f"drift_per_frame must be in [0, 1), got {drift_per_frame}.")
+  if drift_per_frame and storage == "streamed":
+    raise ValueError("Drift needs the transmission matrix in memory; use "
+                     "storage='materialised' with drift_per_frame > 0.")
+  if not isinstance(recalibrate_every, int) or recalibrate_every < 0:
+    raise ValueError(f"recalibrate_every must be an integer >= 0, got {recalibrate_every!r}.")
+  if recalibrate_every and not drift_per_frame:
+    raise ValueError("recalibrate_every re-measures a drifting OPU's anchor; set "
+                     "drift_per_frame > 0 or leave it at 0.")
+  if isinstance(camera, str):
+    if camera not in ("realistic", "ideal"):
+      raise ValueError(f"Unknown camera {camera!r}; choose 'realistic', 'ideal' or a Camera.")
+    camera = camera_lib.Camera.ideal() if camera == "ideal" else camera_lib.Camera()
+  return enc, camera

@@ -72,6 +72,12 @@ class Rule:
   shared: bool = struct.field(pytree_node=False, default=False)
   error_at: str | None = struct.field(pytree_node=False, default=None)
 
+  def after_step(self, key: Array, rows: int, done: Array | int) -> "Rule":
+    """The rule after a training step of ``rows`` projections, ``done`` steps in: its
+    device's `after_step` (a drifting medium moves on), any other rule unchanged."""
+    device = None if self.device is None else self.device.after_step(key, rows, done)
+    return self if device is self.device else self.replace(device=device)
+
 
 class Slot(NamedTuple):
   """Tap ``path`` (the input of that unit; its feedback trains the units before it)
@@ -142,14 +148,29 @@ def fa(model, params, x, seed: int = 0, units=DEFAULT_UNITS, state=None) -> Rule
   return Rule(feedback=feedback, name="fa")
 
 
-def make(name: str, device=None, **fa_args) -> Rule:
-  """The rule called ``name``; ``dfa`` needs a device, ``fa`` model, params and x."""
+def make(name: str, device=None, shared: bool = False, error_at: str | None = None,
+         **fa_args) -> Rule:
+  """The rule called ``name`` (one of `RULES`): ``dfa`` projects through ``device`` (with
+  ``shared`` and ``error_at``, see `dfa`); ``fa`` takes `fa`'s model, params, x, seed,
+  units and state as ``fa_args``; the other rules project nothing and leave ``device``
+  unused (one device can serve a loop over rules).
+
+  Raises:
+    ValueError: an unknown name, dfa without a device, or ``shared``, ``error_at`` or
+      ``fa_args`` for a rule that does not take them (rather than dropping them).
+  """
   if name not in RULES:
     raise ValueError(f"Unknown learning rule {name!r}; choose one of {', '.join(RULES)}.")
   if name == "dfa" and device is None:
     raise ValueError("The dfa rule needs a projection device (opujax.devices.make(...)).")
-  return {"bp": bp, "shallow": shallow, "dfa": lambda: dfa(device),
-          "fa": lambda: fa(**fa_args)}[name]()
+  given = {"shared": shared, "error_at": error_at, "fa_args": fa_args}
+  takes = {"dfa": ("shared", "error_at"), "fa": ("fa_args",)}.get(name, ())
+  extra = [k for k, v in given.items() if v and k not in takes]
+  if extra:
+    raise ValueError(f"The {name} rule does not take {', '.join(extra)}.")
+  if name == "dfa":
+    return dfa(device, shared, error_at)
+  return fa(**fa_args) if name == "fa" else {"bp": bp, "shallow": shallow}[name]()
 
 
 def _cut(apply, error_at: str | None = None):

@@ -90,6 +90,10 @@ class ResNet(nn.Module):
     return nn.Dense(self.classes, name="head")(x)
 
 
+NORMS = ("pre", "post")
+POSITIONS = ("learned", "sinusoidal")
+
+
 class Block(nn.Module):
   """Transformer block: causal self-attention and an MLP, both residual, with
   LayerNorm before each (``norm="pre"``) or after each residual sum (``"post"``, as

@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,8 +22,8 @@ def pair(mode="linear", camera=None, **faults):
   driver = EmulatedDriver(DMD, CAMERA, seed=4, camera=camera, **faults)
   hw = devices.make("hardware", N, M, driver=driver, mode=mode, camera=camera,
                     exposure=camera.exposure or 1.0)
-  sim = devices.make("opu", N, M, seed=4, mode=mode, camera=camera, dmd_shape=DMD,
-                     camera_shape=CAMERA, exposure=camera.exposure or 1.0)
+  sim = devices.make("opu", N, M, seed=4, mode=mode, dmd_shape=DMD, camera_shape=CAMERA,
+                     camera=dataclasses.replace(camera, exposure=camera.exposure or 1.0))
   return hw, sim
 
 

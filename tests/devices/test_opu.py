@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from opujax import devices
+from opujax import devices, dfa
 
 N, M = 48, 384
 
@@ -144,25 +144,49 @@ def test_drift_decorrelates_the_medium():
 def test_frames_and_saturation_are_reported():
   opu = devices.make("opu", N, M, encoding="ternary", calibrated_anchor=False)
   assert opu.cost(10).frames == 10 * 2 * 3
-  bright = devices.make("opu", N, M, exposure=400.0, full_well=1000.0)
+  bright = devices.make("opu", N, M, camera=devices.Camera(exposure=400.0, full_well=1000.0))
   m = bright.measure(binary((4, N)), jax.random.key(0))
   assert 0.0 < float(m.saturated) < 1.0
 
 
-@pytest.mark.parametrize("options,match", [
+SHAPELESS = [  # refused before the shape is known: by devices.check and by make
     (dict(mode="hologram"), "mode"),
     (dict(storage="disk"), "storage"),
     (dict(mode="intensity", encoding="ternary"), "Intensity mode"),
+    (dict(encoding="bitplanes", bits=0), "bits"),
+    (dict(drift_per_frame=1.5), "drift"),
+    (dict(drift_per_frame=1e-3, storage="streamed"), "in memory"),
+    (dict(recalibrate_every=3), "drifting"),
+    (dict(camera="blurry"), "camera"),
+    (dict(colour="green"), "Unknown option"),
+    (dict(photons=10.0), "Unknown option"),
+]
+
+
+@pytest.mark.parametrize("options,match", SHAPELESS + [
     (dict(dmd_shape=(2, 8)), "mirrors"),
     (dict(camera_shape=(2000, 10)), "grid"),
     (dict(roi=(0, 0, 1, 8)), "region of interest"),
-    (dict(drift_per_frame=1.5), "drift"),
-    (dict(camera="blurry"), "camera"),
-    (dict(colour="green"), "Unknown option"),
 ])
 def test_bad_configuration(options, match):
   with pytest.raises(ValueError, match=match):
     devices.make("opu", N, M, **options)
+
+
+@pytest.mark.parametrize("options,match", SHAPELESS)
+def test_check_refuses_before_the_shape_is_known(options, match):
+  with pytest.raises(ValueError, match=match):
+    devices.check("opu", **options)
+
+
+def test_check_passes_what_make_builds():
+  options = dict(encoding="ternary", threshold=0.1, camera=devices.Camera(photons=10.0),
+                 drift_per_frame=1e-4, recalibrate_every=5)
+  devices.check("opu", **options)
+  assert devices.make("opu", N, M, **options).recalibrate_every == 5
+  devices.check("digital", storage="streamed")
+  with pytest.raises(ValueError, match="needs a driver"):
+    devices.check("hardware")
 
 
 def test_beyond_the_device():
@@ -179,3 +203,32 @@ def test_bad_input(ideal):
     ideal.project(jnp.full((2, N), 0.5), None)
   with pytest.raises(ValueError, match="Unknown device"):
     devices.make("laser", N, M)
+
+
+class AfterStepTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_the_medium_decorrelates_and_the_anchor_recalibrates(self):
+    """k steps of f frames each leave corr(R_k, R_0) = (1 - eps)^(k f / 2); the anchor
+    reference is re-measured after every 2nd step only."""
+    eps, rows = 1e-2, 4
+    rule = dfa.dfa(devices.make("opu", 40, 256, seed=0, camera="ideal", drift_per_frame=eps,
+                                recalibrate_every=2))
+    frames = rows * rule.device.frames_per_row
+    step = self.variant(lambda r, k, done: r.after_step(k, rows, done))
+    r = rule
+    for done in range(1, 6):
+      r = step(r, jax.random.key(done), jnp.asarray(done))
+      v = r.device.anchor_field
+      fresh = np.asarray(v[0] ** 2 + v[1] ** 2)
+      stale = not np.allclose(r.device.anchor_reference, fresh)
+      assert stale == (done % 2 == 1), done
+    w0, w5 = (np.asarray(x.device.weights).ravel() for x in (rule, r))
+    assert np.corrcoef(w0, w5)[0, 1] == pytest.approx((1 - eps) ** (5 * frames / 2), abs=0.03)
+    assert np.std(w5) == pytest.approx(np.std(w0), rel=0.05)
+
+
+def test_a_stable_medium_or_a_digital_rule_does_not_drift():
+  for rule in (dfa.dfa(devices.make("opu", 8, 32, seed=0)),
+               dfa.dfa(devices.make("digital", 8, 32, seed=0)), dfa.bp()):
+    assert rule.after_step(jax.random.key(0), 4, 1) is rule

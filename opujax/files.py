@@ -1,0 +1,52 @@
+"""Writing results: whole files or nothing, and figures."""
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], Any]) -> Path:
+  """Calls ``write(tmp)`` on a temporary file beside ``path``, then renames it to
+  ``path``: readers see the old file or the whole new one, never a part; an exception
+  in ``write`` leaves ``path`` as it was and no temporary file behind."""
+  path = Path(path)
+  fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+  os.close(fd)
+  try:
+    write(Path(tmp))
+    os.chmod(tmp, 0o644)  # mkstemp makes it private
+    os.replace(tmp, path)
+  except BaseException:
+    Path(tmp).unlink(missing_ok=True)
+    raise
+  return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+  return write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+  return write_text(path, json.dumps(obj, indent=1, default=str))
+
+
+@contextlib.contextmanager
+def figure(path: str | Path, *subplots, dpi: int = 120, **kwargs) -> Iterator[tuple]:
+  """``with figure(path, 1, 2, figsize=...) as (fig, axes):`` draws on a new Agg figure,
+  then saves it atomically to ``path`` (tight layout) and closes it; ``subplots`` and
+  ``kwargs`` are `plt.subplots`'. Nothing is written if the block raises."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  fig, axes = plt.subplots(*subplots, **kwargs)
+  try:
+    yield fig, axes
+    fig.tight_layout()
+    write_atomic(path, lambda p: fig.savefig(p, dpi=dpi, format=Path(path).suffix[1:]))
+  finally:
+    plt.close(fig)

@@ -1,0 +1,67 @@
+"""opujax.config: validation of every value before any work, and config files."""
+
+import pytest
+
+from opujax import config as config_lib
+from opujax.errors import ConfigError
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("dataset", "tiny_shakespeare", "tiny_shakespeare is text"),
+    ("model.name", "transformer", "tiny_shakespeare is text"),
+    ("data.shift", -1, "data.shift must be an integer >= 0"),
+    ("feedback", "per_block", "feedback='per_block' is not one of"),
+    ("mesh.fsdp", 0, "mesh.fsdp must be a positive integer or -1"),
+    ("device.options.drift_per_frame", 1e-5, r"Unknown option\(s\) drift_per_frame for device "
+     "'digital'"),
+    ("opu:device.options.recalibrate_every", 5, "recalibrate_every re-measures a drifting"),
+    ("opu:device.options.recalibrate_every", -1, "recalibrate_every must be an integer >= 0"),
+    ("opu:device.options.encoding", "morse", "Unknown encoding 'morse'"),
+    ("opu:device.options.storage", "disk", "Unknown storage 'disk'"),
+    ("opu:device.options.photons", 10.0, r"Unknown option\(s\) photons for device 'opu'"),
+    ("opu:device.camera.adc_bits", 40, "device.camera: adc_bits must be in 1..16"),
+    ("opu:device.camera.photons", -1.0, "device.camera: camera photons must be > 0"),
+    ("opu:device.camera.shot_noise", "loud", "Unknown shot_noise 'loud'"),
+    ("opu:rule", "bp", "drift_per_frame drifts the medium DFA projects through"),
+])
+def test_validate_refuses(key, value, message):
+  c = config_lib.default()
+  if key.startswith("opu:"):
+    key = key[len("opu:"):]
+    c = config_lib.with_opu(c)
+    if key == "rule":
+      c.device.options.drift_per_frame = 1e-5
+  *parents, leaf = key.split(".")
+  node = c
+  for p in parents:
+    node = node[p]
+  node[leaf] = value
+  with pytest.raises(ConfigError, match=message):
+    config_lib.validate(c)
+
+
+def test_the_camera_sub_config_is_the_camera():
+  from opujax import build, devices
+  c = config_lib.with_opu(config_lib.default())
+  assert build.camera(c) == devices.Camera()
+  c.device.camera = config_lib.camera(devices.Camera.ideal())
+  assert build.camera(c) == devices.Camera.ideal()
+  assert (c.device.camera.adc_bits, c.device.camera.exposure) == (0, 0.0)  # none, auto
+
+
+def test_check_key_names_the_keys_that_exist():
+  c = config_lib.default()
+  config_lib.check_key(c, "optimizer.learning_rate")
+  with pytest.raises(ConfigError, match=r"'optimizer.lr' \(optimizer has keys: b1, b2"):
+    config_lib.check_key(c, "optimizer.lr")
+  with pytest.raises(ConfigError, match="'seed.value' \\(seed has no keys below it\\)"):
+    config_lib.check_key(c, "seed.value")
+
+
+def test_load_file_returns_get_config(tmp_path):
+  path = tmp_path / "c.py"
+  path.write_text("def get_config():\n  return {'base': 'x'}\n")
+  assert config_lib.load_file(str(path)) == {"base": "x"}
+  path.write_text("def get_config():\n  return 1 / 0\n")
+  with pytest.raises(ConfigError, match="line 2: ZeroDivisionError"):
+    config_lib.load_file(str(path))

@@ -1,0 +1,43 @@
+"""opujax.tasks' batching and augmentation against NumPy."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from opujax import tasks
+
+
+def test_windows_pair_each_character_with_the_next():
+  text = np.arange(23, dtype=np.uint8)
+  x, y = tasks.windows(text, 5)
+  assert x.shape == y.shape == (4, 5) and x.dtype == np.int32
+  np.testing.assert_array_equal(x.ravel(), np.arange(20))
+  np.testing.assert_array_equal(y.ravel(), np.arange(1, 21))
+
+
+class GetBatchTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_windows_start_at_the_indices(self):
+    text = jnp.asarray(np.random.default_rng(0).integers(0, 65, 1000), jnp.uint8)
+    idx = jnp.array([0, 17, 990 - 8])
+    x, y = self.variant(lambda i: tasks.Text(8).batch(text, None, i))(idx)
+    ref = np.stack([np.asarray(text)[i:i + 9] for i in np.asarray(idx)])
+    np.testing.assert_array_equal(x, ref[:, :-1])
+    np.testing.assert_array_equal(y, ref[:, 1:])
+
+
+def test_shift_matches_a_numpy_translation():
+  rng = np.random.default_rng(1)
+  imgs = rng.integers(1, 255, (6, 28, 28, 1)).astype(np.float32)
+  key = jax.random.key(3)
+  out = np.asarray(jax.jit(tasks.shift, static_argnums=2)(key, jnp.asarray(imgs), 2))
+  offsets = np.asarray(jax.random.randint(key, (6, 2), 0, 5)) - 2
+  for img, o, got in zip(imgs, offsets, out):
+    ref = np.zeros_like(img)
+    dy, dx = -o  # a crop starting at +o moves the content by -o
+    src = img[max(0, -dy):28 - max(0, dy), max(0, -dx):28 - max(0, dx)]
+    ref[max(0, dy):max(0, dy) + src.shape[0], max(0, dx):max(0, dx) + src.shape[1]] = src
+    np.testing.assert_array_equal(got, ref)
+  assert (offsets != 0).any()
