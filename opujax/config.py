@@ -122,18 +122,23 @@ def pre_ln(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def stateful(model: str = "resnet", rule: str = "dfa") -> ml_collections.ConfigDict:
-  """Fashion-MNIST with a model that carries state besides its weights: ``resnet`` (Linen,
-  BatchNorm ``batch_stats``; with DFA each residual block is one feedback unit) or
-  ``nnx_cnn`` (NNX, BatchNorm and dropout; each conv/Dense layer one unit); Adam with a
-  cosine decay, 10 epochs."""
+  """Fashion-MNIST with a model that carries state besides its weights, Adam with a cosine
+  decay. ``resnet`` (Linen, BatchNorm ``batch_stats``; widths 16-32-64 on a stride-2 stem,
+  16 epochs): with DFA the error is projected to the last block's input and the head's
+  input (the stem and the first two blocks learn through the last block's input, as the
+  LM's embedding learns through its first block); feedback on the earlier 14x14 maps did
+  not align with BP (91 degrees) and cost 2.4 points. ``nnx_cnn`` (NNX, BatchNorm and
+  dropout; each conv/Dense layer one feedback unit), 3 epochs."""
   c = default("fashion_mnist", rule)
   c.model.name = model
   if model == "resnet":
     c.model.widths, c.model.dropout = (16, 32, 64), 0.2
-    c.units = ("ResBlock", "head")
+    if rule == "dfa":
+      c.units = ("ResBlock_2", "head")
+    c.epochs = 16
   else:
     c.model.widths, c.model.dropout = (32, 64), 0.3
-  c.epochs = 10
+    c.epochs = 3
   return c
 
 

@@ -173,7 +173,7 @@ def _execute(run: Run, workdir: Path, quiet: bool) -> Outcome:
   if not (out / "summary.json").is_file():
     cmd = [sys.executable, "-m", "opujax.run", "--config", run.config, "--workdir",
            str(out), "--quiet"] + [_flag(k, v) for k, v in run.overrides.items()]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=die_with_parent)
     if not quiet:
       print(f"{run.name}: " + (proc.stdout.strip() or proc.stderr.strip()), flush=True)
     if proc.returncode != 0:
@@ -190,6 +190,15 @@ def _execute(run: Run, workdir: Path, quiet: bool) -> Outcome:
   return Outcome(summary, train[-1]["train/accuracy"] if train else None,
                  (sum(l["examples_per_s"] for l in train[1:]) / (len(train) - 1)
                   if len(train) > 1 else None))
+
+
+def die_with_parent() -> None:
+  """In a child process (``preexec_fn``): be killed when the thread that started it ends
+  (Linux ``PR_SET_PDEATHSIG``), so that a killed sweep leaves no run going."""
+  if sys.platform == "linux":
+    import ctypes
+    import signal
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
 def run_sweep(sweep, workdir: Path, parallel: int = 1, quiet: bool = False) -> list[dict]:

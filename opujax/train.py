@@ -5,6 +5,7 @@ the epoch, each step's key from the seed and the step, so a run resumed from any
 checkpoint replays exactly what an uninterrupted run does.
 """
 
+import contextlib
 import enum
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from opujax import accounting, build, checkpoint
 from opujax import config as config_lib
 from opujax import data as data_lib
 from opujax import dfa, files, models, parallel, plots, report, tasks
+from opujax import workdir as workdir_lib
 from opujax.errors import ConfigError, Diverged, WorkdirError
 from opujax.metrics import MetricWriter, Progress
 
@@ -162,115 +164,125 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
   lead = jax.process_index() == 0
   workdir = Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  manager = checkpoint.manager(workdir, config.keep_checkpoints)
-  try:
-    state = checkpoint.restore_latest(manager, state, workdir)
-  except WorkdirError:
-    manager.close()
-    raise
-  start = int(state.step)
-  if start > total:
-    manager.close()
-    raise WorkdirError(f"{workdir} holds a checkpoint at step {start}, past this config's "
-                       f"{total} steps; pass a new --workdir (or the config it was run with).")
+  with contextlib.ExitStack() as stack:  # the workdir's lock, held to the end
+    if lead:
+      stack.enter_context(workdir_lib.lock(workdir))
+    manager = checkpoint.manager(workdir, config.keep_checkpoints)
+    try:
+      if lead and manager.latest_step() is not None:
+        workdir_lib.check_config(workdir, config)
+      state = checkpoint.restore_latest(manager, state, workdir)
+    except WorkdirError:
+      manager.close()
+      raise
+    start = int(state.step)
+    if start > total:
+      manager.close()
+      raise WorkdirError(f"{workdir} holds a checkpoint at step {start}, past this config's "
+                         f"{total} steps; pass a new --workdir (or the config it was run with).")
+    if lead:
+      workdir_lib.record_config(workdir, config)
+      workdir_lib.rewind_metrics(workdir, start)
 
-  grad = dfa.grad_fn(model, xent, units, train_kwargs={"train": True})
-  state_sh = jax.tree.map(lambda a: a.sharding, state)
-  rep = parallel.replicated(mesh)
-  rows = task.rows(config.batch_size)
-  step_fn = jax.jit(lambda s, tx, ty, p, i: train_step(
-      s, tx, ty, p, i, task=task, grad=grad, optimizer=optimizer, seed=config.seed,
-      batch_size=config.batch_size, mesh=mesh), out_shardings=(state_sh, rep),
-                    donate_argnums=(0,))
-  apply = dfa.adapter.adapter(model, units).apply
-  eval_fn = jax.jit(lambda p, s, x, y: eval_step(p, s, x, y, apply=apply, task=task),
-                    out_shardings=rep)
-  diagnose = dfa.diagnostics_fn(model, xent, state.params, example, units,
-                                train_kwargs={"train": True}, state=state.model_state)
+    grad = dfa.grad_fn(model, xent, units, train_kwargs={"train": True})
+    state_sh = jax.tree.map(lambda a: a.sharding, state)
+    rep = parallel.replicated(mesh)
+    rows = task.rows(config.batch_size)
+    step_fn = jax.jit(lambda s, tx, ty, p, i: train_step(
+        s, tx, ty, p, i, task=task, grad=grad, optimizer=optimizer, seed=config.seed,
+        batch_size=config.batch_size, mesh=mesh), out_shardings=(state_sh, rep),
+                      donate_argnums=(0,))
+    apply = dfa.adapter.adapter(model, units).apply
+    eval_fn = jax.jit(lambda p, s, x, y: eval_step(p, s, x, y, apply=apply, task=task),
+                      out_shardings=rep)
+    diagnose = dfa.diagnostics_fn(model, xent, state.params, example, units,
+                                  train_kwargs={"train": True}, state=state.model_state)
 
-  def diag(s, tx, ty, p, i):
-    x, y = epoch_batch(task, tx, ty, p, i, config.batch_size)
-    return diagnose(s.params, s.rule, task.preprocess(x), y, step_key(config.seed, s.step),
-                    s.model_state)
+    def diag(s, tx, ty, p, i):
+      x, y = epoch_batch(task, tx, ty, p, i, config.batch_size)
+      return diagnose(s.params, s.rule, task.preprocess(x), y, step_key(config.seed, s.step),
+                      s.model_state)
 
-  diag_fn = jax.jit(diag, out_shardings=rep)
-  data_key = stream(config.seed, Stream.DATA)
-  permute = jax.jit(lambda epoch: jax.random.permutation(
-      jax.random.fold_in(data_key, epoch), splits.items), out_shardings=rep)
-  train_x, train_y = (parallel.to_global(a, rep) for a in (splits.train_x, splits.train_y))
-  budget_per_step = state.rule.device.cost(rows) if config.rule == "dfa" else None
-  flops = accounting.step_flops(
-      step_fn, (state, train_x, train_y, permute(start // steps_per_epoch), 0), state.rule, rows)
+    diag_fn = jax.jit(diag, out_shardings=rep)
+    data_key = stream(config.seed, Stream.DATA)
+    permute = jax.jit(lambda epoch: jax.random.permutation(
+        jax.random.fold_in(data_key, epoch), splits.items), out_shardings=rep)
+    train_x, train_y = (parallel.to_global(a, rep) for a in (splits.train_x, splits.train_y))
+    budget_per_step = state.rule.device.cost(rows) if config.rule == "dfa" else None
+    flops = accounting.step_flops(
+        step_fn, (state, train_x, train_y, permute(start // steps_per_epoch), 0), state.rule, rows)
 
-  writer = MetricWriter(workdir, enabled=lead)
-  progress = Progress(total, start, quiet or not lead)
-  history, window, t_log = [], [], time.perf_counter()
+    writer = MetricWriter(workdir, enabled=lead)
+    progress = Progress(total, start, quiet or not lead)
+    history, window, t_log = [], [], time.perf_counter()
 
-  def eval_all(done: int) -> dict:
-    results = {"epoch": done / steps_per_epoch}
-    for split, (ex, ey) in evals.items():
-      if len(ex):
-        for k, v in evaluate(eval_fn, state.params, state.model_state, ex, ey,
-                             task.eval_batch).items():
-          results[f"{split}/{k}"] = v
-    if budget_per_step is not None:
-      results.update(accounting.budget_metrics(budget_per_step * done))
-    writer.write(done, results)
-    return results
+    def eval_all(done: int, log: bool = True) -> dict:
+      results = {"epoch": done / steps_per_epoch}
+      for split, (ex, ey) in evals.items():
+        if len(ex):
+          for k, v in evaluate(eval_fn, state.params, state.model_state, ex, ey,
+                               task.eval_batch).items():
+            results[f"{split}/{k}"] = v
+      if budget_per_step is not None:
+        results.update(accounting.budget_metrics(budget_per_step * done))
+      if log:
+        writer.write(done, results)
+      return results
 
-  try:
-    for step in range(start, total):
-      epoch, i = divmod(step, steps_per_epoch)
-      if i == 0 or step == start:
-        perm = permute(epoch)
-      if config.diagnostics_every and step % config.diagnostics_every == 0 and config.rule != "bp":
-        writer.write(step, diag_fn(state, train_x, train_y, perm, i))
-      state, (loss, acc) = step_fn(state, train_x, train_y, perm, i)
-      window.append((loss, acc))
-      done = step + 1
-      log_now = done % config.log_every == 0 or done % steps_per_epoch == 0 or done == total
-      save_now = done % config.checkpoint_every == 0 and done != total
-      if log_now or save_now:
-        losses, accs = (np.asarray(v) for v in zip(*window))
-        if not np.all(np.isfinite(losses)):
-          raise Diverged(f"the training loss became {losses[~np.isfinite(losses)][0]} at or "
-                         f"before step {done}; lower optimizer.learning_rate. The last good "
-                         f"checkpoint (step {manager.latest_step()}) is kept in {workdir}.")
-      if log_now:
-        elapsed = time.perf_counter() - t_log
-        writer.write(done, {"train/loss": losses.mean(), "train/accuracy": accs.mean(),
-                            "examples_per_s": len(window) * config.batch_size / elapsed})
-        progress.update(done, loss=float(losses.mean()), acc=float(accs.mean()))
-        window, t_log = [], time.perf_counter()
-      if save_now:
-        checkpoint.save(manager, done, state)
-      if done % steps_per_epoch == 0 or done == total:
-        history.append(eval_all(done))
-    if not history:  # resumed a finished run
-      history.append(eval_all(total))
-    if manager.latest_step() != total:
-      checkpoint.save(manager, total, state, force=True)
-    manager.wait_until_finished()
-  finally:
-    progress.close()
-    writer.close()
-    manager.close()
+    try:
+      for step in range(start, total):
+        epoch, i = divmod(step, steps_per_epoch)
+        if i == 0 or step == start:
+          perm = permute(epoch)
+        if config.diagnostics_every and step % config.diagnostics_every == 0 and config.rule != "bp":
+          writer.write(step, diag_fn(state, train_x, train_y, perm, i))
+        state, (loss, acc) = step_fn(state, train_x, train_y, perm, i)
+        window.append((loss, acc))
+        done = step + 1
+        log_now = done % config.log_every == 0 or done % steps_per_epoch == 0 or done == total
+        save_now = done % config.checkpoint_every == 0 and done != total
+        if log_now or save_now:
+          losses, accs = (np.asarray(v) for v in zip(*window))
+          if not np.all(np.isfinite(losses)):
+            raise Diverged(f"the training loss became {losses[~np.isfinite(losses)][0]} at or "
+                           f"before step {done}; lower optimizer.learning_rate. The last good "
+                           f"checkpoint (step {manager.latest_step()}) is kept in {workdir}.")
+        if log_now:
+          elapsed = time.perf_counter() - t_log
+          writer.write(done, {"train/loss": losses.mean(), "train/accuracy": accs.mean(),
+                              "examples_per_s": len(window) * config.batch_size / elapsed})
+          progress.update(done, loss=float(losses.mean()), acc=float(accs.mean()))
+          window, t_log = [], time.perf_counter()
+        if save_now:
+          checkpoint.save(manager, done, state)
+        if done % steps_per_epoch == 0 or done == total:
+          history.append(eval_all(done))
+      if not history:  # resumed a finished run: evaluated again, logged once already
+        history.append(eval_all(total, log=False))
+      if manager.latest_step() != total:
+        checkpoint.save(manager, total, state, force=True)
+      manager.wait_until_finished()
+    finally:
+      progress.close()
+      writer.close()
+      manager.close()
 
-  final = history[-1]
-  summary = {
-      "config": config.to_dict(),
-      "final_test_accuracy": final["test/accuracy"],
-      "best_test_accuracy": max(h["test/accuracy"] for h in history),
-      "final": {k: v for k, v in final.items() if "/" in k and not k.startswith("budget")},
-      "parameters": models.param_count(state.params),
-      "steps": total,
-      "resumed_from_step": start,
-      "wall_time_s": time.time() - t_start,
-      "budget": accounting.budget_metrics(budget_per_step * total) if budget_per_step else None,
-      "flops": flops,
-  }
-  if lead:
-    files.write_json(workdir / "summary.json", summary)
-    plots.alignment(workdir)
-    report.write(workdir)
-  return summary
+    final = history[-1]
+    best = workdir_lib.best(workdir, "test/accuracy") if lead else None
+    summary = {
+        "config": config.to_dict(),
+        "final_test_accuracy": final["test/accuracy"],
+        "best_test_accuracy": best or max(h["test/accuracy"] for h in history),
+        "final": {k: v for k, v in final.items() if "/" in k and not k.startswith("budget")},
+        "parameters": models.param_count(state.params),
+        "steps": total,
+        "resumed_from_step": start,
+        "wall_time_s": time.time() - t_start,
+        "budget": accounting.budget_metrics(budget_per_step * total) if budget_per_step else None,
+        "flops": flops,
+    }
+    if lead:
+      files.write_json(workdir / "summary.json", summary)
+      plots.alignment(workdir)
+      report.write(workdir)
+    return summary

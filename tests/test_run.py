@@ -90,10 +90,14 @@ def test_killed_run_resumes_to_the_same_parameters(finished, data_env, tmp_path)
   for a, b in zip(jax.tree.leaves(got["params"]), jax.tree.leaves(want["params"])):
     np.testing.assert_array_equal(a, b)
   assert json.loads((workdir / "summary.json").read_text())["resumed_from_step"] >= 100
+  logged = [tuple(sorted(json.loads(l))) + (json.loads(l)["step"],)
+            for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert len(logged) == len(set(logged))  # no step logged twice
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(finished, data_env, tmp_path):
   workdir = copy_run(finished, tmp_path / "diverge")
+  (workdir / "config.json").unlink()  # a run folder older than the config record: resumable
   result = run(["--config", "configs/mnist_dfa.py", *TINY, "--config.epochs=2",
                 "--config.optimizer.learning_rate=1e38", "--workdir", str(workdir)], data_env)
   assert result.returncode == 1
@@ -112,10 +116,14 @@ def test_rerunning_a_finished_run_reports_it_again(finished, data_env, tmp_path)
   first = json.loads((finished[0] / "summary.json").read_text())
   assert again["resumed_from_step"] == 300
   assert again["final_test_accuracy"] == first["final_test_accuracy"]
+  assert again["best_test_accuracy"] == first["best_test_accuracy"]  # over the whole run
+  assert (workdir / "metrics.jsonl").read_text() == (finished[0] / "metrics.jsonl").read_text()
 
 
 @pytest.mark.parametrize("change, message", [
-    ("--config.optimizer.name=sgd", "different model, rule or optimizer"),
+    ("--config.optimizer.name=sgd", "holds a run of another config (optimizer.name 'adam' -> "
+     "'sgd')"),
+    ("--config.optimizer.learning_rate=0.5", "optimizer.learning_rate 0.001 -> 0.5"),
     ("--config.steps=100", "a checkpoint at step 300, past this config's 100 steps"),
 ])
 def test_resuming_another_config_is_a_clear_error(change, message, finished, data_env,

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,18 @@ def test_plot_draws_mean_and_spread_per_rule_and_the_references(tmp_path, drawn)
   assert ref.get_linestyle() == "--" and list(ref.get_ydata()) == [0.985, 0.985]
   assert ax.get_xscale() == "log" and ax.get_xlabel() == "device.camera.photons"
   assert ax.get_ylabel() == "final_test_accuracy"
+
+
+def test_a_killed_sweep_takes_its_running_child_with_it(tmp_path):
+  parent = subprocess.Popen([sys.executable, "-c", (
+      "import subprocess, sys; from opujax import sweep\n"
+      "child = subprocess.Popen(['sleep', '60'], preexec_fn=sweep.die_with_parent)\n"
+      "print(child.pid, flush=True); child.wait()")], stdout=subprocess.PIPE, text=True)
+  child = int(parent.stdout.readline())
+  assert os.path.exists(f"/proc/{child}")
+  parent.kill()
+  parent.wait()
+  deadline = time.time() + 10
+  while os.path.exists(f"/proc/{child}") and time.time() < deadline:
+    time.sleep(0.05)
+  assert not os.path.exists(f"/proc/{child}")

@@ -32,7 +32,9 @@ def diagnostics_fn(model, loss_fn: Callable[[Array, Any], Array], params, x,
   * ``align/p``: angle between the rule's update of unit p and the BP gradient (both
     from the same forward: same batch, state and dropout key);
   * ``update_norm/p``: the norm of the rule's update of unit p;
-  * ``feedback_norm/p``: the norm of the signal injected at unit p's input (dfa).
+  * ``feedback_norm/p``: the norm of the signal injected at unit p's input (dfa);
+  * ``align/all_params``: the angle over every parameter, those of no unit included (the
+    layers before a tap, trained through it).
 
   ``params``, ``x`` and ``state`` (example values) fix the units.
   """
@@ -43,7 +45,7 @@ def diagnostics_fn(model, loss_fn: Callable[[Array, Any], Array], params, x,
   def fn(params, rule: core.Rule, x, labels, key, state=None) -> dict[str, Array]:
     _, grads, aux = rule_fn(params, rule, x, labels, key, state)
     _, bp_grads, _ = rule_fn(params, core.bp(), x, labels, key, state)
-    out = {}
+    out = {"align/all_params": angle_deg(grads, bp_grads)}
     for path in paths:
       name = adapter.path_str(path)
       g, g_bp = adapter.subtree(grads, path), adapter.subtree(bp_grads, path)

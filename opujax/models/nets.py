@@ -71,8 +71,9 @@ class ResBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-  """A small ResNet for 28x28 images: a 3x3 stem, one `ResBlock` per width (stride 2
-  after the first), global average pooling, dropout, logits. State: ``batch_stats``."""
+  """A small ResNet for 28x28 images: a 3x3 stride-2 stem (to 14x14), one `ResBlock` per
+  width (stride 2 after the first), global average pooling, dropout, logits. State:
+  ``batch_stats``."""
 
   classes: int = 10
   widths: Sequence[int] = (32, 64, 128)
@@ -82,7 +83,7 @@ class ResNet(nn.Module):
   def __call__(self, x, train: bool = False):
     if x.ndim == 3:
       x = x[..., None]
-    x = nn.Conv(self.widths[0], (3, 3), use_bias=False)(x)
+    x = nn.Conv(self.widths[0], (3, 3), (2, 2), use_bias=False)(x)
     x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
     for i, w in enumerate(self.widths):
       x = ResBlock(w, 1 if i == 0 else 2)(x, train)

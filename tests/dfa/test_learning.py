@@ -103,6 +103,11 @@ def test_residual_blocks_as_units_learn_under_dfa():
   diag = dfa.diagnostics_fn(ResMLP(), xent, params, x, units)(params, rule, x, labels,
                                                               jax.random.key(0))
   assert float(diag["align/ResBlock_1"]) < 80.0
+  g, g_bp = (np.concatenate([np.ravel(a) for a in jax.tree.leaves(dfa.grad_fn(
+      ResMLP(), xent, units)(params, r, x, labels, jax.random.key(0))[1])])
+             for r in (rule, dfa.bp()))
+  cos = g @ g_bp / np.linalg.norm(g) / np.linalg.norm(g_bp)
+  assert float(diag["align/all_params"]) == pytest.approx(np.degrees(np.arccos(cos)), abs=1e-3)
 
 
 def test_transformer_blocks_as_units_learn_per_position():

@@ -1,0 +1,109 @@
+"""A run folder's contract: one process at a time, one config per run, each step logged
+once, and the run's best taken over all of it."""
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from opujax import files
+from opujax.errors import WorkdirError
+
+# Keys a resumed run may change: how long it runs, what it logs and keeps, where the data
+# are, how it is spread over devices and processes.
+RESUMABLE = ("epochs", "steps", "log_every", "checkpoint_every", "keep_checkpoints",
+             "diagnostics_every", "eval_examples", "data.data_dir", "data.manual_dir", "mesh",
+             "distributed")
+DIAGNOSTICS = ("align/", "update_norm/", "feedback_norm/")
+
+
+@contextlib.contextmanager
+def lock(workdir: Path) -> Iterator[None]:
+  """Holds ``workdir/.lock`` (an exclusive ``flock``, released when the process ends).
+
+  Raises:
+    WorkdirError: another process holds it, named by its pid.
+  """
+  fd = os.open(Path(workdir) / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(fd, 32, 0).decode().strip() or "?"
+      raise WorkdirError(f"{workdir} is in use by process {holder}; wait for it to finish "
+                         "or pass another --workdir") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    yield
+  finally:
+    os.close(fd)
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      out.update(_flat(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def _plain(config) -> dict:
+  return json.loads(json.dumps(config.to_dict(), default=str))
+
+
+def check_config(workdir: Path, config) -> None:
+  """Refuses to resume the run in ``workdir`` with a config that differs from the one it
+  was started with in anything but `RESUMABLE` keys.
+
+  Raises:
+    WorkdirError: naming each differing key with both values.
+  """
+  path = Path(workdir) / "config.json"
+  if not path.is_file():
+    return
+  before, now = _flat(json.loads(path.read_text())), _flat(_plain(config))
+  changed = [k for k in sorted(set(before) | set(now))
+             if before.get(k) != now.get(k)
+             and not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
+  if changed:
+    diff = ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+    raise WorkdirError(f"{workdir} holds a run of another config ({diff}); resume it with "
+                       "its own config or pass a new --workdir")
+
+
+def record_config(workdir: Path, config) -> None:
+  files.write_json(Path(workdir) / "config.json", _plain(config))
+
+
+def records(workdir: Path) -> list[dict]:
+  """The records of ``metrics.jsonl``, but a line torn by a killed process."""
+  path = Path(workdir) / "metrics.jsonl"
+  out = []
+  for line in path.read_text().splitlines() if path.is_file() else []:
+    try:
+      out.append(json.loads(line))
+    except json.JSONDecodeError:
+      continue
+  return out
+
+
+def rewind_metrics(workdir: Path, step: int) -> None:
+  """Drops what a run logged after ``step`` (and its diagnostics at ``step``, which a run
+  resumed there logs again), so that no step is logged twice."""
+  logged = records(workdir)
+  kept = [r for r in logged if r["step"] < step or (
+      r["step"] == step and not any(k.startswith(DIAGNOSTICS) for k in r))]
+  path = Path(workdir) / "metrics.jsonl"
+  if path.is_file() and len(kept) < len(path.read_text().splitlines()):
+    files.write_text(Path(workdir) / "metrics.jsonl",
+                     "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def best(workdir: Path, key: str) -> float | None:
+  """The largest ``key`` logged over the whole run (None: never logged)."""
+  values = [r[key] for r in records(workdir) if r.get(key) is not None]
+  return max(values) if values else None

@@ -1,0 +1,56 @@
+"""opujax.workdir: one process per run folder, one config per run, each step once."""
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from opujax import config as config_lib
+from opujax import workdir
+from opujax.errors import WorkdirError
+
+
+def test_a_second_process_is_refused_with_the_holders_pid(tmp_path):
+  holder = subprocess.Popen([sys.executable, "-c", (
+      "import sys, time; from pathlib import Path; from opujax import workdir\n"
+      f"with workdir.lock(Path({str(tmp_path)!r})):\n"
+      "  print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(WorkdirError, match=f"in use by process {holder.pid}"):
+      with workdir.lock(tmp_path):
+        pass
+  finally:
+    holder.kill()
+    holder.wait()
+  with workdir.lock(tmp_path):  # released with its process
+    fd = os.open(tmp_path / ".lock", os.O_RDWR)
+    with pytest.raises(BlockingIOError):
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(fd)
+
+
+def test_resuming_with_another_config_names_the_keys(tmp_path):
+  c = config_lib.default()
+  workdir.record_config(tmp_path, c)
+  c.epochs, c.log_every, c.mesh.data = 90, 7, 2  # how long, what is logged, where: fine
+  workdir.check_config(tmp_path, c)
+  c.optimizer.learning_rate, c.seed = 0.5, 7
+  with pytest.raises(WorkdirError, match=r"optimizer.learning_rate 0.001 -> 0.5, seed 0 -> 7"):
+    workdir.check_config(tmp_path, c)
+
+
+def test_rewind_drops_what_a_resumed_run_logs_again(tmp_path):
+  lines = [{"step": 100, "train/loss": 1.0}, {"step": 100, "align/Dense_0": 80.0},
+           {"step": 200, "train/loss": 0.9}, {"step": 200, "test/accuracy": 0.9},
+           {"step": 200, "align/Dense_0": 70.0}, {"step": 300, "train/loss": 0.8},
+           {"step": 300, "test/accuracy": 0.95}]
+  (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(l) + "\n" for l in lines)
+                                          + '{"step": 310, "tra')  # torn by a kill
+  workdir.rewind_metrics(tmp_path, 200)
+  assert workdir.records(tmp_path) == lines[:4]
+  assert workdir.best(tmp_path, "test/accuracy") == 0.9
+  assert workdir.best(tmp_path, "no/such") is None
