@@ -1,6 +1,7 @@
 """python -m opujax.run --config configs/<name>.py [--config.key=value ...] [--workdir DIR]
 
-Trains one config (`train.train_and_evaluate`, which validates it first). Bad input
+Trains one config (`train.train_and_evaluate`, which validates it first), then draws its
+alignment picture and OPU-versus-GPU report. Bad input
 (config, data, workdir: `errors.UserError`) exits with status 2 and one line saying what
 is wrong; a diverged run exits with 1 and keeps its last good checkpoint.
 """
@@ -91,7 +92,9 @@ def check_writable(workdir: Path) -> None:
 def main(argv: list[str]) -> int:
   del argv
   logging.set_verbosity(logging.WARNING)
-  from opujax import train
+  import jax
+
+  from opujax import plots, report, train
   config = _CONFIG.value
   workdir = _workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
   try:
@@ -102,6 +105,9 @@ def main(argv: list[str]) -> int:
   except Diverged as e:
     print(f"opujax.run: stopped: {e}", file=sys.stderr)
     return 1
+  if jax.process_index() == 0:
+    plots.alignment(workdir)
+    report.write(workdir)
   losses = "".join(f", {k} {v:.4f}" for k, v in summary["final"].items() if k.endswith("loss"))
   print(f"test accuracy {summary['final_test_accuracy']:.4f} (best "
         f"{summary['best_test_accuracy']:.4f}){losses} in {summary['wall_time_s'] / 60:.1f} "

@@ -20,7 +20,7 @@ from flax import nnx, struct
 from opujax import accounting, build, checkpoint
 from opujax import config as config_lib
 from opujax import data as data_lib
-from opujax import dfa, files, models, parallel, plots, report, tasks
+from opujax import dfa, files, models, parallel, tasks
 from opujax import workdir as workdir_lib
 from opujax.errors import ConfigError, Diverged, WorkdirError
 from opujax.metrics import MetricWriter, Progress
@@ -283,6 +283,4 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
     }
     if lead:
       files.write_json(workdir / "summary.json", summary)
-      plots.alignment(workdir)
-      report.write(workdir)
     return summary
