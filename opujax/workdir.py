@@ -79,28 +79,31 @@ def record_config(workdir: Path, config) -> None:
   files.write_json(Path(workdir) / "config.json", _plain(config))
 
 
+def _parsed(lines: list[str]) -> list[dict]:
+  out = []
+  for line in lines:
+    try:
+      out.append(json.loads(line))
+    except json.JSONDecodeError:  # a line torn by a killed process
+      continue
+  return out
+
+
 def records(workdir: Path) -> list[dict]:
   """The records of ``metrics.jsonl``, but a line torn by a killed process."""
   path = Path(workdir) / "metrics.jsonl"
-  out = []
-  for line in path.read_text().splitlines() if path.is_file() else []:
-    try:
-      out.append(json.loads(line))
-    except json.JSONDecodeError:
-      continue
-  return out
+  return _parsed(path.read_text().splitlines()) if path.is_file() else []
 
 
 def rewind_metrics(workdir: Path, step: int) -> None:
   """Drops what a run logged after ``step`` (and its diagnostics at ``step``, which a run
   resumed there logs again), so that no step is logged twice."""
-  logged = records(workdir)
-  kept = [r for r in logged if r["step"] < step or (
-      r["step"] == step and not any(k.startswith(DIAGNOSTICS) for k in r))]
   path = Path(workdir) / "metrics.jsonl"
-  if path.is_file() and len(kept) < len(path.read_text().splitlines()):
-    files.write_text(Path(workdir) / "metrics.jsonl",
-                     "".join(json.dumps(r) + "\n" for r in kept))
+  lines = path.read_text().splitlines() if path.is_file() else []
+  kept = [r for r in _parsed(lines) if r["step"] < step or (
+      r["step"] == step and not any(k.startswith(DIAGNOSTICS) for k in r))]
+  if len(kept) < len(lines):
+    files.write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def best(workdir: Path, key: str) -> float | None:
