@@ -54,7 +54,7 @@ def compute_dtype(name: str):
 def task(config) -> tasks.Task:
   if config.model.name in TEXT_MODELS:
     return tasks.Text(config.context)
-  return tasks.Images(config.dataset, config.data.shift)
+  return tasks.Images(config.dataset, config.data.shift, config.data.flip)
 
 
 def model(config, classes: int) -> nn.Module | nnx.Module:

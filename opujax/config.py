@@ -42,9 +42,11 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   # folder of original files ('' = $OPUJAX_MANUAL_DIR, else download); validation:
   # training examples held out; shift: random translation of each training image by up
   # to this many pixels (0: none; MNIST 2: +0.6 points for BP and DFA; Fashion-MNIST
-  # loses 1.1 points with it).
+  # loses 1.1 points with it); flip: mirror each training image left-right with
+  # probability 1/2.
   c.data = ml_collections.ConfigDict({"data_dir": "", "manual_dir": "", "validation": 0,
-                                      "shift": 2 if dataset == "mnist" else 0})
+                                      "shift": 2 if dataset == "mnist" else 0,
+                                      "flip": False})
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
                                        "activation": "tanh", "dropout": 0.2, "d_model": 128,
                                        "depth": 2, "heads": 4, "norm": "pre",
@@ -206,8 +208,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("steps", "diagnostics_every", "eval_examples"):
     _count(key, config[key], 0)
   _count("data.shift", config.data.shift, 0)
-  if config.data.shift and text:
-    raise ConfigError("data.shift translates images; set it to 0 for tiny_shakespeare.")
+  if (config.data.shift or config.data.flip) and text:
+    raise ConfigError("data.shift and data.flip augment images; leave them at 0 and False "
+                      "for tiny_shakespeare.")
   if config.device.options.get("drift_per_frame") and config.rule != "dfa":
     raise ConfigError("device.options.drift_per_frame drifts the medium DFA projects "
                       "through; it needs rule='dfa'.")

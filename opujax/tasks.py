@@ -53,10 +53,12 @@ def _evals(test, validation, train_eval) -> dict[str, tuple[np.ndarray, np.ndarr
 
 @dataclasses.dataclass(frozen=True)
 class Images:
-  """Image classification; each training image translated by up to ``shift`` pixels."""
+  """Image classification; each training image translated by up to ``shift`` pixels
+  and, with ``flip``, mirrored left-right with probability 1/2."""
 
   dataset: str
   shift: int = 0
+  flip: bool = False
   eval_batch: ClassVar[int] = 1000
 
   def classes(self, ds: data.Dataset) -> int:
@@ -76,7 +78,9 @@ class Images:
     return train_x[idx], train_y[idx]
 
   def augment(self, key, x):
-    return shift(key, x, self.shift) if self.shift else x
+    if self.shift:
+      x = shift(key, x, self.shift)
+    return mirror(jax.random.fold_in(key, 1), x) if self.flip else x
 
   def preprocess(self, x):
     return standardise(x, self.dataset)
@@ -127,6 +131,12 @@ def windows(text: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:
   n = (len(text) - 1) // context
   x = text[:n * context].reshape(n, context).astype(np.int32)
   return x, text[1:n * context + 1].reshape(n, context).astype(np.int32)
+
+
+def mirror(key, x_BxHxWxC):
+  """Each image mirrored left-right with probability 1/2."""
+  flipped_Bx1x1x1 = jax.random.bernoulli(key, 0.5, (x_BxHxWxC.shape[0], 1, 1, 1))
+  return jnp.where(flipped_Bx1x1x1, x_BxHxWxC[:, :, ::-1], x_BxHxWxC)
 
 
 def shift(key, x_BxHxWxC, pixels: int):

@@ -10,6 +10,7 @@ from opujax.errors import ConfigError
     ("dataset", "tiny_shakespeare", "tiny_shakespeare is text"),
     ("model.name", "transformer", "tiny_shakespeare is text"),
     ("data.shift", -1, "data.shift must be an integer >= 0"),
+    ("lm:data.flip", True, "data.shift and data.flip augment images"),
     ("feedback", "per_block", "feedback='per_block' is not one of"),
     ("mesh.fsdp", 0, "mesh.fsdp must be a positive integer or -1"),
     ("device.options.drift_per_frame", 1e-5, r"Unknown option\(s\) drift_per_frame for device "
@@ -26,6 +27,8 @@ from opujax.errors import ConfigError
 ])
 def test_validate_refuses(key, value, message):
   c = config_lib.default()
+  if key.startswith("lm:"):
+    key, c = key[len("lm:"):], config_lib.lm()
   if key.startswith("opu:"):
     key = key[len("opu:"):]
     c = config_lib.with_opu(c)

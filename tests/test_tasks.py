@@ -41,3 +41,21 @@ def test_shift_matches_a_numpy_translation():
     ref[max(0, dy):max(0, dy) + src.shape[0], max(0, dx):max(0, dx) + src.shape[1]] = src
     np.testing.assert_array_equal(got, ref)
   assert (offsets != 0).any()
+
+
+def test_mirror_flips_about_half_the_images_left_right():
+  imgs = np.random.default_rng(2).normal(size=(64, 5, 7, 2)).astype(np.float32)
+  out = np.asarray(jax.jit(tasks.mirror)(jax.random.key(4), jnp.asarray(imgs)))
+  flipped = [np.array_equal(o, i[:, ::-1]) for i, o in zip(imgs, out)]
+  kept = [np.array_equal(o, i) for i, o in zip(imgs, out)]
+  assert all(f != k for f, k in zip(flipped, kept))
+  assert 20 <= sum(flipped) <= 44  # Binomial(64, 1/2): mean 32, sd 4
+
+
+def test_images_augment_shifts_then_mirrors():
+  imgs = jnp.asarray(np.random.default_rng(5).normal(size=(8, 28, 28, 1)), jnp.float32)
+  key = jax.random.key(6)
+  got = tasks.Images("fashion_mnist", shift=2, flip=True).augment(key, imgs)
+  ref = tasks.mirror(jax.random.fold_in(key, 1), tasks.shift(key, imgs, 2))
+  chex.assert_trees_all_equal(got, ref)
+  chex.assert_trees_all_equal(tasks.Images("fashion_mnist").augment(key, imgs), imgs)
