@@ -92,20 +92,24 @@ class SimulatedOPU(Optical):
   def measure(self, x: Array, key: Array) -> base.Measurement:
     x_BxN, lead = base.flatten_input(x, self.in_features)
     frames_FxBxN, w_FxB = encoding_lib.encode(x_BxN, self.encoding)
-    z = self.field(frames_FxBxN.astype(jnp.float32))
-    re, im = z[..., 0, :], z[..., 1, :]
-    i_x = re ** 2 + im ** 2
-    if self.mode == "intensity":
-      y, saturated = camera_lib.detect(self.camera, i_x, key)
-    else:
-      v = self.anchor_field
-      frames = [(re + v[0]) ** 2 + (im + v[1]) ** 2, i_x]
-      if not self.calibrated_anchor:
-        frames.append(jnp.broadcast_to(v[0] ** 2 + v[1] ** 2, i_x.shape))
-      est, saturated = camera_lib.detect(self.camera, jnp.stack(frames), key)
-      y = anchor_readout(est, self.anchor_reference)
+    z_FxBx2xM = self.field(frames_FxBxN.astype(jnp.float32))
+    est, saturated = camera_lib.capture(self.camera, self.intensities, z_FxBx2xM, key)
+    y = est[0] if self.mode == "intensity" else anchor_readout(est, self.anchor_reference)
     y = encoding_lib.decode(y, w_FxB)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
+
+  def intensities(self, z_Bx2xM: Array) -> tuple[Array, ...]:
+    """The camera frames of one binary frame's field, each (B, M): |x R|^2 in intensity
+    mode, else |(x + a) R|^2, |x R|^2 (and |a R|^2 without a calibrated anchor)."""
+    re, im = z_Bx2xM[..., 0, :], z_Bx2xM[..., 1, :]
+    i_x = re ** 2 + im ** 2
+    if self.mode == "intensity":
+      return (i_x,)
+    v = self.anchor_field
+    i_xa = (re + v[0]) ** 2 + (im + v[1]) ** 2
+    if self.calibrated_anchor:
+      return i_xa, i_x
+    return i_xa, i_x, jnp.broadcast_to(v[0] ** 2 + v[1] ** 2, i_x.shape)
 
   def effective_matrix(self) -> Array:
     """M[p, q] = Re(conj(v_q) R[p, q]): y = x @ M in linear mode without noise."""
@@ -163,10 +167,9 @@ def frames_per_row(mode: str, enc: encoding_lib.Encoding, calibrated_anchor: boo
   return enc.frames * per_binary
 
 
-def anchor_readout(est: Array, anchor_reference: Array) -> Array:
-  """(I(x+a) - I(x) - I(a)) / 2 from frames [I(x+a), I(x)] or [I(x+a), I(x), I(a)]
-  stacked on the first axis."""
-  i_a = est[2] if est.shape[0] == 3 else anchor_reference
+def anchor_readout(est: tuple[Array, ...], anchor_reference: Array) -> Array:
+  """(I(x+a) - I(x) - I(a)) / 2 from the frames (I(x+a), I(x)) or (I(x+a), I(x), I(a))."""
+  i_a = est[2] if len(est) == 3 else anchor_reference
   return (est[0] - est[1] - i_a) / 2
 
 

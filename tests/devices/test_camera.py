@@ -92,3 +92,27 @@ def test_fast_normal_is_standard_normal():
   for a, b in ((z[:-1], z[1:]), (z[:-1024], z[1024:]), (z, z2)):
     assert abs(np.corrcoef(a, b)[0, 1]) < 4e-3
   assert abs(np.corrcoef(z[:-1] ** 2, z[1:] ** 2)[0, 1]) < 4e-3
+
+
+def test_erfinv_and_log_match_xla_and_numpy():
+  x = np.concatenate([np.linspace(-1 + 2 ** -24, 1 - 2 ** -24, 200_001),
+                      [-(1 - 2 ** -24), 1 - 2 ** -24]]).astype(np.float32)
+  np.testing.assert_allclose(jax.jit(camera_lib.erfinv)(x), jax.lax.erf_inv(x), atol=2e-5,
+                             rtol=1e-5)
+  edge = float(camera_lib.erfinv(jnp.float32(1 - 2 ** -24)))
+  assert np.isfinite(edge) and abs(np.sqrt(2) * edge - 5.42) < 0.01  # the largest draw
+  v = np.geomspace(1e-30, 1e30, 100_001).astype(np.float32)
+  np.testing.assert_allclose(jax.jit(camera_lib.log)(v), np.log(v.astype(np.float64)),
+                             rtol=2e-7, atol=2e-7)
+
+
+def test_noise_follows_the_pixel_index_not_the_grouping_of_frames():
+  # Two frames per source, read as one (L, 2, B, M) capture, get the noise of the same
+  # 2L frames read one by one: pixel (l, k, b, m) is pixel number ((l*2 + k)*B + b)*M + m.
+  i = jnp.asarray(np.random.default_rng(3).exponential(size=(3, 2, 4, 50)), jnp.float32)
+  key = jax.random.key(9)
+  (a, b), sat = jax.jit(lambda i: camera_lib.capture(Camera(), lambda s: (s[0], s[1]), i,
+                                                     key))(i)
+  flat, sat_flat = camera_lib.detect(Camera(), i.reshape(6, 4, 50), key)
+  np.testing.assert_allclose(np.stack([a, b], 1).reshape(6, 4, 50), flat, rtol=1e-5)
+  assert float(sat) == float(sat_flat)
