@@ -86,26 +86,22 @@ def exposure_of(cam: Camera, i_KxM: Array) -> Array:
   return cam.photons / jnp.where(lit, mean, 1.0)  # a dark frame keeps a finite exposure
 
 
-def capture(cam: Camera, intensity: Callable[[Array], tuple[Array, ...]], sources_L: Array,
-            key: Array) -> tuple[tuple[Array, ...], Array]:
-  """Exposes the K frames ``intensity(sources_L[l])`` of every source (each frame
-  (..., M), pixels on the last axis): (K intensity estimates (L, ..., M), saturated
-  fraction).
+def capture(cam: Camera, i_K_LxM: tuple[Array, ...], key: Array) -> tuple[tuple[Array, ...], Array]:
+  """One exposure of each of K kinds of frames, each (L, ..., M) (pixels on the last
+  axis): (K intensity estimates of the same shapes, saturated fraction).
 
-  With noise, frames are made and read one source at a time (a `lax.map`): each pixel's
-  intensity is computed, its noise drawn and added and the sum digitised in one pass,
-  and only its ADC counts are stored, so no noise is drawn twice and no float frame is
-  kept (the K frames stay separate arrays: a stacked frame would not vectorise). The noise a pixel
-  gets depends on its index in (L, K, ..., M), not on how frames are grouped.
+  With noise, the L frames of each kind are read one at a time (a `lax.map`): a pixel's
+  noise is drawn, added and the sum digitised in one pass, and only its ADC counts are
+  stored, so no noise is drawn twice (XLA would otherwise recompute it for each use).
+  The K kinds stay separate arrays: a stacked array of frames does not vectorise. The
+  noise a pixel gets depends on its index in (L, K, ..., M), not on how frames are grouped.
   """
-  shapes = [f.shape for f in jax.eval_shape(intensity, sources_L[0])]
-  size = math.prod(shapes[0])
-  if sources_L.shape[0] * len(shapes) * size >= 2 ** 32:
+  kinds, size = len(i_K_LxM), math.prod(i_K_LxM[0].shape[1:])
+  if i_K_LxM[0].shape[0] * kinds * size >= 2 ** 32:
     raise ValueError(f"A camera exposes at most 2^32 pixels at once, asked "
-                     f"{sources_L.shape[0] * len(shapes) * size}.")
-  exposures = tuple(exposure_of(cam, i) for i in jax.vmap(intensity)(sources_L))
+                     f"{i_K_LxM[0].shape[0] * kinds * size}.")
+  exposures = tuple(exposure_of(cam, i) for i in i_K_LxM)
   dtype = jnp.uint8 if (cam.adc_bits or 0) <= 8 else jnp.uint16
-
   noisy = cam.shot_noise != "off" or cam.read_noise > 0
 
   def digitise(i, exposure, index):
@@ -117,15 +113,13 @@ def capture(cam: Camera, intensity: Callable[[Array], tuple[Array, ...]], source
     return jnp.clip(jnp.round(e * cam.gain), 0, 2 ** cam.adc_bits - 1).astype(dtype)
 
   def frames(args):
-    l, source, exposure = args
-    return tuple(digitise(i, x, l * len(shapes) + k)
-                 for k, (i, x) in enumerate(zip(intensity(source), exposure)))
+    l, i_K, exposure_K = args
+    return tuple(digitise(i, x, l * kinds + k) for k, (i, x) in enumerate(zip(i_K, exposure_K)))
 
-  index = jnp.arange(sources_L.shape[0], dtype=jnp.uint32)
-  args = (index, sources_L, exposures)
+  args = (jnp.arange(i_K_LxM[0].shape[0], dtype=jnp.uint32), i_K_LxM, exposures)
   raw = jax.lax.map(frames, args) if noisy else jax.vmap(frames)(args)
   read_out = [read(cam, r, x) for r, x in zip(raw, exposures)]
-  saturated = sum(s for _, s in read_out) / len(read_out)
+  saturated = sum(s for _, s in read_out) / kinds
   return tuple(est for est, _ in read_out), saturated
 
 
@@ -226,5 +220,5 @@ def detect(cam: Camera, i_KxM: Array, key: Array) -> tuple[Array, Array]:
   """One exposure of each frame: (intensity estimate, saturated fraction)."""
   shape = i_KxM.shape
   sources = i_KxM.reshape(-1, *shape[-2:]) if i_KxM.ndim > 2 else i_KxM[None]
-  (est,), saturated = capture(cam, lambda i: (i,), sources, key)
+  (est,), saturated = capture(cam, (sources,), key)
   return est.reshape(shape), saturated

@@ -93,15 +93,15 @@ class SimulatedOPU(Optical):
     x_BxN, lead = base.flatten_input(x, self.in_features)
     frames_FxBxN, w_FxB = encoding_lib.encode(x_BxN, self.encoding)
     z_FxBx2xM = self.field(frames_FxBxN.astype(jnp.float32))
-    est, saturated = camera_lib.capture(self.camera, self.intensities, z_FxBx2xM, key)
+    est, saturated = camera_lib.capture(self.camera, self.intensities(z_FxBx2xM), key)
     y = est[0] if self.mode == "intensity" else anchor_readout(est, self.anchor_reference)
     y = encoding_lib.decode(y, w_FxB)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
 
-  def intensities(self, z_Bx2xM: Array) -> tuple[Array, ...]:
-    """The camera frames of one binary frame's field, each (B, M): |x R|^2 in intensity
+  def intensities(self, z_xx2xM: Array) -> tuple[Array, ...]:
+    """The camera frames of binary frames' fields, each (..., M): |x R|^2 in intensity
     mode, else |(x + a) R|^2, |x R|^2 (and |a R|^2 without a calibrated anchor)."""
-    re, im = z_Bx2xM[..., 0, :], z_Bx2xM[..., 1, :]
+    re, im = z_xx2xM[..., 0, :], z_xx2xM[..., 1, :]
     i_x = re ** 2 + im ** 2
     if self.mode == "intensity":
       return (i_x,)

@@ -111,8 +111,7 @@ def test_noise_follows_the_pixel_index_not_the_grouping_of_frames():
   # 2L frames read one by one: pixel (l, k, b, m) is pixel number ((l*2 + k)*B + b)*M + m.
   i = jnp.asarray(np.random.default_rng(3).exponential(size=(3, 2, 4, 50)), jnp.float32)
   key = jax.random.key(9)
-  (a, b), sat = jax.jit(lambda i: camera_lib.capture(Camera(), lambda s: (s[0], s[1]), i,
-                                                     key))(i)
+  (a, b), sat = jax.jit(lambda i: camera_lib.capture(Camera(), (i[:, 0], i[:, 1]), key))(i)
   flat, sat_flat = camera_lib.detect(Camera(), i.reshape(6, 4, 50), key)
   np.testing.assert_allclose(np.stack([a, b], 1).reshape(6, 4, 50), flat, rtol=1e-5)
   assert float(sat) == float(sat_flat)
