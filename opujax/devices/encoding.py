@@ -89,4 +89,4 @@ def encode(x_BxN: Array, enc: Encoding) -> tuple[Array, Array]:
 
 def decode(y_FxBxM: Array, w_FxB: Array) -> Array:
   """sum_f w_f * y_f: the projection of x from the projections of its frames."""
-  return jnp.sum(y_FxBxM * w_FxB[..., None], axis=0)  # elementwise: fuses with the camera
+  return sum(w_B[:, None] * y_BxM for w_B, y_BxM in zip(w_FxB, y_FxBxM))  # fuses elementwise
