@@ -2,9 +2,9 @@
 
 tiny_shakespeare: shakespeare_dfa's LM and recipe with the error (the gradient at the
 head's input, 128 numbers a token) projected through the simulated OPU with realistic
-noise (8-bit camera, shot and read noise), sent to the DMD in 8 bit planes: a ternarised
-error teaches an LM little more than character frequencies
-(experiments/lm_feedback_matrix.py).
+noise (8-bit camera, shot and read noise), sent to the DMD as 4-bit magnitudes in bit
+planes (8 DMD frames, 16 camera frames a token): a ternarised error teaches an LM little
+more than character frequencies (experiments/lm_feedback_matrix.py, pre-LN recipe).
 """
 
 from opujax import config
@@ -12,5 +12,5 @@ from opujax import config
 
 def get_config():
   c = config.with_opu(config.lm("dfa"))
-  c.device.options.encoding = "bitplanes"  # 16 DMD frames, 32 camera frames a projection
+  c.device.options.update(encoding="bitplanes", bits=4)
   return c
