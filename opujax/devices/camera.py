@@ -14,7 +14,7 @@ in electrons, then has variance ``electrons + read_noise^2 + (1 / gain)^2 / 12``
 read, ADC quantisation), while unsaturated: its SNR is
 ``exposure * I / sqrt(that)``. Pixels at full scale are counted as saturated.
 
-Noise draws use `standard_normal` (``noise_rng="hash"``): on CPU, JAX's threefry costs
+Noise draws use `normal.standard_normal` (``noise_rng="hash"``): on CPU, JAX's threefry costs
 more than the matmul of a frame, while the camera should cost little on top of the
 optics; ``noise_rng="threefry"`` uses ``jax.random.normal``.
 
@@ -24,10 +24,11 @@ OPU: 10,000 e- full well, 5 e- read noise, 10 e- dark signal, 1,000 e- per pixel
 
 import dataclasses
 import math
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+
+from opujax.devices import normal
 
 Array = jax.Array
 SHOT_NOISE = ("gaussian", "poisson", "off")
@@ -134,78 +135,8 @@ def _add_noise(cam: Camera, e: Array, key: Array, index: Array, offset: Array) -
     e = jax.random.poisson(k_shot, e).astype(e.dtype)
   sd = jnp.sqrt((e if cam.shot_noise == "gaussian" else 0.0) + cam.read_noise ** 2)
   if cam.noise_rng == "hash":
-    return e + sd * standard_normal(k_read, e.shape, e.dtype, offset=offset)
+    return e + sd * normal.standard_normal(k_read, e.shape, e.dtype, offset=offset)
   return e + sd * jax.random.normal(k_read, e.shape, e.dtype)
-
-
-def _triple32(h: Array) -> Array:
-  """C. Wellons' 'triple32' integer hash: a bijection of uint32 with low avalanche bias."""
-  h = (h ^ (h >> 17)) * jnp.uint32(0xED5AD4BB)
-  h = (h ^ (h >> 11)) * jnp.uint32(0xAC4C1B51)
-  h = (h ^ (h >> 15)) * jnp.uint32(0x31848BAB)
-  return h ^ (h >> 14)
-
-
-def standard_normal(key: Array, shape: tuple[int, ...], dtype=jnp.float32,
-                    offset: Array | int = 0) -> Array:
-  """N(0, 1) draws from a counter-based hash, ~5x cheaper than threefry on CPU.
-
-  Element i gets bits ``h = triple32(triple32((i + offset) ^ k0) + k1)``, with (k0, k1)
-  drawn from ``key`` by threefry: distinct keys give unrelated streams. Its top 24 bits
-  h' give ``x = (2 h' + 1) / 2^24 - 1``, uniform on the 2^24 odd multiples of 2^-24 in
-  (-1, 1) (exact in float32, symmetric, never +-1), and ``sqrt(2) erfinv(x)`` a normal
-  (|z| <= 5.42). `erfinv` is M. Giles' single-precision approximation, with a logarithm
-  made of float32 bit fields and a polynomial, because XLA's ``log`` and ``erf_inv`` do
-  not vectorise on CPU. Statistically checked in the tests (moments, quantiles,
-  correlations) and against `jax.lax.erf_inv`; not for cryptography.
-  """
-  n = math.prod(shape)
-  if n >= 2 ** 32:
-    raise ValueError(f"standard_normal draws at most 2^32 values at once, asked {n}.")
-  k = jax.random.bits(key, (2,), jnp.uint32)
-  counter = jax.lax.iota(jnp.uint32, n) + jnp.asarray(offset, jnp.uint32)
-  bits = _triple32(_triple32(counter ^ k[0]) + k[1])
-  odd = ((bits >> 8) * 2 + 1).astype(jnp.int32) - (1 << 24)
-  x = odd.astype(jnp.float32) * (1.0 / 2 ** 24)
-  return (math.sqrt(2.0) * erfinv(x)).reshape(shape).astype(dtype)
-
-
-_ERFINV_CENTRE = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
-                  0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
-_ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
-                0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
-_LOG1P = (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
-          1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
-          3.3333331174e-1)
-
-
-def _horner(coefficients: tuple[float, ...], x: Array) -> Array:
-  p = jnp.full_like(x, coefficients[0])
-  for c in coefficients[1:]:
-    p = p * x + c
-  return p
-
-
-def log(v: Array) -> Array:
-  """Natural logarithm of positive normal float32 values, to ~1 ulp: v = 2^e m with m in
-  [sqrt(1/2), sqrt(2)) from the bit fields, ``log(m) = t - t^2/2 + t^3 P(t)``,
-  ``t = m - 1`` (Cephes' logf polynomial)."""
-  bits = jax.lax.bitcast_convert_type(v, jnp.int32)
-  m = jax.lax.bitcast_convert_type((bits & 0x7FFFFF) | 0x3F800000, jnp.float32)
-  high = m > math.sqrt(2.0)
-  e = ((bits >> 23) - 127 + high).astype(jnp.float32)
-  t = jnp.where(high, 0.5 * m, m) - 1.0
-  t2 = t * t
-  return t - 0.5 * t2 + t * t2 * _horner(_LOG1P, t) + e * math.log(2.0)
-
-
-def erfinv(x: Array) -> Array:
-  """The inverse error function on (-1, 1) (M. Giles, 2010, single precision):
-  ``w = -log(1 - x^2)``, a polynomial in ``w - 2.5`` for w < 5, else in ``sqrt(w) - 3``."""
-  w = -log((1.0 - x) * (1.0 + x))
-  centre = _horner(_ERFINV_CENTRE, w - 2.5)
-  tail = _horner(_ERFINV_TAIL, jnp.sqrt(w) - 3.0)
-  return jnp.where(w < 5.0, centre, tail) * x
 
 
 def read(cam: Camera, raw_KxM: Array, exposure_Kx1: Array) -> tuple[Array, Array]:

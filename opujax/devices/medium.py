@@ -1,7 +1,8 @@
 """Random Gaussian matrices generated tile by tile from a counter-based key.
 
 Entry ``(p, q)`` of a matrix lies in tile ``(p // tile_rows, q // tile_cols)``; the tile
-is drawn from ``fold_in(fold_in(key, row_tile), col_tile)``. Any block of tiles, in any
+is drawn from ``fold_in(fold_in(key, row_tile), col_tile)`` (`normal.standard_normal`:
+regenerating the streamed matrix costs less than with threefry). Any block of tiles, in any
 order, is therefore the same numbers, which is what lets a streamed product regenerate
 the matrix block by block (memory O(block)) and still equal the materialised one.
 """
@@ -12,6 +13,8 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from opujax.devices import normal
 
 Array = jax.Array
 
@@ -33,8 +36,8 @@ def gaussian_tiles(key: Array, rows: Array, cols: Array, tile_shape: tuple[int, 
   tr, tc = tile_shape
 
   def tile(i, j):
-    return jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, i), j),
-                             (tr, parts, tc))
+    return normal.standard_normal(jax.random.fold_in(jax.random.fold_in(key, i), j),
+                                  (tr, parts, tc))
 
   t_IxJxRxPxC = jax.vmap(jax.vmap(tile, (None, 0)), (0, None))(rows, cols)
   i, j = t_IxJxRxPxC.shape[:2]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from opujax import devices
-from opujax.devices import Camera, EmulatedDriver, HardwareError
+from opujax.devices import Camera, EmulatedDriver
 
 N, M = 24, 160
 DMD, CAMERA = (3, 16), (2, 128)

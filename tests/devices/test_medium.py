@@ -63,6 +63,8 @@ def test_materialise_rows_columns_and_scale_match_the_tiles():
   full = np.asarray(medium.gaussian_tiles(key, jnp.arange(3), jnp.arange(2, 5), tile, 2))
   cols = np.array([40, 3, 17, 17, 0])
   got = medium.materialise(key, 21, range(2, 5), tile, 2, columns=cols, scale=0.5)
-  np.testing.assert_array_equal(got, 0.5 * full[:21][:, :, cols])
+  # Equal up to float32 rounding: compiled draws may fuse multiply-adds that eager ones
+  # round twice.
+  np.testing.assert_allclose(got, 0.5 * full[:21][:, :, cols], rtol=1e-6, atol=1e-6)
   prefix = medium.materialise(key, 21, range(2, 5), tile, 2, columns=np.arange(30))
-  np.testing.assert_array_equal(prefix, full[:21, :, :30])
+  np.testing.assert_allclose(prefix, full[:21, :, :30], rtol=1e-6, atol=1e-6)
