@@ -8,7 +8,9 @@ data dir, and we read it back with ``tfds.data_source``. The arrays are then cac
 """
 
 import fcntl
+import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,6 +26,7 @@ MANUAL_FILES = {
     "tiny_shakespeare": ("input.txt",),
 }
 DATASETS = tuple(MANUAL_FILES)
+CACHED = {"tiny_shakespeare": ("train_text", "test_text", "validation_text")}
 SOURCES = "the publishers (yann.lecun.com, github.com/zalandoresearch/fashion-mnist, " \
           "github.com/karpathy/char-rnn)"
 
@@ -97,29 +100,40 @@ def _read_tfds(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, 
 
 
 def _cached_arrays(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, np.ndarray]:
+  """The dataset's arrays from the cache, which is (re)built from TFDS when it is
+  missing or unreadable (truncated, bad CRC, empty, a split missing), and replaced
+  whole (atomically): a corrupt cache never reaches a run, nor breaks later ones."""
   cache = data_dir / "opujax" / f"{name}.npz"
-  arrays = _read_cache(cache)
+  arrays = _read_cache(cache, name)
   if arrays is not None:
     return arrays
   cache.parent.mkdir(parents=True, exist_ok=True)
   with open(cache.with_suffix(".lock"), "w") as lock:  # one process prepares, the others
     fcntl.flock(lock, fcntl.LOCK_EX)                    # (sweeps, jax.distributed) wait
-    arrays = _read_cache(cache)
+    arrays = _read_cache(cache, name)
     if arrays is None:
       arrays = _read_tfds(name, data_dir, manual_dir)
       files.write_atomic(cache, lambda tmp: np.savez(tmp, **arrays))
   return arrays
 
 
-def _read_cache(cache: Path) -> dict[str, np.ndarray] | None:
+def _read_cache(cache: Path, name: str) -> dict[str, np.ndarray] | None:
+  """The cached arrays, or None when there are none or they cannot be read whole."""
   if not cache.is_file():
     return None
   try:
     with np.load(cache) as f:
-      return dict(f)
-  except (OSError, ValueError):
-    cache.unlink(missing_ok=True)  # a corrupt cache is rebuilt from TFDS
+      arrays = dict(f)  # reads every member: zipfile checks each one's CRC
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    logging.warning("The array cache %s is unreadable (%s: %s); rebuilding it.", cache,
+                    type(e).__name__, e)
     return None
+  expected = CACHED.get(name, ("train_x", "train_y", "test_x", "test_y"))
+  missing = [k for k in expected if k not in arrays]
+  if missing:
+    logging.warning("The array cache %s lacks %s; rebuilding it.", cache, ", ".join(missing))
+    return None
+  return arrays
 
 
 def load(name: str, data_dir: str | None = None, manual_dir: str | None = None,

@@ -63,3 +63,39 @@ def test_unknown_dataset_and_bad_validation(data_env):
     data.load("cifar10")
   with pytest.raises(data.DataError, match="validation"):
     data.load("mnist", validation=60000)
+
+
+def _truncate(p):
+  p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+
+def _flip_bytes(p):
+  b = bytearray(p.read_bytes())
+  b[len(b) // 2:len(b) // 2 + 64] = bytes(x ^ 0xFF for x in b[len(b) // 2:len(b) // 2 + 64])
+  p.write_bytes(bytes(b))
+
+
+@pytest.mark.parametrize("corrupt", [
+    _truncate, _flip_bytes, lambda p: p.write_bytes(b""),
+    lambda p: np.savez(p, train_x=np.zeros(3))], ids=["truncated", "bad_crc", "empty",
+                                                      "split_missing"])
+def test_a_corrupt_cache_is_rebuilt_whole(tmp_path, monkeypatch, corrupt):
+  from opujax.data import tfds_arrays
+  rng = np.random.default_rng(0)
+  arrays = {"train_x": rng.integers(0, 255, (400, 28, 28, 1), np.uint8),
+            "train_y": np.arange(400, dtype=np.int32) % 10,
+            "test_x": rng.integers(0, 255, (50, 28, 28, 1), np.uint8),
+            "test_y": np.arange(50, dtype=np.int32) % 10}
+  cache = tmp_path / "opujax" / "mnist.npz"
+  cache.parent.mkdir()
+  np.savez(cache, **arrays)
+  corrupt(cache)
+  built = []
+  monkeypatch.setattr(tfds_arrays, "_read_tfds", lambda *a: built.append(a) or arrays)
+  got = tfds_arrays._cached_arrays("mnist", tmp_path, None)
+  assert len(built) == 1
+  with np.load(cache) as f:  # the cache on disk is whole again
+    for k, v in arrays.items():
+      np.testing.assert_array_equal(got[k], v)
+      np.testing.assert_array_equal(f[k], v)
+  assert tfds_arrays._cached_arrays("mnist", tmp_path, None) and len(built) == 1
