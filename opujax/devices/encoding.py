@@ -47,8 +47,8 @@ class Encoding:
 def check_binary(x: Array) -> None:
   """Refuses a concrete non-binary array; traced values cannot be inspected.
 
-  Inside ``jit``/``vmap`` the values are unknown when this runs: the DMD then turns a
-  mirror on where x > 0.5, as a real DMD driver would binarise its input.
+  Inside ``jit``/``vmap`` the values are unknown when this runs: `encode` then makes a
+  non-binary entry NaN, so that its row's projection is NaN, never a plausible number.
   """
   if isinstance(x, jax.core.Tracer):
     return
@@ -62,13 +62,25 @@ def check_binary(x: Array) -> None:
 
 
 def encode(x_BxN: Array, enc: Encoding) -> tuple[Array, Array]:
-  """Returns binary frames (F, B, N) and weights (F, B) with x ~= sum_f w_f frame_f."""
+  """Returns binary frames (F, B, N) and weights (F, B) with x ~= sum_f w_f frame_f.
+
+  Bad input is never a plausible number: a row with a NaN or inf gets NaN weights (its
+  decoded projection is NaN), and under ``jit`` a non-binary entry for ``binary`` is a
+  NaN on the DMD (outside ``jit`` it raises, `check_binary`).
+  """
   dtype = x_BxN.dtype if jnp.issubdtype(x_BxN.dtype, jnp.floating) else jnp.float32
   x_BxN = x_BxN.astype(dtype)
   ones = jnp.ones(x_BxN.shape[:1], dtype)
   if enc.kind == "binary":
     check_binary(x_BxN)
-    return (x_BxN > 0.5).astype(dtype)[None], ones[None]
+    return jnp.where((x_BxN == 0) | (x_BxN == 1), x_BxN, jnp.nan)[None], ones[None]
+  finite_B = jnp.all(jnp.isfinite(x_BxN), axis=-1)  # a NaN or inf makes its row's result NaN
+  frames, w_FxB = _encode_real(x_BxN, enc, dtype)
+  return frames, jnp.where(finite_B, w_FxB, jnp.nan)
+
+
+def _encode_real(x_BxN: Array, enc: Encoding, dtype) -> tuple[Array, Array]:
+  ones = jnp.ones(x_BxN.shape[:1], dtype)
   if enc.kind == "threshold":
     return (x_BxN > enc.threshold).astype(dtype)[None], ones[None]
   scale_B = jnp.max(jnp.abs(x_BxN), axis=-1)

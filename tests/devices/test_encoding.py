@@ -13,9 +13,23 @@ def test_binary_refuses_non_binary_at_the_boundary():
     enc_lib.encode(jnp.array([[0.0, 0.3, 1.0]]), Encoding("binary"))
 
 
-def test_binary_inside_jit_turns_on_mirrors_above_half():
-  frames, _ = jax.jit(lambda x: enc_lib.encode(x, Encoding("binary")))(jnp.array([[0.2, 0.7]]))
-  np.testing.assert_array_equal(frames, [[[0.0, 1.0]]])
+@pytest.mark.parametrize("kind", ["binary", "threshold", "ternary", "bitplanes"])
+def test_bad_values_inside_jit_make_their_row_nan(kind):
+  # Row 0 is good; rows 1-3 hold 0.7 (not binary), NaN and inf: under jit nothing can
+  # raise, so their projections must be NaN, never a plausible number; row 0 unchanged.
+  x = np.array([[0.0, 1.0, 1.0, 0.0], [0.0, 0.7, 1.0, 0.0], [0.0, np.nan, 1.0, 0.0],
+                [0.0, np.inf, 1.0, 0.0]], np.float32)
+  if kind != "binary":
+    x[1, 1] = 1.0  # 0.7 is fine for real-valued encodings
+  m = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+  project = jax.jit(lambda x: enc_lib.decode(
+      jnp.einsum("fbn,nm->fbm", *[enc_lib.encode(x, Encoding(kind))[0]], m),
+      enc_lib.encode(x, Encoding(kind))[1]))
+  y = np.asarray(project(jnp.asarray(x)))
+  bad_rows = [1, 2, 3] if kind == "binary" else [2, 3]
+  assert np.isnan(y[bad_rows]).all(axis=-1).all()
+  assert np.isfinite(np.delete(y, bad_rows, axis=0)).all()
+  np.testing.assert_allclose(y[0], x[0] @ m, rtol=1e-5)
 
 
 def ternary_reference(x, threshold):

@@ -82,6 +82,14 @@ def test_realistic_noise_keeps_the_projection():
   assert not np.allclose(y, y2)  # the noise is fresh per key
 
 
+def test_a_bad_row_is_nan_through_the_camera_and_spares_the_others():
+  opu = devices.make("opu", N, M, seed=7, encoding="ternary", threshold=0.1)
+  x = np.random.default_rng(1).normal(size=(4, N)).astype(np.float32)
+  x[1, 5], x[3, 0] = np.nan, -np.inf
+  y = np.asarray(jax.jit(opu.measure)(jnp.asarray(x), jax.random.key(0)).y)
+  assert np.isnan(y[[1, 3]]).all() and np.isfinite(y[[0, 2]]).all()
+
+
 def test_leading_dims_and_vmap(ideal):
   x = binary((3, 4, N))
   y = ideal.project(x, jax.random.key(0))
