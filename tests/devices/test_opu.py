@@ -240,3 +240,11 @@ def test_a_stable_medium_or_a_digital_rule_does_not_drift():
   for rule in (dfa.dfa(devices.make("opu", 8, 32, seed=0)),
                dfa.dfa(devices.make("digital", 8, 32, seed=0)), dfa.bp()):
     assert rule.after_step(jax.random.key(0), 4, 1) is rule
+
+
+@pytest.mark.parametrize("storage", ["materialised", "streamed"])
+def test_works_with_x64_enabled(storage):
+  with jax.enable_x64(True):
+    opu = devices.make("opu", 16, 64, seed=0, storage=storage)
+    y = opu.project(jnp.ones((2, 16)), jax.random.key(0))
+    assert bool(jnp.isfinite(y).all())
