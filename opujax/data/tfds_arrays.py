@@ -10,6 +10,7 @@ data dir, and we read it back with ``tfds.data_source``. The arrays are then cac
 import fcntl
 import logging
 import os
+import socket
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +27,9 @@ MANUAL_FILES = {
     "tiny_shakespeare": ("input.txt",),
 }
 DATASETS = tuple(MANUAL_FILES)
+DOWNLOAD_HOSTS = {"mnist": ("storage.googleapis.com", 443),  # TFDS's download URLs
+                  "fashion_mnist": ("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80),
+                  "tiny_shakespeare": ("raw.githubusercontent.com", 443)}
 CACHED = {"tiny_shakespeare": ("train_text", "test_text", "validation_text")}
 SOURCES = "the publishers (yann.lecun.com, github.com/zalandoresearch/fashion-mnist, " \
           "github.com/karpathy/char-rnn)"
@@ -61,6 +65,18 @@ def _check_manual_dir(name: str, manual_dir: Path) -> None:
         "data.manual_dir / $OPUJAX_MANUAL_DIR at the folder holding them.")
 
 
+def _check_reachable(name: str, timeout: float = 5.0) -> None:
+  """Fails in seconds, not after TFDS's minutes of retries, when the host TFDS downloads
+  ``name`` from cannot be reached."""
+  host, port = DOWNLOAD_HOSTS[name]
+  try:
+    socket.create_connection((host, port), timeout=timeout).close()
+  except OSError as e:
+    raise DataError(f"Cannot reach {host} to download {name!r} ({e}). Offline, put the "
+                    f"original files in <dir>/{name}/ (e.g. ../shared/data) and set "
+                    "data.manual_dir or $OPUJAX_MANUAL_DIR to <dir>.") from e
+
+
 def _read_tfds(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, np.ndarray]:
   """Prepares (if needed) and reads every split through tfds.data_source."""
   try:
@@ -72,7 +88,9 @@ def _read_tfds(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, 
   builder = tfds.builder(name, data_dir=str(data_dir), **kwargs)
   if not builder.is_prepared():
     config = None
-    if manual_dir is not None:
+    if manual_dir is None:
+      _check_reachable(name)
+    else:
       _check_manual_dir(name, manual_dir)
       config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
     try:  # a download dir per dataset: MNIST and Fashion-MNIST share file names

@@ -99,3 +99,16 @@ def test_a_corrupt_cache_is_rebuilt_whole(tmp_path, monkeypatch, corrupt):
       np.testing.assert_array_equal(got[k], v)
       np.testing.assert_array_equal(f[k], v)
   assert tfds_arrays._cached_arrays("mnist", tmp_path, None) and len(built) == 1
+
+
+def test_offline_without_a_manual_dir_fails_in_seconds(tmp_path, monkeypatch):
+  import socket
+
+  def unreachable(address, timeout=None):
+    raise OSError("[Errno 101] Network is unreachable")
+
+  monkeypatch.delenv("OPUJAX_MANUAL_DIR", raising=False)
+  monkeypatch.setattr(socket, "create_connection", unreachable)
+  # Refused before TFDS tries to download (its retries took 212 s).
+  with pytest.raises(data.DataError, match=r"Cannot reach storage.googleapis.com.*manual_dir"):
+    data.load("mnist", data_dir=str(tmp_path / "tfds"))
