@@ -5,6 +5,7 @@ validation (`validate`), run once before any data or model work.
 """
 
 import dataclasses
+import math
 
 import ml_collections
 
@@ -157,8 +158,8 @@ def _choice(name: str, value, allowed) -> None:
 
 
 def _positive(name: str, value) -> None:
-  if not isinstance(value, (int, float)) or value <= 0:
-    raise ConfigError(f"{name} must be a positive number, got {value!r}.")
+  if not isinstance(value, (int, float)) or not 0 < value < math.inf:
+    raise ConfigError(f"{name} must be a positive finite number, got {value!r}.")
 
 
 def _count(name: str, value, minimum: int) -> None:
@@ -192,7 +193,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("b1", "b2"):
     if not isinstance(config.optimizer[key], float) or not 0 <= config.optimizer[key] < 1:
       raise ConfigError(f"optimizer.{key} must be in [0, 1), got {config.optimizer[key]!r}.")
-  if not isinstance(config.optimizer.clip, (int, float)) or config.optimizer.clip < 0:
+  clip = config.optimizer.clip
+  if not isinstance(clip, (int, float)) or not 0 <= clip < math.inf:
     raise ConfigError(f"optimizer.clip must be >= 0 (0: no clipping), got "
                       f"{config.optimizer.clip!r}.")
   _count("optimizer.warmup", config.optimizer.warmup, 0)
@@ -256,8 +258,12 @@ def load_file(path: str):
   except Exception as e:  # the user's code: any error in it is a config error
     where = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == str(path)]
     line = e.lineno if isinstance(e, SyntaxError) else (where[-1].lineno if where else "?")
+    text = e
+    while isinstance(text, (AttributeError, KeyError)) and text.args:  # ml_collections
+      text = text.args[0]                                # wraps its KeyError's 2-line text
+    text = " ".join(str(text).split())
     raise ConfigError(f"config file {path} failed at line {line}: {type(e).__name__}: "
-                      f"{e}") from e
+                      f"{text}") from e
 
 
 def check_key(config, key: str) -> None:

@@ -68,9 +68,53 @@ class Outcome(NamedTuple):
   error: str | None = None
 
 
+METRICS = ("final_test_accuracy", "best_test_accuracy", "train_accuracy", "train_test_gap",
+           "validation_loss", "test_loss", "examples_per_s", "step_ms", "minutes")
+SPEC_KEYS = ("base", "grid", "axes", "points", "fixed", "rules", "seeds", "references",
+             "metrics")
+
+
 def load_config(path: str):
   """The ``get_config()`` of a config file (`config.load_file`)."""
   return config_lib.load_file(path)
+
+
+def check(sweep) -> None:
+  """Refuses a sweep spec that cannot run, naming what is wrong: not a dict, an unknown
+  or missing entry, a grid or axis value that is not a list, an unknown metric.
+
+  Raises:
+    SweepError: the first problem found.
+  """
+  if not isinstance(sweep, dict):
+    raise SweepError(f"a sweep config's get_config() returns a dict with 'base' and a "
+                     f"'grid', 'axes' or 'points'; got a {type(sweep).__name__}")
+  unknown = sorted(set(sweep) - set(SPEC_KEYS))
+  if unknown:
+    raise SweepError(f"unknown sweep entr{'ies' if len(unknown) > 1 else 'y'} "
+                     f"{', '.join(map(repr, unknown))}; a sweep has {', '.join(SPEC_KEYS)}")
+  if not isinstance(sweep.get("base"), str):
+    raise SweepError("a sweep needs 'base': the run config file its points start from, "
+                     "e.g. 'configs/mnist_dfa.py'")
+  for kind in ("grid", "axes", "fixed"):
+    if kind in sweep and not isinstance(sweep[kind], dict):
+      raise SweepError(f"the sweep's {kind!r} is a dict {{config key: ...}}, got "
+                       f"{type(sweep[kind]).__name__}")
+  for kind in ("grid", "axes"):
+    for key, values in (sweep.get(kind) or {}).items():
+      if not isinstance(values, (list, tuple)):
+        raise SweepError(f"the sweep's {kind}[{key!r}] is {values!r}: give a list of values, "
+                         f"e.g. [{values!r}]")
+  if "points" in sweep and not (isinstance(sweep["points"], (list, tuple))
+                                and all(isinstance(p, dict) for p in sweep["points"])):
+    raise SweepError("the sweep's 'points' is a list of {config key: value} dicts")
+  for kind in ("rules", "seeds", "references", "metrics"):
+    if kind in sweep and not isinstance(sweep[kind], (list, tuple)):
+      raise SweepError(f"the sweep's {kind!r} is a list, got {sweep[kind]!r}")
+  bad = [m for m in sweep.get("metrics") or () if m not in METRICS]
+  if bad:
+    raise SweepError(f"unknown sweep metric(s) {', '.join(map(repr, bad))}; choose from "
+                     f"{', '.join(METRICS)}")
 
 
 def _lookup(config, key: str):
@@ -123,7 +167,8 @@ def _name(overrides: dict[str, Any]) -> str:
 
 def plan(sweep) -> list[Run]:
   """Every run of the sweep: its name, config file and overrides (checked against the
-  base config; raises SweepError on an unknown key)."""
+  base config; raises SweepError on an unknown key or a bad spec, `check`)."""
+  check(sweep)
   base = load_config(sweep["base"])
   fixed = dict(sweep.get("fixed") or {})
   seeds = list(sweep.get("seeds", ())) or [None]

@@ -10,6 +10,8 @@ from opujax.errors import ConfigError
     ("dataset", "tiny_shakespeare", "tiny_shakespeare is text"),
     ("model.name", "transformer", "tiny_shakespeare is text"),
     ("data.shift", -1, "data.shift must be an integer >= 0"),
+    ("optimizer.learning_rate", float("nan"), "learning_rate must be a positive finite"),
+    ("optimizer.learning_rate", float("inf"), "learning_rate must be a positive finite"),
     ("lm:data.flip", True, "data.shift and data.flip augment images"),
     ("feedback", "per_block", "feedback='per_block' is not one of"),
     ("mesh.fsdp", 0, "mesh.fsdp must be a positive integer or -1"),

@@ -172,6 +172,9 @@ BAD_FILES = {  # config files that fail to load, and the line named
     "import no_such_module\n": "line 1: ModuleNotFoundError",
     "def get_config():\n  return undefined_name\n": "line 2: NameError",
     "CONFIG = 1\n": "does not define get_config()",
+    ("from opujax import config\ndef get_config():\n  c = config.default()\n"
+     "  c.optimizer.learning_rate = c.optimizer.learnin_rate\n  return c\n"):
+        "line 4: AttributeError: 'learnin_rate' Did you mean \"learning_rate\"",
 }
 
 

@@ -38,6 +38,22 @@ def test_bad_sweeps_are_refused(spec, message):
     sweep.plan({"base": "configs/mnist_dfa.py", **spec})
 
 
+@pytest.mark.parametrize("spec, message", [
+    (["configs/mnist_dfa.py"], "returns a dict with 'base'.*got a list"),
+    ({"grid": {"seed": [1]}}, "a sweep needs 'base'"),
+    ({"base": "configs/mnist_dfa.py", "grid": {"seed": 3}}, r"grid\['seed'\] is 3: give a list"),
+    ({"base": "configs/mnist_dfa.py", "axes": [("seed", [1])]}, "'axes' is a dict"),
+    ({"base": "configs/mnist_dfa.py", "points": {"seed": 1}}, "'points' is a list"),
+    ({"base": "configs/mnist_dfa.py", "grid": {"seed": [1]}, "metrics": ["acc"]},
+     "unknown sweep metric.*'acc'.*final_test_accuracy"),
+    ({"base": "configs/mnist_dfa.py", "grid": {"seed": [1]}, "metric": ["minutes"]},
+     "unknown sweep entry 'metric'"),
+])
+def test_bad_sweep_specs_are_refused_before_any_run(spec, message):
+  with pytest.raises(UserError, match=message):
+    sweep.plan(spec)
+
+
 def test_plan_names_rules_seeds_and_references():
   runs = sweep.plan({"base": "configs/mnist_dfa_opu.py",
                      "axes": {"device.camera.photons": [10.0, 100.0]},
