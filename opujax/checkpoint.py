@@ -1,12 +1,22 @@
 """A run's checkpoints: an orbax `CheckpointManager` in ``workdir/checkpoints`` holding
-the whole `TrainState` (typed PRNG keys stored as their raw data)."""
+the whole `TrainState` (typed PRNG keys stored as their raw data) and, beside it, a
+fingerprint of every leaf, checked when the state is read back.
 
+A step that cannot be read, or reads back other than it was saved (a leaf of the wrong
+shape or dtype, not finite, or whose fingerprint differs), is skipped with a warning
+naming it, and the newest good step before it restored instead.
+"""
+
+import logging
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from opujax.errors import WorkdirError
+
+FINGERPRINT = "fingerprint"
 
 
 def manager(workdir: Path, keep: int):
@@ -24,28 +34,124 @@ def _savable(tree):
   return jax.tree.map(lambda a: jax.random.key_data(a) if _is_key(a) else a, tree)
 
 
+@jax.jit
+def fingerprint(tree) -> tuple[list[jax.Array], list[jax.Array]]:
+  """Per leaf: a uint32 checksum of its bits, ``sum_i bits_i * (2 i + 1) mod 2^32`` (a
+  changed, swapped or lost word changes it; 64-bit types: their low 32 bits), and
+  whether it is finite (non-float leaves: True)."""
+
+  def checksum(a):
+    bits = (jax.lax.bitcast_convert_type(a, jnp.dtype(f"uint{8 * a.dtype.itemsize}"))
+            if a.dtype != jnp.bool_ else a)
+    bits = bits.astype(jnp.uint32).ravel()
+    return jnp.sum(bits * (2 * jax.lax.iota(jnp.uint32, bits.size) + 1), dtype=jnp.uint32)
+
+  def finite(a):
+    return jnp.isfinite(a).all() if jnp.issubdtype(a.dtype, jnp.floating) else jnp.bool_(True)
+
+  leaves = jax.tree.leaves(tree)
+  return [checksum(a) for a in leaves], [finite(a) for a in leaves]
+
+
+def _legacy(mngr, step: int) -> bool:
+  """A step saved before fingerprints (one unnamed item)."""
+  return not (Path(mngr.directory) / str(step) / FINGERPRINT).exists()
+
+
 def save(mngr, step: int, state, force: bool = False) -> None:
   import orbax.checkpoint as ocp
-  mngr.save(step, args=ocp.args.StandardSave(_savable(state)), force=force)
+  tree = _savable(state)
+  latest = mngr.latest_step()
+  if latest is not None and _legacy(mngr, latest):  # a run resumed from an older version
+    mngr.save(step, args=ocp.args.StandardSave(tree), force=force)
+    return
+  prints = [int(p) for p in jax.device_get(fingerprint(tree)[0])]
+  mngr.save(step, args=ocp.args.Composite(default=ocp.args.StandardSave(tree),
+                                          **{FINGERPRINT: ocp.args.JsonSave(prints)}),
+            force=force)
+
+
+def load(workdir: Path, step: int) -> dict:
+  """The state saved at ``step`` in ``workdir`` as nested dicts of arrays (no template:
+  for inspection)."""
+  import orbax.checkpoint as ocp
+  with manager(workdir, 1 << 30) as mngr:
+    if _legacy(mngr, step):
+      return mngr.restore(step, args=ocp.args.StandardRestore())
+    return mngr.restore(step, args=ocp.args.Composite(default=ocp.args.StandardRestore()))[
+        "default"]
 
 
 def restore_latest(mngr, template, workdir: Path):
-  """The newest checkpoint in the shapes, dtypes and shardings of ``template``, or
-  ``template`` itself where there is none.
+  """The newest good checkpoint in the shapes, dtypes and shardings of ``template``, or
+  ``template`` itself where there is none; bad steps are skipped with a warning.
 
   Raises:
-    WorkdirError: the checkpoint does not fit ``template`` (another model, rule or
-      optimizer).
+    WorkdirError: the newest checkpoint holds another model, rule or optimizer, or no
+      checkpoint can be read back whole.
   """
-  import orbax.checkpoint as ocp
-  step = mngr.latest_step()
-  if step is None:
+  steps = sorted(mngr.all_steps(), reverse=True)
+  if not steps:
     return template
+  _check_structure(mngr, steps[0], template, workdir)
+  problems = []
+  for step in steps:
+    try:
+      restored = _restore(mngr, step, _savable(template))
+    except Exception as e:  # orbax and tensorstore raise many types for damaged files
+      problem = f"unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+    else:
+      problem = _damage(restored[0], _savable(template), restored[1])
+      if problem is None:
+        if problems:
+          logging.warning("Resuming %s from checkpoint step %d instead.", workdir, step)
+        return jax.tree.map(lambda t, a: jax.random.wrap_key_data(a) if _is_key(t) else a,
+                            template, restored[0])
+    logging.warning("Checkpoint step %d in %s is %s; trying the one before.", step,
+                    workdir, problem)
+    problems.append(f"step {step}: {problem}")
+  raise WorkdirError(f"No checkpoint in {workdir / 'checkpoints'} can be read back whole "
+                     f"({'; '.join(problems)}); delete that folder to start the run again, "
+                     "or pass a new --workdir.")
+
+
+def _check_structure(mngr, step: int, template, workdir: Path) -> None:
+  """Refuses a checkpoint whose leaves (names, shapes) are not the template's; a
+  checkpoint whose metadata cannot be read is left to `restore_latest`."""
   try:
-    restored = mngr.restore(step, args=ocp.args.StandardRestore(_savable(template)))
-  except (ValueError, KeyError, TypeError) as e:
+    meta = mngr.item_metadata(step)
+    meta = meta if _legacy(mngr, step) else meta["default"]
+    saved = [tuple(m.shape) for m in jax.tree.leaves(meta)]
+  except Exception:  # damaged: restore_latest names it and falls back
+    return
+  wanted = [tuple(np.shape(a)) for a in jax.tree.leaves(_savable(template))]
+  if saved and sorted(saved) != sorted(wanted):  # orbax names leaves its own way
     raise WorkdirError(f"{workdir} holds a checkpoint (step {step}) of a different model, "
                        "rule or optimizer; resume with its own config or pass a new "
-                       "--workdir.") from e
-  return jax.tree.map(lambda t, a: jax.random.wrap_key_data(a) if _is_key(t) else a,
-                      template, restored)
+                       "--workdir.")
+
+
+def _restore(mngr, step: int, template):
+  """(restored tree, saved fingerprints or None for a legacy step)."""
+  import orbax.checkpoint as ocp
+  if _legacy(mngr, step):
+    return mngr.restore(step, args=ocp.args.StandardRestore(template)), None
+  out = mngr.restore(step, args=ocp.args.Composite(
+      default=ocp.args.StandardRestore(template), **{FINGERPRINT: ocp.args.JsonRestore()}))
+  return out["default"], out[FINGERPRINT]
+
+
+def _damage(restored, template, prints) -> str | None:
+  """What is wrong with a restored tree, or None."""
+  got, want = jax.tree.leaves(restored), jax.tree.leaves(template)
+  if len(got) != len(want):
+    return f"damaged ({len(got)} arrays instead of {len(want)})"
+  for i, (a, t) in enumerate(zip(got, want)):
+    if a.shape != t.shape or a.dtype != t.dtype:
+      return f"damaged (array {i} is {a.dtype}{list(a.shape)}, not {t.dtype}{list(t.shape)})"
+  checksums, finite = jax.device_get(fingerprint(restored))
+  if not all(finite):
+    return f"damaged (array {finite.index(False)} holds NaN or inf)"
+  if prints is not None and [int(p) for p in checksums] != prints:
+    return "damaged (its arrays differ from those saved: fingerprint mismatch)"
+  return None

@@ -28,9 +28,8 @@ def run(args, env, **kw):
 
 
 def restore(workdir: Path, step: int):
-  import orbax.checkpoint as ocp
-  with ocp.CheckpointManager(workdir.absolute() / "checkpoints") as m:
-    return m.restore(step)
+  from opujax import checkpoint
+  return checkpoint.load(workdir, step)
 
 
 def copy_run(finished, workdir: Path) -> Path:
@@ -118,6 +117,53 @@ def test_rerunning_a_finished_run_reports_it_again(finished, data_env, tmp_path)
   assert again["final_test_accuracy"] == first["final_test_accuracy"]
   assert again["best_test_accuracy"] == first["best_test_accuracy"]  # over the whole run
   assert (workdir / "metrics.jsonl").read_text() == (finished[0] / "metrics.jsonl").read_text()
+
+
+def _largest_data_file(step_dir: Path) -> Path:
+  return max((p for p in (step_dir / "default").rglob("*") if p.is_file()),
+             key=lambda p: p.stat().st_size)
+
+
+def _truncate(step_dir: Path):
+  f = _largest_data_file(step_dir)
+  f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+
+
+def _flip_bytes(step_dir: Path):
+  f = _largest_data_file(step_dir)
+  b = bytearray(f.read_bytes())
+  b[len(b) // 2:len(b) // 2 + 64] = bytes(x ^ 0x5A for x in b[len(b) // 2:len(b) // 2 + 64])
+  f.write_bytes(bytes(b))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip_bytes,
+                                    lambda d: shutil.rmtree(d / "default")],
+                         ids=["truncated", "flipped_bytes", "default_deleted"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
+    damage, finished, mnist, tmp_path, capsys, caplog):
+  workdir = copy_run(finished, tmp_path / "damaged")
+  steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+  damage(workdir / "checkpoints" / str(steps[-1]))
+  status, lines = cli(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)],
+                      capsys)
+  assert status == 0, lines
+  assert f"Checkpoint step {steps[-1]} in {workdir} is" in caplog.text
+  summary = json.loads((workdir / "summary.json").read_text())
+  assert summary["resumed_from_step"] == steps[-2]
+  got, want = restore(workdir, steps[-1]), restore(finished[0], steps[-1])
+  for a, b in zip(jax.tree.leaves(got["params"]), jax.tree.leaves(want["params"])):
+    np.testing.assert_array_equal(a, b)  # recomputed from the step before, bit for bit
+
+
+def test_no_readable_checkpoint_is_a_clear_error(finished, mnist, tmp_path, capsys):
+  workdir = copy_run(finished, tmp_path / "all_damaged")
+  for d in (workdir / "checkpoints").iterdir():
+    if d.name.isdigit():
+      _truncate(d)
+  status, lines = cli(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)],
+                      capsys)
+  assert status == 2 and len(lines) == 1 and "can be read back whole" in lines[0], lines
+  assert (workdir / "summary.json").read_text() == (finished[0] / "summary.json").read_text()
 
 
 @pytest.mark.parametrize("change, message", [
