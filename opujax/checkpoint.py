@@ -4,7 +4,8 @@ fingerprint of every leaf, checked when the state is read back.
 
 A step that cannot be read, or reads back other than it was saved (a leaf of the wrong
 shape or dtype, not finite, or whose fingerprint differs), is skipped with a warning
-naming it, and the newest good step before it restored instead.
+naming it and set aside (``<step>.damaged``), and the newest good step before it
+restored instead.
 """
 
 import logging
@@ -22,7 +23,14 @@ FINGERPRINT = "fingerprint"
 def manager(workdir: Path, keep: int):
   import orbax.checkpoint as ocp
   return ocp.CheckpointManager((Path(workdir) / "checkpoints").absolute(),
+                               item_names=("default", FINGERPRINT),
                                options=ocp.CheckpointManagerOptions(max_to_keep=keep))
+
+
+def _legacy_manager(mngr):
+  """A manager for steps saved before fingerprints (one unnamed item)."""
+  import orbax.checkpoint as ocp
+  return ocp.CheckpointManager(mngr.directory)
 
 
 def _is_key(a) -> bool:
@@ -61,10 +69,6 @@ def _legacy(mngr, step: int) -> bool:
 def save(mngr, step: int, state, force: bool = False) -> None:
   import orbax.checkpoint as ocp
   tree = _savable(state)
-  latest = mngr.latest_step()
-  if latest is not None and _legacy(mngr, latest):  # a run resumed from an older version
-    mngr.save(step, args=ocp.args.StandardSave(tree), force=force)
-    return
   prints = [int(p) for p in jax.device_get(fingerprint(tree)[0])]
   mngr.save(step, args=ocp.args.Composite(default=ocp.args.StandardSave(tree),
                                           **{FINGERPRINT: ocp.args.JsonSave(prints)}),
@@ -77,7 +81,8 @@ def load(workdir: Path, step: int) -> dict:
   import orbax.checkpoint as ocp
   with manager(workdir, 1 << 30) as mngr:
     if _legacy(mngr, step):
-      return mngr.restore(step, args=ocp.args.StandardRestore())
+      with _legacy_manager(mngr) as old:
+        return old.restore(step, args=ocp.args.StandardRestore())
     return mngr.restore(step, args=ocp.args.Composite(default=ocp.args.StandardRestore()))[
         "default"]
 
@@ -104,6 +109,7 @@ def restore_latest(mngr, template, workdir: Path):
       problem = _damage(restored[0], _savable(template), restored[1])
       if problem is None:
         if problems:
+          _set_aside(mngr, steps[:len(problems)])
           logging.warning("Resuming %s from checkpoint step %d instead.", workdir, step)
         return jax.tree.map(lambda t, a: jax.random.wrap_key_data(a) if _is_key(t) else a,
                             template, restored[0])
@@ -115,12 +121,28 @@ def restore_latest(mngr, template, workdir: Path):
                      "or pass a new --workdir.")
 
 
+def _set_aside(mngr, steps: list[int]) -> None:
+  """Renames damaged step folders to ``<step>.damaged`` (kept for a look, out of the
+  manager's way, so that the resumed run saves those steps again)."""
+  for step in steps:
+    folder = Path(mngr.directory) / str(step)
+    target = folder.with_name(f"{step}.damaged")
+    n = 1
+    while target.exists():
+      target, n = folder.with_name(f"{step}.damaged{n}"), n + 1
+    folder.rename(target)
+  mngr.reload()
+
+
 def _check_structure(mngr, step: int, template, workdir: Path) -> None:
   """Refuses a checkpoint whose leaves (names, shapes) are not the template's; a
   checkpoint whose metadata cannot be read is left to `restore_latest`."""
   try:
-    meta = mngr.item_metadata(step)
-    meta = meta if _legacy(mngr, step) else meta["default"]
+    if _legacy(mngr, step):
+      with _legacy_manager(mngr) as old:
+        meta = old.item_metadata(step)
+    else:
+      meta = mngr.item_metadata(step)["default"]
     saved = [tuple(m.shape) for m in jax.tree.leaves(meta)]
   except Exception:  # damaged: restore_latest names it and falls back
     return
@@ -135,7 +157,8 @@ def _restore(mngr, step: int, template):
   """(restored tree, saved fingerprints or None for a legacy step)."""
   import orbax.checkpoint as ocp
   if _legacy(mngr, step):
-    return mngr.restore(step, args=ocp.args.StandardRestore(template)), None
+    with _legacy_manager(mngr) as old:
+      return old.restore(step, args=ocp.args.StandardRestore(template)), None
   out = mngr.restore(step, args=ocp.args.Composite(
       default=ocp.args.StandardRestore(template), **{FINGERPRINT: ocp.args.JsonRestore()}))
   return out["default"], out[FINGERPRINT]

@@ -1,8 +1,9 @@
 """What can go wrong in a run, by who can fix it.
 
 A `UserError` is bad input (a config, a file, data, a workdir): the CLIs print its
-message as one line and exit with status 2. Anything else is a fault of the run
-(`Diverged`) or of the code.
+message as one line and exit with status 2. A `Fault` is the run's, not the input's (the
+loss diverged, the optical hardware failed): one line and exit status 1. Anything else
+is a fault of the code.
 """
 
 
@@ -18,5 +19,13 @@ class WorkdirError(UserError):
   """A workdir that cannot be used: not writable, or holding another run."""
 
 
-class Diverged(RuntimeError):
+class Fault(RuntimeError):
+  """The run failed through no fault of its input."""
+
+
+class Diverged(Fault):
   """The loss became NaN or infinite."""
+
+
+class HardwareError(Fault):
+  """The optical hardware did not deliver a checked measurement."""

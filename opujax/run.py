@@ -16,7 +16,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from opujax import config as config_lib
-from opujax.errors import ConfigError, Diverged, UserError, WorkdirError
+from opujax.errors import ConfigError, Fault, UserError, WorkdirError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (configs/<name>.py).", lock_config=True)
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> int:
     summary = train.train_and_evaluate(config, workdir, quiet=_QUIET.value)
   except UserError as e:
     return _fail(e)
-  except Diverged as e:
+  except Fault as e:
     print(f"opujax.run: stopped: {e}", file=sys.stderr)
     return 1
   if jax.process_index() == 0:

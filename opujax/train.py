@@ -20,7 +20,7 @@ from flax import nnx, struct
 from opujax import accounting, build, checkpoint
 from opujax import config as config_lib
 from opujax import data as data_lib
-from opujax import dfa, files, models, parallel, tasks
+from opujax import devices, dfa, files, models, parallel, tasks
 from opujax import workdir as workdir_lib
 from opujax.errors import ConfigError, Diverged, WorkdirError
 from opujax.metrics import MetricWriter, Progress
@@ -262,6 +262,9 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
       if manager.latest_step() != total:
         checkpoint.save(manager, total, state, force=True)
       manager.wait_until_finished()
+    except jax.errors.JaxRuntimeError as e:  # a device's host error, as its own type
+      devices.raise_host_error(state.rule.device, e)
+      raise
     finally:
       progress.close()
       writer.close()

@@ -17,7 +17,7 @@ from opujax.devices.digital import DigitalProjection, digital, from_matrix
 from opujax.devices.encoding import Encoding
 from opujax.devices.geometry import MAX_CAMERA_SHAPE, MAX_DMD_SHAPE, Geometry
 from opujax.devices.hardware import (Driver, EmulatedDriver, HardwareError, HardwareOPU,
-                                     hardware)
+                                     find_driver, hardware, raise_host_error)
 from opujax.devices.opu import SimulatedOPU, opu
 
 BUILDERS = {"digital": digital, "opu": opu, "hardware": hardware}
@@ -63,4 +63,5 @@ def make(name: str, in_features: int, out_features: int, **options) -> Projectio
 __all__ = ["Budget", "Camera", "DigitalProjection", "Driver", "EmulatedDriver", "Encoding",
            "Estimate", "GPUSpec", "Geometry", "HardwareError", "HardwareOPU", "MAX_CAMERA_SHAPE",
            "MAX_DMD_SHAPE", "Measurement", "OPUSpec", "ProjectionDevice", "SimulatedOPU",
-           "check", "digital", "estimate", "from_matrix", "hardware", "make", "opu"]
+           "check", "digital", "estimate", "find_driver", "from_matrix", "hardware", "make", "opu",
+           "raise_host_error"]

@@ -6,20 +6,34 @@ them, captures one camera frame per pattern and returns the raw pixel values of 
 region of interest. It checks every capture's frame counters:
 
 * a capture that times out is retried (``retries`` times), then `HardwareError`;
-* a dropped frame (a gap in the frame ids) or a repeated one (an id twice) makes the
-  whole batch be acquired again, then `HardwareError` if it keeps happening;
-* saturated pixels are reported: `Measurement.saturated`, the log, and a warning.
+* a dropped frame (a gap in the frame ids) or a repeated one (an id twice), a frame of
+  the wrong shape or with a non-finite pixel, or a driver that raises, makes the whole
+  batch be acquired again, then `HardwareError` if it keeps happening;
+* saturated pixels (``saturation="count"``) are counted: `Measurement.saturated` (in a
+  run's metrics and summary, as for the simulated camera), the log and a warning; with
+  ``saturation="error"`` a saturated frame is a `HardwareError`.
 
-Nothing is returned that was not checked. Errors raised on the host reach the caller
-as the runtime error of the jitted computation, with the same message.
+Nothing is returned that was not checked. Inside ``jit`` a host error reaches the caller
+as jax's runtime error; `raise_host_error` turns it back into the `HardwareError`
+(`errors.HardwareError`, exit status 1 from the CLI) recorded in the device's log.
+
+Drivers are found by name (`find_driver`): an import path ``"module:factory"``, or a
+name in the ``opujax.drivers`` entry-point group (``"emulated"``: `EmulatedDriver`), so a
+config can choose one (``device.options.driver``, its keyword arguments in
+``device.options.driver_options``). A lab with a DMD and a camera writes one Python file
+with a factory returning a `Driver`.
 
 `EmulatedDriver` implements the protocol in NumPy with the physics of `SimulatedOPU`
 (the same transmission matrix for the same seed and grids), with injectable faults.
 """
 
 import dataclasses
+import importlib
+import inspect
 import logging
 import math
+from collections.abc import Callable
+from importlib import metadata
 from typing import Protocol
 
 import jax
@@ -32,12 +46,12 @@ from opujax.devices import camera as camera_lib
 from opujax.devices import encoding as encoding_lib
 from opujax.devices import geometry as geometry_lib
 from opujax.devices import opu as opu_lib
+from opujax.errors import HardwareError
 
 Array = jax.Array
-
-
-class HardwareError(RuntimeError):
-  """The optical hardware did not deliver a checked measurement."""
+DRIVER_GROUP = "opujax.drivers"
+BUILTIN_DRIVERS = {"emulated": "opujax.devices.hardware:EmulatedDriver"}
+SATURATION = ("count", "error")
 
 
 class Driver(Protocol):
@@ -67,7 +81,54 @@ class HardwareLog:
   frames: int = 0
   timeouts: int = 0
   bad_counters: int = 0
+  bad_frames: int = 0
   saturated_frames: int = 0
+  error: HardwareError | None = None
+
+
+def check_frames(raw, count: int, camera_shape: tuple[int, int]) -> str | None:
+  """None if ``raw`` holds ``count`` whole, finite camera frames, else what is wrong."""
+  shape = np.shape(raw)
+  if shape != (count, *camera_shape):
+    return f"expected {count} frames of {camera_shape}, got an array of shape {shape}"
+  bad = np.flatnonzero(~np.isfinite(np.asarray(raw, np.float64)).all(axis=(1, 2)))
+  if bad.size:
+    return f"frame {bad[0]} holds non-finite pixel values"
+  return None
+
+
+def raise_host_error(device, error: Exception) -> None:
+  """Raises the `HardwareError` a hardware device recorded while ``error`` (jax's runtime
+  error out of a jitted computation) was raised; returns for any other device or error."""
+  log = getattr(device, "log", None)
+  if isinstance(log, HardwareLog) and log.error is not None:
+    raise log.error from error
+
+
+def find_driver(name: str) -> Callable[..., "Driver"]:
+  """The driver factory ``name``: ``"module:factory"``, or a name of the ``opujax.drivers``
+  entry-point group (built in: ``"emulated"``).
+
+  Raises:
+    ValueError: no such module, factory or entry point, with what exists.
+  """
+  if ":" not in name:
+    points = {e.name: e.value for e in metadata.entry_points(group=DRIVER_GROUP)}
+    known = {**BUILTIN_DRIVERS, **points}
+    if name not in known:
+      raise ValueError(f"Unknown driver {name!r}; give 'module:factory' (a function or class "
+                       f"returning an opujax.devices.Driver) or one of {', '.join(known)} (the "
+                       f"{DRIVER_GROUP!r} entry points).")
+    name = known[name]
+  module, _, attr = name.partition(":")
+  try:
+    factory = getattr(importlib.import_module(module), attr)
+  except (ImportError, AttributeError) as e:
+    raise ValueError(f"Driver {name!r} cannot be loaded ({type(e).__name__}: {e}); give "
+                     "'module:factory' of an importable module.") from e
+  if not callable(factory):
+    raise ValueError(f"Driver {name!r} is not callable; it must return a Driver.")
+  return factory
 
 
 def check_counters(ids: np.ndarray, count: int) -> str | None:
@@ -93,6 +154,7 @@ class HardwareOPU(opu_lib.Optical):
   mode: str = struct.field(pytree_node=False)
   timeout_s: float = struct.field(pytree_node=False)
   retries: int = struct.field(pytree_node=False)
+  saturation: str = struct.field(pytree_node=False)
   log: HardwareLog = struct.field(pytree_node=False)
 
   @property
@@ -100,27 +162,48 @@ class HardwareOPU(opu_lib.Optical):
     return opu_lib.frames_per_row(self.mode, self.encoding, calibrated_anchor=True)
 
   def acquire(self, patterns_KxP: np.ndarray) -> np.ndarray:
-    """Host side: displays patterns, captures and checks frames, returns ROI pixels."""
-    patterns_KxP = np.asarray(patterns_KxP)
+    """Host side: displays patterns, captures and checks frames, returns ROI pixels.
+
+    Raises:
+      HardwareError: no checked frames after ``retries`` repeats (also recorded in the
+        log, for `raise_host_error`).
+    """
+    try:
+      return self._acquire(np.asarray(patterns_KxP))
+    except HardwareError as e:
+      self.log.error = e
+      raise
+
+  def _acquire(self, patterns_KxP: np.ndarray) -> np.ndarray:
     lead, k = patterns_KxP.shape[:-1], math.prod(patterns_KxP.shape[:-1])
     patterns = (patterns_KxP.reshape(k, *self.geometry.dmd_shape) > 0.5).astype(np.uint8)
     problem = "no attempt"
     for _ in range(self.retries + 1):
-      self.driver.display(patterns)
-      if hasattr(self.driver, "trigger"):
-        self.driver.trigger()
       try:
+        self.driver.display(patterns)
+        if hasattr(self.driver, "trigger"):
+          self.driver.trigger()
         raw, ids = self.driver.capture(k, self.timeout_s)
       except TimeoutError as e:
         self.log.timeouts += 1
         problem = f"camera timed out ({e})"
         logging.warning("OPU capture timed out; retrying.")
         continue
+      except Exception as e:  # a driver's own failure: one type for the caller
+        problem = f"the driver failed ({type(e).__name__}: {e})"
+        logging.warning("OPU driver failed: %s; acquiring again.", problem)
+        continue
       problem = check_counters(ids, k)
-      if problem is None:
-        return self._roi(raw, k).reshape(*lead, -1)
-      self.log.bad_counters += 1
-      logging.warning("OPU capture rejected: %s; acquiring again.", problem)
+      if problem is not None:
+        self.log.bad_counters += 1
+        logging.warning("OPU capture rejected: %s; acquiring again.", problem)
+        continue
+      problem = check_frames(raw, k, self.geometry.camera_shape)
+      if problem is not None:
+        self.log.bad_frames += 1
+        logging.warning("OPU capture rejected: %s; acquiring again.", problem)
+        continue
+      return self._roi(np.asarray(raw), k).reshape(*lead, -1)
     raise HardwareError(f"OPU acquisition failed after {self.retries + 1} attempts: "
                         f"{problem}. Check the camera trigger and cabling.")
 
@@ -131,12 +214,17 @@ class HardwareOPU(opu_lib.Optical):
       saturated = int(np.sum(np.any(pixels >= 2 ** self.camera.adc_bits - 1, axis=1)))
       if saturated:
         self.log.saturated_frames += saturated
-        logging.warning("%d of %d OPU frames have saturated pixels; lower the exposure.",
-                        saturated, k)
+        message = f"{saturated} of {k} OPU frames have saturated pixels; lower the exposure."
+        if self.saturation == "error":
+          raise HardwareError(message + " (saturation='error'; 'count' reports it instead)")
+        logging.warning(message)
     return pixels.astype(np.float32)
 
   def capture(self, patterns_KxP: Array) -> Array:
-    """Raw ROI pixels of the patterns, from inside or outside jit."""
+    """Raw ROI pixels of the patterns, from inside jit (a `jax.pure_callback`) or
+    outside it (called directly, so a `HardwareError` reaches the caller as itself)."""
+    if not isinstance(patterns_KxP, jax.core.Tracer):
+      return jnp.asarray(self.acquire(np.asarray(patterns_KxP)))
     out = jax.ShapeDtypeStruct((*patterns_KxP.shape[:-1], self.out_features), jnp.float32)
     return jax.pure_callback(self.acquire, out, patterns_KxP, vmap_method="expand_dims")
 
@@ -156,6 +244,8 @@ class HardwareOPU(opu_lib.Optical):
     est, saturated = camera_lib.read(self.camera, raw, jnp.float32(self.camera.exposure))
     y = est[0] if self.mode == "intensity" else opu_lib.anchor_readout(est, self.anchor_reference)
     y = encoding_lib.decode(y, w_FxB)
+    bad_B = jnp.isnan(frames_FxBxN).any(axis=(0, 2))  # non-binary input under jit
+    y = jnp.where(bad_B[:, None], jnp.nan, y)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
 
   def effective_matrix(self) -> Array:
@@ -163,19 +253,30 @@ class HardwareOPU(opu_lib.Optical):
     return self.project(jnp.eye(self.in_features), jax.random.key(0))
 
 
-def settings(driver: Driver | None, mode: str, encoding: str, threshold: float,
-             bits: int) -> encoding_lib.Encoding:
+def settings(driver: "Driver | str | None", driver_options: dict | None, mode: str,
+             encoding: str, threshold: float, bits: int,
+             saturation: str) -> encoding_lib.Encoding:
   """The checked encoding of `hardware`'s options: every check it makes before it
-  knows its shape.
+  knows its shape (a driver given by name is looked up, not yet made).
 
   Raises:
-    ValueError: no driver, or a mode or encoding `opu` would refuse too.
+    ValueError: no driver or an unknown one, or a mode, encoding or saturation policy
+      that cannot be used.
   """
   if driver is None:
     raise ValueError(
         "The hardware device needs a driver: pass driver=<object implementing "
-        "opujax.devices.Driver (set_exposure, display, capture)>, or "
-        "driver=EmulatedDriver(...) to run without hardware.")
+        "opujax.devices.Driver (set_exposure, display, capture)>, a factory's name "
+        "('module:factory', or 'emulated' to run without hardware).")
+  if isinstance(driver, str):
+    find_driver(driver)
+  elif driver_options:
+    raise ValueError("driver_options are the keyword arguments of a driver given by name; "
+                     "a driver object is already made.")
+  if driver_options is not None and not isinstance(driver_options, dict):
+    raise ValueError(f"driver_options must be a dict, got {driver_options!r}.")
+  if saturation not in SATURATION:
+    raise ValueError(f"Unknown saturation {saturation!r}; choose one of {', '.join(SATURATION)}.")
   return opu_lib.checked_encoding(mode, encoding, threshold, bits)
 
 
@@ -185,12 +286,14 @@ class EmulatedDriver:
   The transmission matrix over the whole grids is the simulator's for the same seed,
   grids and sigma. Faults, each consumed as it fires: ``timeouts`` captures that time
   out, ``dropped`` captures that lose a frame, ``repeated`` captures that deliver a
-  frame twice.
+  frame twice, ``nan_frames`` captures with a NaN pixel, ``short_frames`` captures whose
+  frames lack their last camera row.
   """
 
   def __init__(self, dmd_shape: tuple[int, int], camera_shape: tuple[int, int], seed: int = 0,
                sigma: float = math.sqrt(0.5), camera: camera_lib.Camera | None = None,
-               noise_seed: int = 0, timeouts: int = 0, dropped: int = 0, repeated: int = 0):
+               noise_seed: int = 0, timeouts: int = 0, dropped: int = 0, repeated: int = 0,
+               nan_frames: int = 0, short_frames: int = 0):
     self.dmd_shape, self.camera_shape = tuple(dmd_shape), tuple(camera_shape)
     self.camera = camera or camera_lib.Camera(exposure=1.0)
     r = medium.materialise(jax.random.key(seed), dmd_shape[0] * dmd_shape[1],
@@ -200,6 +303,7 @@ class EmulatedDriver:
     self.rng = np.random.default_rng(noise_seed)
     self.exposure = self.camera.exposure or 1.0
     self.timeouts, self.dropped, self.repeated = timeouts, dropped, repeated
+    self.nan_frames, self.short_frames = nan_frames, short_frames
     self.next_id = 0
     self.patterns = np.zeros((0, *self.dmd_shape), np.uint8)
 
@@ -231,7 +335,15 @@ class EmulatedDriver:
     elif self.repeated and count > 1:
       self.repeated -= 1
       raw, ids = np.concatenate([raw[:1], raw[:-1]]), np.r_[ids[:1], ids[:-1]]
-    return raw.reshape(count, *self.camera_shape), ids
+    raw = raw.reshape(count, *self.camera_shape)
+    if self.nan_frames:
+      self.nan_frames -= 1
+      raw = raw.astype(np.float32)
+      raw[-1, 0, 0] = np.nan
+    elif self.short_frames:
+      self.short_frames -= 1
+      raw = raw[:, :-1]
+    return raw, ids
 
   def _camera(self, i: np.ndarray) -> np.ndarray:
     cam = self.camera
@@ -246,23 +358,37 @@ class EmulatedDriver:
     return np.clip(np.round(e * cam.gain), 0, 2 ** cam.adc_bits - 1).astype(np.uint16)
 
 
-def hardware(in_features: int, out_features: int, driver: Driver | None = None,
-             mode: str = "linear", encoding: str = "binary", threshold: float = 0.0,
-             bits: int = 4, camera: camera_lib.Camera | None = None, exposure: float = 1.0,
+def hardware(in_features: int, out_features: int, driver: "Driver | str | None" = None,
+             driver_options: dict | None = None, seed: int = 0, mode: str = "linear",
+             encoding: str = "binary", threshold: float = 0.0, bits: int = 4,
+             camera: camera_lib.Camera | None = None, exposure: float = 1.0,
              anchor_pixels: int | None = None, calibration_frames: int = 16,
              roi: tuple[int, int, int, int] | None = None, timeout_s: float = 1.0,
-             retries: int = 2) -> HardwareOPU:
+             retries: int = 2, saturation: str = "count") -> HardwareOPU:
   """An OPU behind a `Driver`.
 
   Args:
-    driver: the DMD and camera (required); `EmulatedDriver` to test without hardware.
+    driver: the DMD and camera (required): a `Driver`, or a factory's name
+      (`find_driver`: ``"module:factory"`` or ``"emulated"``) called with
+      ``driver_options`` (and ``seed``, if it takes one: an emulator's medium).
+    driver_options: keyword arguments of a driver given by name.
+    seed: passed to a driver factory that takes ``seed``; real hardware has its medium.
+    saturation: "count" (the saturated fraction is reported, as for the simulated
+      camera) or "error" (a saturated frame is a `HardwareError`).
     camera: the camera's calibration (full well, ADC bits, dark signal) used to decode
       raw pixel values; default `Camera` with the fixed ``exposure`` set on the driver.
     calibration_frames: frames of the anchor pattern averaged into I(a) at start-up.
     timeout_s, retries: per capture, and how often a failed acquisition is repeated.
     Others as in `opu`.
   """
-  enc = settings(driver, mode, encoding, threshold, bits)
+  enc = settings(driver, driver_options, mode, encoding, threshold, bits, saturation)
+  if isinstance(driver, str):
+    factory, options = find_driver(driver), dict(driver_options or {})
+    try:
+      takes_seed = "seed" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+      takes_seed = False
+    driver = factory(**({"seed": seed} if takes_seed else {}), **options)
   if anchor_pixels is None:
     anchor_pixels = math.ceil(in_features / 2) if mode == "linear" else 0
   g = geometry_lib.make_geometry(in_features, out_features, anchor_pixels, driver.dmd_shape,
@@ -270,7 +396,7 @@ def hardware(in_features: int, out_features: int, driver: Driver | None = None,
   cam = dataclasses.replace(camera or camera_lib.Camera(), exposure=exposure)
   driver.set_exposure(exposure)
   device = HardwareOPU(jnp.zeros((out_features,), jnp.float32), driver, g, cam, enc, mode,
-                       timeout_s, retries, HardwareLog())
+                       timeout_s, retries, saturation, HardwareLog())
   if mode == "linear":
     dmd = g.dmd_shape[0] * g.dmd_shape[1]
     anchor = np.zeros((calibration_frames, dmd), np.float32)

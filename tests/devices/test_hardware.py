@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from opujax import devices
-from opujax.devices import Camera, EmulatedDriver
+from opujax.devices import Camera, EmulatedDriver, HardwareError
 
 N, M = 24, 160
 DMD, CAMERA = (3, 16), (2, 128)
@@ -94,6 +94,50 @@ def test_saturated_frames_are_reported():
   hw, _ = pair(camera=cam)
   m = hw.measure(binary((4, N)), None)
   assert float(m.saturated) > 0 and hw.log.saturated_frames > 0
+  strict = hw.replace(saturation="error")
+  with pytest.raises(HardwareError, match="saturated pixels.*saturation='error'"):
+    strict.measure(binary((4, N)), None)
+
+
+@pytest.mark.parametrize("fault", ["nan_frames", "short_frames"])
+def test_bad_frames_are_reacquired_then_a_hardware_error(fault):
+  hw, sim = pair()
+  setattr(hw.driver, fault, 1)
+  x = binary((4, N))
+  np.testing.assert_allclose(hw.project(x, None), sim.project(x, None), rtol=1e-4, atol=1e-3)
+  assert hw.log.bad_frames == 1
+  setattr(hw.driver, fault, 10)
+  step = jax.jit(lambda x: hw.project(x, None))
+  with pytest.raises(jax.errors.JaxRuntimeError) as raised:  # what jit lets through
+    jax.block_until_ready(step(x))
+  with pytest.raises(HardwareError, match="non-finite pixel|expected 8 frames of"):
+    devices.raise_host_error(hw, raised.value)  # one type to catch: errors.HardwareError
+
+
+def test_a_failing_driver_is_a_hardware_error():
+  hw, _ = pair()
+
+  def broken(patterns):
+    raise OSError("USB device disconnected")
+
+  hw.driver.display = broken
+  with pytest.raises(HardwareError, match="driver failed.*USB device disconnected"):
+    hw.measure(binary((2, N)), None)
+
+
+def test_drivers_by_name():
+  assert devices.find_driver("emulated") is EmulatedDriver
+  assert devices.find_driver("opujax.devices.hardware:EmulatedDriver") is EmulatedDriver
+  with pytest.raises(ValueError, match="Unknown driver 'lab'.*module:factory.*emulated"):
+    devices.find_driver("lab")
+  with pytest.raises(ValueError, match="cannot be loaded.*no_such_module"):
+    devices.find_driver("no_such_module:make")
+  hw = devices.make("hardware", N, M, driver="emulated", seed=4, camera=Camera.ideal(),
+                    driver_options={"dmd_shape": DMD, "camera_shape": CAMERA,
+                                    "camera": Camera.ideal()})
+  _, sim = pair()
+  x = binary((3, N))
+  np.testing.assert_allclose(hw.project(x, None), sim.project(x, None), rtol=1e-4, atol=1e-3)
 
 
 def test_no_driver_is_a_clear_error():
