@@ -13,7 +13,7 @@ import pytest
 
 from opujax import config as config_lib
 from opujax import data as data_lib
-from opujax import devices, train
+from opujax import checkpoint, devices, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,6 @@ def test_language_model_learns_and_reports_validation_loss(data_env, tmp_path):
 def test_a_run_drifts_its_medium_by_the_frames_it_takes(data_env, tmp_path):
   """3 steps of 200 ternary errors (4 frames each) through a drifting OPU leave its
   medium correlated (1 - eps)^(3 * 800 / 2) with the one it started from."""
-  import orbax.checkpoint as ocp
   eps = 5e-4
   args = ["--config", "configs/mnist_dfa_opu.py", "--config.model.widths=(64,)",
           "--config.batch_size=200", "--config.steps=3", "--config.log_every=1",
@@ -53,8 +52,7 @@ def test_a_run_drifts_its_medium_by_the_frames_it_takes(data_env, tmp_path):
   proc = subprocess.run([sys.executable, "-m", "opujax.run", *args], cwd=ROOT, env=os.environ,
                         capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr
-  with ocp.CheckpointManager((tmp_path / "checkpoints").absolute()) as m:
-    drifted = np.asarray(m.restore(3)["rule"]["device"]["weights"]).ravel()
+  drifted = np.asarray(checkpoint.load(tmp_path, 3)["rule"]["device"]["weights"]).ravel()
   start = devices.make("opu", 10, 64, seed=1, **config_lib.REALISTIC_OPU)
   assert start.frames_per_row == 4
   r = np.corrcoef(np.asarray(start.weights).ravel(), drifted)[0, 1]
@@ -67,7 +65,6 @@ def test_a_stateful_model_resumes_to_the_same_state(model, widths, data_env, tmp
   """A BatchNorm model (Linen batch_stats; NNX BatchStat, dropout RNG streams) trained 6
   steps at once, or 3 then resumed for 3 more: the same parameters and model state, bit
   for bit; the running statistics have moved from their initial values."""
-  import orbax.checkpoint as ocp
   c = config_lib.stateful(model, "dfa")
   c.dataset, c.data.shift, c.model.widths, c.batch_size = "mnist", 0, widths, 32
   c.optimizer.schedule, c.checkpoint_every, c.log_every = "constant", 3, 3
@@ -78,10 +75,7 @@ def test_a_stateful_model_resumes_to_the_same_state(model, widths, data_env, tmp
   c.steps = 6
   summary = train.train_and_evaluate(c, tmp_path / "resumed", quiet=True)
   assert summary["resumed_from_step"] == 3
-  restored = []
-  for name in ("once", "resumed"):
-    with ocp.CheckpointManager((tmp_path / name / "checkpoints").absolute()) as m:
-      restored.append(m.restore(6))
+  restored = [checkpoint.load(tmp_path / name, 6) for name in ("once", "resumed")]
   for part in ("params", "model_state"):
     chex.assert_trees_all_equal(restored[0][part], restored[1][part])
   means = [a for p, a in jax.tree_util.tree_leaves_with_path(restored[0]["model_state"])
