@@ -16,22 +16,26 @@ def _plain(v):
 
 class MetricWriter:
   """Appends one JSON object per call to metrics.jsonl and the scalars to TensorBoard;
-  writes nothing when not ``enabled`` (the processes other than the first)."""
+  writes nothing when not ``enabled`` (the processes other than the first). A run
+  resumed at step ``resumed_at`` hides what TensorBoard holds from that step on (its
+  ``purge_step``: the killed run's events there are replaced, not doubled)."""
 
-  def __init__(self, workdir: Path, enabled: bool = True):
+  def __init__(self, workdir: Path, enabled: bool = True, resumed_at: int | None = None):
     self.enabled = enabled
     if not enabled:
       return
     from tensorboardX import SummaryWriter
     self._jsonl = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
-    self._tb = SummaryWriter(str(workdir / "tensorboard"))
+    self._tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=resumed_at)
 
-  def write(self, step: int, scalars: dict) -> None:
+  def write(self, step: int, scalars: dict, jsonl: bool = True) -> None:
+    """Logs ``scalars`` at ``step`` (to TensorBoard only, with ``jsonl=False``)."""
     if not self.enabled:
       return
     scalars = {k: _plain(v) for k, v in scalars.items()}
-    self._jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
-    self._jsonl.flush()
+    if jsonl:
+      self._jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
+      self._jsonl.flush()
     for k, v in scalars.items():
       if isinstance(v, (int, float)):
         self._tb.add_scalar(k, v, step)

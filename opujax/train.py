@@ -212,7 +212,11 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
     flops = accounting.step_flops(
         step_fn, (state, train_x, train_y, permute(start // steps_per_epoch), 0), state.rule, rows)
 
-    writer = MetricWriter(workdir, enabled=lead)
+    writer = MetricWriter(workdir, enabled=lead, resumed_at=start or None)
+    if lead and start:  # what the killed run logged at ``start`` and keeps: TensorBoard
+      for r in workdir_lib.records(workdir):  # purged it from ``start`` on, so again there
+        if r["step"] == start:
+          writer.write(start, {k: v for k, v in r.items() if k != "step"}, jsonl=False)
     progress = Progress(total, start, quiet or not lead)
     history, window, t_log = [], [], time.perf_counter()
 

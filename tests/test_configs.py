@@ -23,10 +23,12 @@ def test_config(path):
   assert module.__doc__.splitlines()[0] == f"python -m opujax.run --config configs/{path.name}"
   config = module.get_config()
   config_lib.validate(config)
-  name, rule = path.stem.rsplit("_", 1) if not path.stem.endswith("dfa_opu") else (
-      path.stem[:-len("_dfa_opu")], "dfa")
-  assert (config.dataset, config.rule) == (DATASETS[name], rule)
-  assert (config.device.name == "opu") == path.stem.endswith("_opu")
+  stem, device = path.stem, "digital"
+  for optical in ("opu", "hardware"):  # <name>_dfa_opu, <name>_dfa_hardware
+    if stem.endswith(f"_dfa_{optical}"):
+      stem, device = stem[:-len(optical) - 1], optical
+  name, rule = stem.rsplit("_", 1)
+  assert (config.dataset, config.rule, config.device.name) == (DATASETS[name], rule, device)
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])

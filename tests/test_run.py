@@ -92,6 +92,15 @@ def test_killed_run_resumes_to_the_same_parameters(finished, data_env, tmp_path)
   logged = [tuple(sorted(json.loads(l))) + (json.loads(l)["step"],)
             for l in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert len(logged) == len(set(logged))  # no step logged twice
+  from tensorboard.backend.event_processing import event_accumulator
+  events = event_accumulator.EventAccumulator(str(workdir / "tensorboard"))
+  events.Reload()
+  for tag in ("train/loss", "test/accuracy", "align/Dense_0"):
+    steps = [e.step for e in events.Scalars(tag)]
+    assert len(steps) == len(set(steps)), (tag, steps)  # the killed run's tail purged
+  assert {e.step for e in events.Scalars("train/loss")} == {
+      json.loads(l)["step"] for l in (workdir / "metrics.jsonl").read_text().splitlines()
+      if "train/loss" in json.loads(l)}
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(finished, data_env, tmp_path):
