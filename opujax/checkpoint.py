@@ -23,7 +23,8 @@ FINGERPRINT = "fingerprint"
 def manager(workdir: Path, keep: int):
   import orbax.checkpoint as ocp
   return ocp.CheckpointManager((Path(workdir) / "checkpoints").absolute(),
-                               item_names=("default", FINGERPRINT),
+                               item_handlers={"default": ocp.StandardCheckpointHandler(),
+                                              FINGERPRINT: ocp.JsonCheckpointHandler()},
                                options=ocp.CheckpointManagerOptions(max_to_keep=keep))
 
 

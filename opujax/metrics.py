@@ -40,6 +40,12 @@ class MetricWriter:
       if isinstance(v, (int, float)):
         self._tb.add_scalar(k, v, step)
 
+  def flush(self) -> None:
+    """Puts TensorBoard's buffered events on disk (before a checkpoint: a run killed
+    after it resumes there with its events up to it kept)."""
+    if self.enabled:
+      self._tb.flush()
+
   def close(self) -> None:
     if not self.enabled:
       return
@@ -63,6 +69,12 @@ class Progress:
     sys.stderr.write(f"\rstep {step}/{self.total} {rate:.1f} steps/s "
                      f"ETA {eta // 60:.0f}m{eta % 60:02.0f}s {extra}   ")
     sys.stderr.flush()
+
+  def flush(self) -> None:
+    """Puts TensorBoard's buffered events on disk (before a checkpoint: a run killed
+    after it resumes there with its events up to it kept)."""
+    if self.enabled:
+      self._tb.flush()
 
   def close(self) -> None:
     if not self.quiet:

@@ -258,6 +258,7 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
           progress.update(done, loss=float(losses.mean()), acc=float(accs.mean()))
           window, t_log = [], time.perf_counter()
         if save_now:
+          writer.flush()
           checkpoint.save(manager, done, state)
         if done % steps_per_epoch == 0 or done == total:
           history.append(eval_all(done))
