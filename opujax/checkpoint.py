@@ -100,14 +100,14 @@ def restore_latest(mngr, template, workdir: Path):
   if not steps:
     return template
   _check_structure(mngr, steps[0], template, workdir)
-  problems = []
+  savable, problems = _savable(template), []
   for step in steps:
     try:
-      restored = _restore(mngr, step, _savable(template))
+      restored = _restore(mngr, step, savable)
     except Exception as e:  # orbax and tensorstore raise many types for damaged files
       problem = f"unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
     else:
-      problem = _damage(restored[0], _savable(template), restored[1])
+      problem = _damage(restored[0], savable, restored[1])
       if problem is None:
         if problems:
           _set_aside(mngr, steps[:len(problems)])

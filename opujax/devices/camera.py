@@ -87,7 +87,8 @@ def exposure_of(cam: Camera, i_KxM: Array) -> Array:
   return cam.photons / jnp.where(lit, mean, 1.0)  # a dark frame keeps a finite exposure
 
 
-def capture(cam: Camera, i_K_LxM: tuple[Array, ...], key: Array) -> tuple[tuple[Array, ...], Array]:
+def capture(cam: Camera, i_K_LxM: tuple[Array, ...],
+            key: Array) -> tuple[tuple[Array, ...], Array]:
   """One exposure of each of K kinds of frames, each (L, ..., M) (pixels on the last
   axis): (K intensity estimates of the same shapes, saturated fraction).
 

@@ -70,10 +70,10 @@ def encode(x_BxN: Array, enc: Encoding) -> tuple[Array, Array]:
   """
   dtype = x_BxN.dtype if jnp.issubdtype(x_BxN.dtype, jnp.floating) else jnp.float32
   x_BxN = x_BxN.astype(dtype)
-  ones = jnp.ones(x_BxN.shape[:1], dtype)
   if enc.kind == "binary":
     check_binary(x_BxN)
-    return jnp.where((x_BxN == 0) | (x_BxN == 1), x_BxN, jnp.nan)[None], ones[None]
+    frames = jnp.where((x_BxN == 0) | (x_BxN == 1), x_BxN, jnp.nan)[None]
+    return frames, jnp.ones((1, x_BxN.shape[0]), dtype)
   finite_B = jnp.all(jnp.isfinite(x_BxN), axis=-1)  # a NaN or inf makes its row's result NaN
   frames, w_FxB = _encode_real(x_BxN, enc, dtype)
   return frames, jnp.where(finite_B, w_FxB, jnp.nan)
