@@ -1,13 +1,27 @@
-"""Eight emulated CPU devices for the sharding tests; set before JAX is first used."""
-
-import jax
-
-jax.config.update("jax_num_cpu_devices", 8)
+"""Eight emulated CPU devices for the sharding tests, and one persistent compilation cache
+for the session (this process and the runs it starts: tests that train the same shapes
+compile them once); both set before JAX is first used."""
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
+import jax
 import pytest
+
+COMPILATION_CACHE = tempfile.mkdtemp(prefix="opujax-tests-xla-")
+os.environ.update(JAX_COMPILATION_CACHE_DIR=COMPILATION_CACHE,
+                  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                  JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+jax.config.update("jax_num_cpu_devices", 8)
+jax.config.update("jax_compilation_cache_dir", COMPILATION_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_sessionfinish(session, exitstatus):
+  shutil.rmtree(COMPILATION_CACHE, ignore_errors=True)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

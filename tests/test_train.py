@@ -63,14 +63,17 @@ def test_a_run_drifts_its_medium_by_the_frames_it_takes(data_env, tmp_path):
 @pytest.mark.parametrize("model, widths", [("resnet", (4, 8, 8)), ("nnx_cnn", (4, 8))])
 def test_a_stateful_model_resumes_to_the_same_state(model, widths, data_env, tmp_path):
   """A BatchNorm model (Linen batch_stats; NNX BatchStat, dropout RNG streams) trained 6
-  steps at once, or 3 then resumed for 3 more: the same parameters and model state, bit
-  for bit; the running statistics have moved from their initial values."""
+  steps at once (with alignment diagnostics), or 3 then resumed for 3 more: the same
+  parameters and model state, bit for bit; the running statistics have moved from their
+  initial values."""
   c = config_lib.stateful(model, "dfa")
   c.dataset, c.data.shift, c.model.widths, c.batch_size = "mnist", 0, widths, 32
   c.optimizer.schedule, c.checkpoint_every, c.log_every = "constant", 3, 3
   c.diagnostics_every, c.eval_examples, c.steps = 3, 100, 6
   train.train_and_evaluate(c, tmp_path / "once", quiet=True)
-  c.steps = 3
+  records = [json.loads(l) for l in (tmp_path / "once" / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records if any(k.startswith("align/") for k in r)] == [0, 3]
+  c.diagnostics_every, c.steps = 0, 3  # diagnostics do not touch the state
   train.train_and_evaluate(c, tmp_path / "resumed", quiet=True)
   c.steps = 6
   summary = train.train_and_evaluate(c, tmp_path / "resumed", quiet=True)

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from opujax.devices import medium
+from opujax.devices import medium, normal
 
 
 @pytest.mark.parametrize("parts", [1, 2])
@@ -68,3 +68,16 @@ def test_materialise_rows_columns_and_scale_match_the_tiles():
   np.testing.assert_allclose(got, 0.5 * full[:21][:, :, cols], rtol=1e-6, atol=1e-6)
   prefix = medium.materialise(key, 21, range(2, 5), tile, 2, columns=np.arange(30))
   np.testing.assert_allclose(prefix, full[:21, :, :30], rtol=1e-6, atol=1e-6)
+
+
+def test_each_tile_is_its_own_keyed_stream():
+  """Tile (i, j) of a block is standard_normal(fold_in(fold_in(key, i), j)) drawn alone,
+  whichever block it is drawn in and wherever it lands."""
+  key, (tr, tc) = jax.random.key(6), (4, 8)
+  rows, cols = jnp.array([5, 0]), jnp.array([2, 7, 1])
+  g = np.asarray(medium.gaussian_tiles(key, rows, cols, (tr, tc), 2))
+  for a, i in enumerate(rows):
+    for b, j in enumerate(cols):
+      alone = normal.standard_normal(jax.random.fold_in(jax.random.fold_in(key, i), j),
+                                     (tr, 2, tc))
+      np.testing.assert_array_equal(g[a * tr:(a + 1) * tr, :, b * tc:(b + 1) * tc], alone)
