@@ -2,12 +2,15 @@
 
 fashion_mnist: a BatchNorm + dropout CNN written in Flax NNX (two conv layers, a hidden
 Dense layer), trained with optical DFA through the simulated OPU with realistic noise
-(8-bit camera, shot and read noise, ternarised error), each conv/Dense layer one
-feedback unit.
+(8-bit camera, shot and read noise), each conv/Dense layer one feedback unit. The
+10-class error goes to the DMD as 4-bit magnitudes in bit planes (8 DMD frames an
+example): ternarised, as for the MLP, it trained this model 1.02 points below digital DFA.
 """
 
 from opujax import config
 
 
 def get_config():
-  return config.with_opu(config.stateful("nnx_cnn", "dfa"))
+  c = config.with_opu(config.stateful("nnx_cnn", "dfa"))
+  c.device.options.update(encoding="bitplanes", bits=4)
+  return c
