@@ -91,10 +91,11 @@ def lm(rule: str = "dfa") -> ml_collections.ConfigDict:
   """A character-level Transformer LM on tiny_shakespeare (d_model 128, 4 post-LayerNorm
   blocks, 4 heads, context 128, fixed sinusoidal positions; 0.8M parameters), 1500 steps
   of 32 windows (under 25 minutes a run on 2 CPU cores), Adam (lr 1e-3, beta2 0.98,
-  eps 1e-9, gradients clipped at norm 0.5) with a cosine decay: Launay et al. 2020's recipe, for BP and DFA alike. With ``dfa``,
-  the error is taken at the head's input (the true gradient there, d_model numbers a
-  token) and projected to every block's output but the first's (the embedding learns
-  through the first block); all blocks share one feedback matrix (`dfa.dfa`)."""
+  eps 1e-9, gradients clipped at norm 0.5) with a cosine decay: Launay et al. 2020's
+  recipe, for BP and DFA alike. With ``dfa``, the error is taken at the head's input (the
+  true gradient there, d_model numbers a token) and projected to every block's output but
+  the first's (the embedding learns through the first block); all blocks share one
+  feedback matrix (`dfa.dfa`)."""
   c = default("tiny_shakespeare", rule)
   c.model.name = "transformer"
   c.model.depth = 4

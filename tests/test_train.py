@@ -13,7 +13,7 @@ import pytest
 
 from opujax import config as config_lib
 from opujax import data as data_lib
-from opujax import checkpoint, devices, train
+from opujax import checkpoint, devices, train, workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_a_stateful_model_resumes_to_the_same_state(model, widths, data_env, tmp
   c.optimizer.schedule, c.checkpoint_every, c.log_every = "constant", 3, 3
   c.diagnostics_every, c.eval_examples, c.steps = 3, 100, 6
   train.train_and_evaluate(c, tmp_path / "once", quiet=True)
-  records = [json.loads(l) for l in (tmp_path / "once" / "metrics.jsonl").read_text().splitlines()]
+  records = workdir.records(tmp_path / "once")
   assert [r["step"] for r in records if any(k.startswith("align/") for k in r)] == [0, 3]
   c.diagnostics_every, c.steps = 0, 3  # diagnostics do not touch the state
   train.train_and_evaluate(c, tmp_path / "resumed", quiet=True)
