@@ -51,8 +51,8 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
                                        "activation": "tanh", "dropout": 0.2, "d_model": 128,
                                        "depth": 2, "heads": 4, "norm": "pre",
-                                       "positions": "learned",
-                                       "dtype": "auto"})
+                                       "positions": "learned", "stem": "stride",
+                                       "hidden": 0, "dtype": "auto"})
   c.context = 128  # transformer context (tokens)
   c.rule = rule  # bp | fa | dfa | shallow
   c.units = ()  # feedback units: type names (Dense, Conv, Block) or path regexes
@@ -183,6 +183,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice("model.dtype", config.model.dtype, tuple(build.DTYPES))
   _choice("model.norm", config.model.norm, models.NORMS)
   _choice("model.positions", config.model.positions, models.POSITIONS)
+  _choice("model.stem", config.model.stem, models.STEMS)
+  _count("model.hidden", config.model.hidden, 0)
   _choice("rule", config.rule, dfa.RULES)
   _choice("feedback", config.feedback, ("independent", "shared"))
   _choice("device.name", config.device.name, tuple(devices.BUILDERS))

@@ -14,6 +14,8 @@ from opujax.errors import ConfigError
     ("optimizer.learning_rate", float("inf"), "learning_rate must be a positive finite"),
     ("lm:data.flip", True, "data.shift and data.flip augment images"),
     ("feedback", "per_block", "feedback='per_block' is not one of"),
+    ("model.stem", "patch", "model.stem='patch' is not one of stride, pool"),
+    ("model.hidden", -1, "model.hidden must be an integer >= 0"),
     ("mesh.fsdp", 0, "mesh.fsdp must be a positive integer or -1"),
     ("device.options.drift_per_frame", 1e-5, r"Unknown option\(s\) drift_per_frame for device "
      "'digital'"),

@@ -70,25 +70,47 @@ class ResBlock(nn.Module):
     return nn.relu(x_BxHxWxC + y)
 
 
+STEMS = ("stride", "pool")
+
+
 class ResNet(nn.Module):
-  """A small ResNet for 28x28 images: a 3x3 stride-2 stem (to 14x14), one `ResBlock` per
-  width (stride 2 after the first), global average pooling, dropout, logits. State:
+  """A small ResNet for 28x28 images: a 3x3 stem to 14x14 (``stem="stride"``: stride 2;
+  ``"pool"``: stride 1, then 2x2 max pooling), one `ResBlock` per width (stride 2 after
+  the first), then a head: global average pooling (``hidden=0``) or the flattened map
+  through a Dense layer of ``hidden`` units with BatchNorm; dropout, logits. State:
   ``batch_stats``."""
 
   classes: int = 10
   widths: Sequence[int] = (32, 64, 128)
   dropout: float = 0.0
+  stem: str = "stride"
+  hidden: int = 0
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     if x.ndim == 3:
       x = x[..., None]
-    x = nn.Conv(self.widths[0], (3, 3), (2, 2), use_bias=False)(x)
-    x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9)
+    strides = (2, 2) if self.stem == "stride" else (1, 1)
+    x = nn.relu(norm()(nn.Conv(self.widths[0], (3, 3), strides, use_bias=False)(x)))
+    if self.stem == "pool":
+      x = max_pool2(x)
     for i, w in enumerate(self.widths):
       x = ResBlock(w, 1 if i == 0 else 2)(x, train)
-    x = nn.Dropout(self.dropout, deterministic=not train)(x.mean((1, 2)))
+    if self.hidden:
+      x = nn.Dense(self.hidden, use_bias=False, name="hidden")(x.reshape(x.shape[0], -1))
+      x = nn.relu(norm()(x))
+    else:
+      x = x.mean((1, 2))
+    x = nn.Dropout(self.dropout, deterministic=not train)(x)
     return nn.Dense(self.classes, name="head")(x)
+
+
+def max_pool2(x_BxHxWxC: jax.Array) -> jax.Array:
+  """2x2 max pooling, stride 2 (H and W even), as a reshape and a max: the same function
+  as ``nn.max_pool(x, (2, 2), (2, 2))``, whose gradient (a scatter) is slow on XLA:CPU."""
+  b, h, w, c = x_BxHxWxC.shape
+  return x_BxHxWxC.reshape(b, h // 2, 2, w // 2, 2, c).max((2, 4))
 
 
 NORMS = ("pre", "post")
