@@ -14,9 +14,10 @@ in electrons, then has variance ``electrons + read_noise^2 + (1 / gain)^2 / 12``
 read, ADC quantisation), while unsaturated: its SNR is
 ``exposure * I / sqrt(that)``. Pixels at full scale are counted as saturated.
 
-Noise draws use `normal.standard_normal` (``noise_rng="hash"``): on CPU, JAX's threefry costs
-more than the matmul of a frame, while the camera should cost little on top of the
-optics; ``noise_rng="threefry"`` uses ``jax.random.normal``.
+Noise draws use `normal.standard_normal_pair` (``noise_rng="hash"``: Box-Muller pairs of a
+counter-based hash): on CPU, JAX's threefry costs more than the matmul of a frame, while
+the camera should cost little on top of the optics; ``noise_rng="threefry"`` uses
+``jax.random.normal``.
 
 Defaults are those of a scientific CMOS camera read out at 8 bits, as on the published
 OPU: 10,000 e- full well, 5 e- read noise, 10 e- dark signal, 1,000 e- per pixel.
@@ -95,28 +96,30 @@ def capture(cam: Camera, i_K_LxM: tuple[Array, ...],
   With noise, the L frames of each kind are read one at a time (a `lax.map`): a pixel's
   noise is drawn, added and the sum digitised in one pass, and only its ADC counts are
   stored, so no noise is drawn twice (XLA would otherwise recompute it for each use).
-  The K kinds stay separate arrays: a stacked array of frames does not vectorise. The
-  noise a pixel gets depends on its index in (L, K, ..., M), not on how frames are grouped.
+  The K kinds stay separate arrays: a stacked array of frames does not vectorise. With
+  the hash generator, kinds 2j and 2j + 1 of a frame take the two draws of a Box-Muller
+  pair (`normal.standard_normal_pair`): pixel i of frame l, kind k gets component k % 2
+  of pair number ``(l * ceil(K / 2) + k // 2) * size + i`` (size: pixels per frame).
   """
   kinds, size = len(i_K_LxM), math.prod(i_K_LxM[0].shape[1:])
-  if i_K_LxM[0].shape[0] * kinds * size >= 2 ** 32:
-    raise ValueError(f"A camera exposes at most 2^32 pixels at once, asked "
-                     f"{i_K_LxM[0].shape[0] * kinds * size}.")
+  if i_K_LxM[0].shape[0] * (kinds + 1) // 2 * size >= 2 ** 32:
+    raise ValueError(f"A camera exposes at most 2^32 pixel pairs at once, asked "
+                     f"{i_K_LxM[0].shape[0] * (kinds + 1) // 2 * size}.")
   exposures = tuple(exposure_of(cam, i) for i in i_K_LxM)
   dtype = jnp.uint8 if (cam.adc_bits or 0) <= 8 else jnp.uint16
   noisy = cam.shot_noise != "off" or cam.read_noise > 0
 
-  def digitise(i, exposure, index):
-    e = exposure * i + cam.dark_electrons
-    if noisy:
-      e = _add_noise(cam, e, key, index, index * size)
+  def digitise(e):
     if cam.adc_bits is None:
       return e
     return jnp.clip(jnp.round(e * cam.gain), 0, 2 ** cam.adc_bits - 1).astype(dtype)
 
   def frames(args):
     l, i_K, exposure_K = args
-    return tuple(digitise(i, x, l * kinds + k) for k, (i, x) in enumerate(zip(i_K, exposure_K)))
+    e_K = tuple(x * i + cam.dark_electrons for i, x in zip(i_K, exposure_K))
+    if noisy:
+      e_K = _add_noise(cam, e_K, key, l)
+    return tuple(digitise(e) for e in e_K)
 
   args = (jnp.arange(i_K_LxM[0].shape[0], dtype=jnp.uint32), i_K_LxM, exposures)
   raw = jax.lax.map(frames, args) if noisy else jax.vmap(frames)(args)
@@ -125,25 +128,31 @@ def capture(cam: Camera, i_K_LxM: tuple[Array, ...],
   return tuple(est for est, _ in read_out), saturated
 
 
-def _add_noise(cam: Camera, e: Array, key: Array, index: Array, offset: Array) -> Array:
-  """Shot noise (Poisson, or its Gaussian limit N(0, e)) and read noise N(0, r^2) on
-  source ``index``, whose first pixel is number ``offset``; in the Gaussian limit both
-  are drawn as one normal of variance e + r^2."""
-  if cam.noise_rng == "threefry" or cam.shot_noise == "poisson":
-    key = jax.random.fold_in(key, index)
-  k_shot, k_read = jax.random.split(key)
-  if cam.shot_noise == "poisson":
-    e = jax.random.poisson(k_shot, e).astype(e.dtype)
-  sd = jnp.sqrt((e if cam.shot_noise == "gaussian" else 0.0) + cam.read_noise ** 2)
-  if cam.noise_rng == "hash":
-    return e + sd * normal.standard_normal(k_read, e.shape, e.dtype, offset=offset)
-  return e + sd * jax.random.normal(k_read, e.shape, e.dtype)
+def _add_noise(cam: Camera, e_K: tuple[Array, ...], key: Array,
+               frame: Array) -> tuple[Array, ...]:
+  """Shot noise (Poisson, or its Gaussian limit N(0, e)) and read noise N(0, r^2) on the
+  K kinds of frame number ``frame``; in the Gaussian limit both are drawn as one normal
+  of variance e + r^2 (with the hash generator, kinds in Box-Muller pairs)."""
+  kinds, shape, dtype = len(e_K), e_K[0].shape, e_K[0].dtype
+  if cam.noise_rng == "hash" and cam.shot_noise != "poisson":
+    pairs, size = (kinds + 1) // 2, e_K[0].size
+    z_K = sum((normal.standard_normal_pair(key, shape, dtype, (frame * pairs + j) * size)
+               for j in range(pairs)), ())[:kinds]
+  else:
+    keys = [jax.random.split(jax.random.fold_in(key, frame * kinds + k)) for k in range(kinds)]
+    if cam.shot_noise == "poisson":
+      e_K = tuple(jax.random.poisson(k, e).astype(dtype) for (k, _), e in zip(keys, e_K))
+    draw = normal.standard_normal if cam.noise_rng == "hash" else jax.random.normal
+    z_K = tuple(draw(k, shape, dtype) for _, k in keys)
+  shot = cam.shot_noise == "gaussian"
+  return tuple(e + jnp.sqrt((e if shot else 0.0) + cam.read_noise ** 2) * z
+               for e, z in zip(e_K, z_K))
 
 
 def read(cam: Camera, raw_KxM: Array, exposure_Kx1: Array) -> tuple[Array, Array]:
   """Intensity estimate from raw camera output, and the fraction of saturated pixels."""
-  saturated = (jnp.mean(raw_KxM >= 2 ** cam.adc_bits - 1) if cam.adc_bits
-               else jnp.zeros((), exposure_Kx1.dtype))
+  full = jnp.sum(raw_KxM >= 2 ** cam.adc_bits - 1, dtype=jnp.int32) if cam.adc_bits else 0
+  saturated = jnp.asarray(full / raw_KxM.size, exposure_Kx1.dtype)
   electrons = raw_KxM.astype(exposure_Kx1.dtype) / cam.gain - cam.dark_electrons
   return electrons / exposure_Kx1, saturated
 

@@ -2,8 +2,9 @@
 noise and the medium's transmission matrix.
 
 `jax.random.normal` (threefry) costs more than the matmul a frame of the simulated OPU
-needs; these draws cost ~5x less. ``standard_normal(key, shape, offset)`` is a pure
-function of (key, element index + offset), so any block of a large array can be drawn
+needs; these draws cost ~5x less (`standard_normal`, by the inverse error function), and
+pairs of them ~1.8x less again (`standard_normal_pair`, by Box-Muller). Both are pure
+functions of (key, element index + offset), so any block of a large array can be drawn
 on its own and equal the same block drawn whole.
 """
 
@@ -47,6 +48,44 @@ def standard_normal(key: Array, shape: tuple[int, ...], dtype=jnp.float32,
   return (math.sqrt(2.0) * erfinv(x)).reshape(shape).astype(dtype)
 
 
+def _uniform24(counter: Array, k0: Array, k1: Array) -> Array:
+  """``triple32(triple32(counter ^ k0) + k1)``'s top 24 bits as (h' + 1/2) / 2^24 in (0, 1)."""
+  bits = triple32(triple32(counter ^ k0) + k1)  # via int32: converts in one instruction
+  return ((bits >> 8).astype(jnp.int32).astype(jnp.float32) + 0.5) * (1.0 / 2 ** 24)
+
+
+def standard_normal_pair(key: Array, shape: tuple[int, ...], dtype=jnp.float32,
+                         offset: Array | int = 0) -> tuple[Array, Array]:
+  """Two independent arrays of N(0, 1) draws by Box-Muller, ~1.8x cheaper a draw than
+  `standard_normal` on CPU.
+
+  Element i of both comes from two uniforms u1, u2 on the odd multiples of 2^-25 in
+  (0, 1), each the top 24 bits of ``triple32(triple32((i + offset) ^ k0) + k1)`` with
+  its own key words (drawn from ``key`` by threefry):
+
+      r = sqrt(-2 log u1),  t = pi (u2 - 1/2),  (r sin 2t, r cos 2t)
+
+  (|z| <= 5.89). ``sin 2t = 2 sin t cos t`` and ``cos 2t = 1 - 2 sin^2 t`` come from
+  Taylor polynomials of sin and cos on |t| <= pi/2 (error < 3e-7 in float32) and the logarithm
+  from `log`, because XLA's do not vectorise on CPU. Statistically checked in the tests
+  (moments, quantiles, correlations within and between the arrays).
+  """
+  n = math.prod(shape)
+  if n >= 2 ** 32:
+    raise ValueError(f"standard_normal_pair draws at most 2^32 pairs at once, asked {n}.")
+  k = jax.random.bits(key, (4,), jnp.uint32)
+  counter = jax.lax.iota(jnp.uint32, n) + jnp.asarray(offset, jnp.uint32)
+  r = jnp.sqrt(-2.0 * log(_uniform24(counter, k[0], k[1])))
+  t = math.pi * (_uniform24(counter, k[2], k[3]) - 0.5)
+  t2 = t * t
+  sin, cos = t * _horner(_SIN, t2), _horner(_COS, t2)
+  return ((r * (2.0 * sin * cos)).reshape(shape).astype(dtype),
+          (r * (1.0 - 2.0 * sin * sin)).reshape(shape).astype(dtype))
+
+
+# Taylor coefficients of sin(t) / t and cos(t) in t^2, highest power first.
+_SIN = tuple((-1) ** j / math.factorial(2 * j + 1) for j in range(5, -1, -1))
+_COS = tuple((-1) ** j / math.factorial(2 * j) for j in range(6, -1, -1))
 _ERFINV_CENTRE = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
                   0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
 _ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from opujax.devices import camera as camera_lib
+from opujax.devices import normal
 from opujax.devices.camera import Camera
 
 
@@ -82,12 +83,16 @@ def test_dark_frame_under_auto_exposure_is_finite():
   assert np.all(np.isfinite(est)) and abs(est.mean()) < 1.0
 
 
-def test_noise_follows_the_pixel_index_not_the_grouping_of_frames():
-  # Two frames per source, read as one (L, 2, B, M) capture, get the noise of the same
-  # 2L frames read one by one: pixel (l, k, b, m) is pixel number ((l*2 + k)*B + b)*M + m.
+def test_noise_of_a_pixel_is_set_by_its_frame_kind_and_index():
+  # K = 3 kinds of L = 2 frames of (4, 50) pixels, read noise 1 only: the estimate is
+  # I + z, where pixel i of frame l, kind k gets component k % 2 of Box-Muller pair
+  # number (l * 2 + k // 2) * 200 + i (ceil(3 / 2) = 2 pairs a frame).
+  cam = Camera(exposure=1.0, shot_noise="off", read_noise=1.0, dark_electrons=0.0,
+               adc_bits=None)
   i = jnp.asarray(np.random.default_rng(3).exponential(size=(3, 2, 4, 50)), jnp.float32)
   key = jax.random.key(9)
-  (a, b), sat = jax.jit(lambda i: camera_lib.capture(Camera(), (i[:, 0], i[:, 1]), key))(i)
-  flat, sat_flat = camera_lib.detect(Camera(), i.reshape(6, 4, 50), key)
-  np.testing.assert_allclose(np.stack([a, b], 1).reshape(6, 4, 50), flat, rtol=1e-5)
-  assert float(sat) == float(sat_flat)
+  est, _ = jax.jit(lambda i: camera_lib.capture(cam, tuple(i), key))(i)
+  for l in range(2):
+    for k in range(3):
+      z = normal.standard_normal_pair(key, (4, 50), offset=(l * 2 + k // 2) * 200)[k % 2]
+      np.testing.assert_allclose(est[k][l] - i[k, l], z, atol=1e-5)

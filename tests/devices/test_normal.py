@@ -1,5 +1,6 @@
 """opujax.devices.normal against NumPy, XLA's erf_inv and the normal distribution."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +18,24 @@ def test_draws_are_standard_normal():
   for a, b in ((z[:-1], z[1:]), (z[:-1024], z[1024:]), (z, z2)):
     assert abs(np.corrcoef(a, b)[0, 1]) < 4e-3
   assert abs(np.corrcoef(z[:-1] ** 2, z[1:] ** 2)[0, 1]) < 4e-3
+
+
+def test_box_muller_pairs_are_independent_standard_normals():
+  a, b = normal.standard_normal_pair(jax.random.key(0), (1 << 20,))
+  c, _ = normal.standard_normal_pair(jax.random.key(1), (1 << 20,))
+  a, b, c = (np.asarray(z, np.float64) for z in (a, b, c))
+  for z in (a, b):
+    assert abs(z.mean()) < 3e-3 and abs(z.var() - 1) < 5e-3 and abs(np.mean(z ** 4) - 3) < 0.03
+    np.testing.assert_allclose(np.quantile(z, [0.001, 0.05, 0.5, 0.95, 0.999]),
+                               [-3.0902, -1.6449, 0.0, 1.6449, 3.0902], atol=0.03)
+    assert np.abs(z).max() < 5.9
+  # Within a pair (z1 and z2 share r, yet are independent: their squares are
+  # uncorrelated too), along an array, and between keys.
+  for x, y in ((a, b), (a ** 2, b ** 2), (a[:-1], a[1:]), (b[:-1] ** 2, b[1:] ** 2), (a, c)):
+    assert abs(np.corrcoef(x, y)[0, 1]) < 4e-3
+  chex.assert_trees_all_close(
+      normal.standard_normal_pair(jax.random.key(0), (300,), offset=500),
+      (a[500:800].astype(np.float32), b[500:800].astype(np.float32)), atol=1e-6)
 
 
 def test_erfinv_and_log_match_xla_and_numpy():
