@@ -1,13 +1,16 @@
 """python -m opujax.run --config configs/fashion_mnist_resnet_dfa_opu.py
 
-fashion_mnist: a small BatchNorm ResNet (Linen: stem, residual blocks of 16, 32, 64
-channels, batch_stats), trained with optical DFA through the simulated OPU with
-realistic noise (8-bit camera, shot and read noise, ternarised error), each residual
-block one feedback unit.
+fashion_mnist: a small BatchNorm ResNet (Linen: a pooling stem, residual blocks of 16,
+32, 64 channels, a hidden Dense layer of 256 with BatchNorm; batch_stats), trained with
+optical DFA through the simulated OPU with realistic noise (8-bit camera, shot and read
+noise): the error goes to the hidden layer's input and the head's input, sent to the
+DMD as 4-bit magnitudes in bit planes (8 DMD frames an example), as for the NNX CNN.
 """
 
 from opujax import config
 
 
 def get_config():
-  return config.with_opu(config.stateful("resnet", "dfa"))
+  c = config.with_opu(config.stateful("resnet", "dfa"))
+  c.device.options.update(encoding="bitplanes", bits=4)
+  return c
