@@ -4,7 +4,9 @@
 
 The scale ladder: an MLP (MNIST) and a Transformer LM (tiny_shakespeare) at about 1M,
 10M, 100M and 1B parameters, trained a few steps on real data with BP and with DFA
-(digital device; each hidden layer, or each block with shared feedback, one unit).
+(digital device; each hidden layer, or each block with shared feedback, one unit), and
+with ``--rules dfa_opu`` optical DFA (the simulated OPU with the realistic camera, the
+error ternarised: issue 14 asks <= 1.1x the digital DFA step at 100M parameters).
 
 Each rung runs in its own process, so its peak RSS is its own: parameters and optimizer
 state created sharded over every device (`opujax.parallel`), one jitted step compiled
@@ -93,11 +95,13 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
   init_s = time.perf_counter() - t
   n_params = models.param_count(params)
   rule = dfa.bp()
-  if rule_name == "dfa":
+  if rule_name in ("dfa", "dfa_opu"):
     shared = model_name == "transformer"
     size_out = dfa.feedback_size(model, params, jnp.asarray(x0[:1]), units=units,
                                  shared=shared)
-    device = devices.make("digital", classes, size_out, seed=1)
+    device = (devices.make("digital", classes, size_out, seed=1) if rule_name == "dfa" else
+              devices.make("opu", classes, size_out, seed=1, encoding="ternary",
+                           threshold=0.1))
     rule = dfa.dfa(device, shared)
     rule = parallel.put(rule, parallel.state_shardings(rule, mesh, size_out))
   step = dfa.train_step_fn(model, train.xent, optimizer, units)
@@ -164,7 +168,8 @@ def plot(rows: list[dict], path: Path) -> None:
         pts = sorted((row["parameters"], row[key]) for row in rows
                      if row["model"] == m and row["rule"] == r and row.get(key))
         if pts:
-          ax.plot(*zip(*pts), marker="o", ls="-" if r == "dfa" else "--", label=f"{m} {r}")
+          ax.plot(*zip(*pts), marker="o", ls={"bp": "--", "dfa": "-"}.get(r, ":"),
+                  label=f"{m} {r}")
       ax.set(xscale="log", yscale="log", xlabel="parameters", title=label)
       ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -172,13 +177,19 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def write(rows: list[dict], out: Path) -> None:
   out.parent.mkdir(parents=True, exist_ok=True)
+  def same_rung(row, rule):
+    return next((r for r in rows if r["model"] == row["model"] and r["size"] == row["size"]
+                 and r["rule"] == rule and "step_s" in r), None)
+
   for row in rows:
-    bp = next((r for r in rows if r["model"] == row["model"] and r["size"] == row["size"]
-               and r["rule"] == "bp" and "step_s" in r), None)
+    bp, digital = same_rung(row, "bp"), same_rung(row, "dfa")
     if row["rule"] == "dfa" and bp and "step_s" in row:
       row["dfa_over_bp_step_time"] = row["step_s"] / bp["step_s"]
+    if row["rule"] == "dfa_opu" and digital and "step_s" in row:
+      row["dfa_opu_over_dfa_step_time"] = row["step_s"] / digital["step_s"]
   files.write_json(out.with_suffix(".json"), rows)
-  keys = [k for k in rows[0] if k != "losses"] + ["dfa_over_bp_step_time", "error"]
+  keys = [k for k in rows[0] if k != "losses"] + ["dfa_over_bp_step_time",
+                                                   "dfa_opu_over_dfa_step_time", "error"]
   keys = list(dict.fromkeys(k for k in keys if any(k in r for r in rows)))
 
   def csv_to(path: Path) -> None:
@@ -222,7 +233,7 @@ def main() -> None:
           row = {"model": m, "size": size, "rule": rule,
                  "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
         rows.append(row)
-        print(f"{m:11s} {size:5s} {rule:4s} " + (
+        print(f"{m:11s} {size:5s} {rule:7s} " + (
             f"{row['parameters'] / 1e6:8.1f}M step {row['step_s']:8.3f}s "
             f"{row['items_per_s']:10.1f}/s RSS {row['peak_rss_bytes'] / 2**30:6.2f}GiB "
             f"compiled {row['compiled_peak_bytes'] / 2**30:6.2f}GiB "
@@ -232,6 +243,9 @@ def main() -> None:
   for r in rows:
     if "dfa_over_bp_step_time" in r:
       print(f"DFA/BP step time {r['model']} {r['size']}: {r['dfa_over_bp_step_time']:.3f}")
+    if "dfa_opu_over_dfa_step_time" in r:
+      print(f"optical/digital DFA step time {r['model']} {r['size']}: "
+            f"{r['dfa_opu_over_dfa_step_time']:.3f}")
 
 
 if __name__ == "__main__":
