@@ -20,9 +20,10 @@ sweep config's ``get_config()`` returns a dict (its keys are dotted config paths
 
 Points equal to the base (an axis at the base's own value) share one run. Finished
 points are skipped, so a killed sweep continues (and each run resumes from its own
-checkpoint). Writes ``results.csv`` / ``results.json`` (one row per run) and one PNG
-per swept key: the metric against the key, one line per rule, mean over seeds with their
-spread.
+checkpoint). Writes ``results.csv`` / ``results.json`` (one row per run, with the
+alignment of each feedback unit at the run's last diagnostics, ``align/<unit>``) and one
+PNG per swept key: the metric against the key, one line per rule, mean over seeds with
+their spread.
 """
 
 import argparse
@@ -38,6 +39,7 @@ from typing import Any, NamedTuple
 
 from opujax import config as config_lib
 from opujax import files
+from opujax import workdir as workdir_lib
 from opujax.errors import UserError
 
 
@@ -59,13 +61,15 @@ class Run(NamedTuple):
 
 
 class Outcome(NamedTuple):
-  """A finished run's summary, last logged training accuracy and mean examples/s (first
-  log excluded: compilation), or why it failed."""
+  """A finished run's summary, last logged training accuracy, mean examples/s (first
+  log excluded: compilation) and last alignment diagnostics (`last_alignment`), or why
+  it failed."""
 
   summary: dict | None = None
   train_accuracy: float | None = None
   examples_per_s: float | None = None
   error: str | None = None
+  alignment: dict | None = None
 
 
 METRICS = ("final_test_accuracy", "best_test_accuracy", "train_accuracy", "train_test_gap",
@@ -230,11 +234,22 @@ def _execute(run: Run, workdir: Path, quiet: bool) -> Outcome:
     return Outcome(error=f"{out} holds a finished run of another config ("
                    + ", ".join(f"{k}={v!r}" for k, v in stale.items())
                    + "); delete it or sweep into another --workdir")
-  lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+  lines = workdir_lib.records(out)
   train = [l for l in lines if "examples_per_s" in l]  # training logs, not evaluations
   return Outcome(summary, train[-1]["train/accuracy"] if train else None,
                  (sum(l["examples_per_s"] for l in train[1:]) / (len(train) - 1)
-                  if len(train) > 1 else None))
+                  if len(train) > 1 else None), alignment=last_alignment(lines))
+
+
+def last_alignment(records: list[dict]) -> dict:
+  """The angles (degrees) between each feedback unit's update and BP's gradient at a
+  run's last diagnostics, as {"align_step": step, "align/<unit>": angle, ...}; {} when
+  it logged none (BP, or ``diagnostics_every=0``)."""
+  logged = [r for r in records if any(k.startswith("align/") for k in r)]
+  if not logged:
+    return {}
+  return {"align_step": logged[-1]["step"],
+          **{k: v for k, v in logged[-1].items() if k.startswith("align/")}}
 
 
 def die_with_parent() -> None:
@@ -265,7 +280,8 @@ def row(run: Run, outcome: Outcome) -> dict:
   """One table row: the point's overrides, rule, seed, accuracies, train-test gap (final
   accuracy on training examples, evaluated like the test set, minus test accuracy; the
   last logged training accuracy where a run has no train split), examples/s and the
-  step time it implies, minutes, validation and test loss."""
+  step time it implies, minutes, validation and test loss, and the alignment per unit
+  at the last diagnostics (`last_alignment`)."""
   r = {"name": run.name, **{f"set:{k}": v for k, v in run.overrides.items()}}
   if outcome.error is not None:
     return {**r, "error": outcome.error}
@@ -281,6 +297,7 @@ def row(run: Run, outcome: Outcome) -> dict:
     r["train_test_gap"] = train - s["final_test_accuracy"]
   for split in ("validation", "test"):
     r[f"{split}_loss"] = s.get("final", {}).get(f"{split}/loss")
+  r.update(outcome.alignment or {})
   r["reference"] = Path(run.config).stem if run.point is None else ""
   r["point"] = run.label
   return r

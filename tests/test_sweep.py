@@ -125,6 +125,20 @@ def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
   assert (out / "dropout=0.5,rule=shallow" / "summary.json").is_file()
 
 
+def test_rows_carry_the_alignment_of_the_last_diagnostics():
+  records = [{"step": 0, "align/Dense_0": 80.0, "align/head": 0.0},
+             {"step": 10, "train/loss": 1.0},
+             {"step": 20, "align/Dense_0": 42.0, "align/head": 0.0, "update_norm/head": 3.0}]
+  assert sweep.last_alignment(records) == {"align_step": 20, "align/Dense_0": 42.0,
+                                           "align/head": 0.0}
+  assert sweep.last_alignment(records[1:2]) == {}
+  run = sweep.Run("p", "configs/mnist_dfa.py", {"seed": 0}, {"seed": 0}, "p")
+  summary = {"config": {"rule": "dfa", "seed": 0, "batch_size": 8},
+             "final_test_accuracy": 0.5, "best_test_accuracy": 0.6, "wall_time_s": 60.0}
+  r = sweep.row(run, sweep.Outcome(summary, alignment=sweep.last_alignment(records)))
+  assert r["align_step"] == 20 and r["align/Dense_0"] == 42.0 and "update_norm/head" not in r
+
+
 def test_a_finished_run_of_another_config_is_not_taken(tmp_path):
   """A workdir left by an earlier sweep with other settings is reported, not reused."""
   out = tmp_path / "photons=10.0"
