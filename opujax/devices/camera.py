@@ -25,6 +25,7 @@ OPU: 10,000 e- full well, 5 e- read noise, 10 e- dark signal, 1,000 e- per pixel
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -88,24 +89,28 @@ def exposure_of(cam: Camera, i_KxM: Array) -> Array:
   return cam.photons / jnp.where(lit, mean, 1.0)  # a dark frame keeps a finite exposure
 
 
-def capture(cam: Camera, i_K_LxM: tuple[Array, ...],
+def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: Array,
             key: Array) -> tuple[tuple[Array, ...], Array]:
-  """One exposure of each of K kinds of frames, each (L, ..., M) (pixels on the last
-  axis): (K intensity estimates of the same shapes, saturated fraction).
+  """One exposure of each of the K kinds of frames that ``frames`` makes of each of the L
+  ``sources`` (its first axis); a frame is an intensity array (..., M), pixels on the
+  last axis. Returns the K intensity estimates, each (L, ..., M), and the saturated
+  fraction of all pixels.
 
-  With noise, the L frames of each kind are read one at a time (a `lax.map`): a pixel's
-  noise is drawn, added and the sum digitised in one pass, and only its ADC counts are
-  stored, so no noise is drawn twice (XLA would otherwise recompute it for each use).
+  The sources are exposed one at a time (a `lax.map` with noise, else a `vmap`): a
+  frame's intensities, exposure, noise and ADC are computed in one pass over it and only
+  its ADC counts are stored, so nothing of the size of all the frames is kept but the
+  counts (for the OPU, ``frames`` is the optics, and its field and intensities stay one
+  source's), and no noise is drawn twice (XLA would otherwise recompute it for each use).
   The K kinds stay separate arrays: a stacked array of frames does not vectorise. With
   the hash generator, kinds 2j and 2j + 1 of a frame take the two draws of a Box-Muller
-  pair (`normal.standard_normal_pair`): pixel i of frame l, kind k gets component k % 2
-  of pair number ``(l * ceil(K / 2) + k // 2) * size + i`` (size: pixels per frame).
+  pair (`normal.standard_normal_pair`): pixel i of source l's kind k gets component
+  k % 2 of pair number ``(l * ceil(K / 2) + k // 2) * size + i`` (size: pixels a frame).
   """
-  kinds, size = len(i_K_LxM), math.prod(i_K_LxM[0].shape[1:])
-  if i_K_LxM[0].shape[0] * (kinds + 1) // 2 * size >= 2 ** 32:
+  shapes = jax.eval_shape(frames, jax.ShapeDtypeStruct(sources.shape[1:], sources.dtype))
+  kinds, size, n = len(shapes), math.prod(shapes[0].shape), sources.shape[0]
+  if n * (kinds + 1) // 2 * size >= 2 ** 32:
     raise ValueError(f"A camera exposes at most 2^32 pixel pairs at once, asked "
-                     f"{i_K_LxM[0].shape[0] * (kinds + 1) // 2 * size}.")
-  exposures = tuple(exposure_of(cam, i) for i in i_K_LxM)
+                     f"{n * (kinds + 1) // 2 * size}.")
   dtype = jnp.uint8 if (cam.adc_bits or 0) <= 8 else jnp.uint16
   noisy = cam.shot_noise != "off" or cam.read_noise > 0
 
@@ -114,16 +119,18 @@ def capture(cam: Camera, i_K_LxM: tuple[Array, ...],
       return e
     return jnp.clip(jnp.round(e * cam.gain), 0, 2 ** cam.adc_bits - 1).astype(dtype)
 
-  def frames(args):
-    l, i_K, exposure_K = args
+  def expose(args):
+    l, source = args
+    i_K = frames(source)
+    exposure_K = tuple(exposure_of(cam, i) for i in i_K)
     e_K = tuple(x * i + cam.dark_electrons for i, x in zip(i_K, exposure_K))
     if noisy:
       e_K = _add_noise(cam, e_K, key, l)
-    return tuple(digitise(e) for e in e_K)
+    return tuple(digitise(e) for e in e_K), exposure_K
 
-  args = (jnp.arange(i_K_LxM[0].shape[0], dtype=jnp.uint32), i_K_LxM, exposures)
-  raw = jax.lax.map(frames, args) if noisy else jax.vmap(frames)(args)
-  read_out = [read(cam, r, x) for r, x in zip(raw, exposures)]
+  args = (jnp.arange(n, dtype=jnp.uint32), sources)
+  raw_K, exposure_K = jax.lax.map(expose, args) if noisy else jax.vmap(expose)(args)
+  read_out = [read(cam, r, x) for r, x in zip(raw_K, exposure_K)]
   saturated = sum(s for _, s in read_out) / kinds
   return tuple(est for est, _ in read_out), saturated
 
@@ -161,5 +168,5 @@ def detect(cam: Camera, i_KxM: Array, key: Array) -> tuple[Array, Array]:
   """One exposure of each frame: (intensity estimate, saturated fraction)."""
   shape = i_KxM.shape
   sources = i_KxM.reshape(-1, *shape[-2:]) if i_KxM.ndim > 2 else i_KxM[None]
-  (est,), saturated = capture(cam, (sources,), key)
+  (est,), saturated = capture(cam, lambda i: (i,), sources, key)
   return est.reshape(shape), saturated

@@ -92,8 +92,8 @@ class SimulatedOPU(Optical):
   def measure(self, x: Array, key: Array) -> base.Measurement:
     x_BxN, lead = base.flatten_input(x, self.in_features)
     frames_FxBxN, w_FxB = encoding_lib.encode(x_BxN, self.encoding)
-    z_FxBx2xM = self.field(frames_FxBxN.astype(jnp.float32))
-    est, saturated = camera_lib.capture(self.camera, self.intensities(z_FxBx2xM), key)
+    optics = lambda frame_BxN: self.intensities(self.field(frame_BxN.astype(jnp.float32)))
+    est, saturated = camera_lib.capture(self.camera, optics, frames_FxBxN, key)
     y = est[0] if self.mode == "intensity" else anchor_readout(est, self.anchor_reference)
     y = encoding_lib.decode(y, w_FxB)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)

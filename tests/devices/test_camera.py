@@ -91,7 +91,8 @@ def test_noise_of_a_pixel_is_set_by_its_frame_kind_and_index():
                adc_bits=None)
   i = jnp.asarray(np.random.default_rng(3).exponential(size=(3, 2, 4, 50)), jnp.float32)
   key = jax.random.key(9)
-  est, _ = jax.jit(lambda i: camera_lib.capture(cam, tuple(i), key))(i)
+  sources = i.transpose(1, 0, 2, 3)  # frames() makes 3 kinds of each of 2 sources
+  est, _ = jax.jit(lambda s: camera_lib.capture(cam, tuple, s, key))(sources)
   for l in range(2):
     for k in range(3):
       z = normal.standard_normal_pair(key, (4, 50), offset=(l * 2 + k // 2) * 200)[k % 2]
