@@ -1,4 +1,6 @@
-"""Copies a finished sweep's tables and plots into experiments/results/<sweep>/ and, with
+"""Copies a finished sweep's tables and plots into experiments/results/<sweep>/, writes
+``table.md`` there (a row per run: its point, the sweep's metrics, the alignment of each
+feedback unit at its last diagnostics, and the command that reruns it) and, with
 ``--reference``, draws the headline: each axis's accuracy minus the reference's (mean over
 seeds), with the tolerance line, and lists where the sweep falls below it.
 
@@ -8,6 +10,7 @@ seeds), with the tolerance line, and lists where the sweep falls below it.
 
 import argparse
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -62,6 +65,32 @@ def headline(spec: dict, rows: list[dict], reference: str, rule: str, tolerance:
   return lines
 
 
+def shell_word(text: str) -> str:
+  """``text`` as one shell word: double-quoted where it holds spaces, quotes or brackets."""
+  if not any(c in text for c in " '()[]{}*?;&|<>"):
+    return text
+  return f'"{text}"' if not any(c in text for c in '"$`\\!') else shlex.quote(text)
+
+
+def table(spec: dict, rows: list[dict]) -> str:
+  """A Markdown table of a sweep's runs: point, metrics, the angle of each feedback unit's
+  update to BP's gradient (degrees, at the last diagnostics; ``all_params``: of the whole
+  update), command."""
+  metrics = spec.get("metrics") or ["final_test_accuracy"]
+  references = {Path(p).stem: p for p in spec.get("references") or ()}
+  lines = ["| run | " + " | ".join(metrics) + " | alignment (°) | command |",
+           "| --- " * (len(metrics) + 3) + "|"]
+  for r in rows:
+    config = references[r["reference"]] if r.get("reference") else spec["base"]
+    flags = [shell_word(sweep.flag(k[4:], v)) for k, v in r.items() if k.startswith("set:")]
+    angles = ", ".join(f"{k[6:]} {v:.0f}" for k, v in r.items() if k.startswith("align/"))
+    cells = [r.get("point") or r.get("reference") or r["name"]]
+    cells += ["failed" if r.get(m) is None else f"{r[m]:.4g}" for m in metrics]
+    cells += [angles, f"`python -m opujax.run --config {config} {' '.join(flags)}`"]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   p.add_argument("--config", required=True)
@@ -77,6 +106,7 @@ def main():
   for f in [*src.glob("results.*"), *src.glob("*.png")]:
     shutil.copy(f, out / f.name)
   rows = json.loads((src / "results.json").read_text())
+  (out / "table.md").write_text(table(sweep.load_config(a.config), rows))
   failed = [r["name"] for r in rows if "error" in r]
   print(f"{len(rows)} rows, {len(failed)} failed {failed if failed else ''}")
   if a.reference:

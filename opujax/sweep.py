@@ -147,7 +147,8 @@ def points(sweep) -> list[dict[str, Any]]:
   return [{k: v} for k, values in space.items() for v in values]
 
 
-def _flag(key: str, value) -> str:
+def flag(key: str, value) -> str:
+  """The ``python -m opujax.run`` flag that sets config ``key`` to ``value``."""
   text = value if isinstance(value, str) else repr(tuple(value) if isinstance(value, list)
                                                    else value)
   return f"--config.{key}={text}"
@@ -221,7 +222,7 @@ def _execute(run: Run, workdir: Path, quiet: bool) -> Outcome:
   out = workdir / run.name
   if not (out / "summary.json").is_file():
     cmd = [sys.executable, "-m", "opujax.run", "--config", run.config, "--workdir",
-           str(out), "--quiet"] + [_flag(k, v) for k, v in run.overrides.items()]
+           str(out), "--quiet"] + [flag(k, v) for k, v in run.overrides.items()]
     proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=die_with_parent)
     if not quiet:
       print(f"{run.name}: " + (proc.stdout.strip() or proc.stderr.strip()), flush=True)
