@@ -101,10 +101,12 @@ def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: 
   its ADC counts are stored, so nothing of the size of all the frames is kept but the
   counts (for the OPU, ``frames`` is the optics, and its field and intensities stay one
   source's), and no noise is drawn twice (XLA would otherwise recompute it for each use).
-  The K kinds stay separate arrays: a stacked array of frames does not vectorise. With
-  the hash generator, kinds 2j and 2j + 1 of a frame take the two draws of a Box-Muller
-  pair (`normal.standard_normal_pair`): pixel i of source l's kind k gets component
-  k % 2 of pair number ``(l * ceil(K / 2) + k // 2) * size + i`` (size: pixels a frame).
+  The K kinds stay separate arrays (a stacked array of frames does not vectorise), but
+  the ADC counts of kinds 2j and 2j + 1 are packed in one integer a pixel, so that one
+  fused loop draws and digitises both. With the hash generator they take the two draws
+  of a Box-Muller pair (`normal.standard_normal_pair`): pixel i of source l's kind k gets
+  component k % 2 of pair number ``(l * ceil(K / 2) + k // 2) * size + i`` (size: pixels
+  a frame).
   """
   shapes = jax.eval_shape(frames, jax.ShapeDtypeStruct(sources.shape[1:], sources.dtype))
   kinds, size, n = len(shapes), math.prod(shapes[0].shape), sources.shape[0]

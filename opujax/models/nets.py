@@ -107,10 +107,12 @@ class ResNet(nn.Module):
 
 
 def max_pool2(x_BxHxWxC: jax.Array) -> jax.Array:
-  """2x2 max pooling, stride 2 (H and W even), as a reshape and a max: the same function
-  as ``nn.max_pool(x, (2, 2), (2, 2))``, whose gradient (a scatter) is slow on XLA:CPU."""
+  """2x2 max pooling, stride 2, as a reshape and a max: the same function as
+  ``nn.max_pool(x, (2, 2), (2, 2))`` (an odd last row or column is dropped), whose
+  gradient (a scatter) is slow on XLA:CPU."""
   b, h, w, c = x_BxHxWxC.shape
-  return x_BxHxWxC.reshape(b, h // 2, 2, w // 2, 2, c).max((2, 4))
+  x = x_BxHxWxC[:, :h // 2 * 2, :w // 2 * 2]
+  return x.reshape(b, h // 2, 2, w // 2, 2, c).max((2, 4))
 
 
 NORMS = ("pre", "post")
