@@ -10,7 +10,7 @@ import optax
 import pytest
 from flax import nnx
 
-from opujax import devices, dfa
+from opujax import devices, dfa, models
 from opujax.dfa import hlo
 
 B, D_IN, H, C = 16, 12, 24, 5
@@ -67,6 +67,35 @@ def nnx_setup(rate=0.0):
   return model, params, state, x, labels
 
 
+def image_data():
+  x = jax.random.normal(jax.random.key(0), (B, 8, 8, 1)) * 2 + 1
+  return x, jnp.arange(B) % C
+
+
+def resnet_setup(rate=0.0):
+  """The project's Linen ResNet (pooling stem, BatchNorm blocks, hidden layer, dropout),
+  tiny: 8x8 images, 2 and 4 channels."""
+  model, (x, labels) = models.ResNet(C, (2, 4), rate, stem="pool", hidden=6), image_data()
+  variables = model.init(jax.random.key(1), x)
+  return model, variables["params"], {"batch_stats": variables["batch_stats"]}, x, labels
+
+
+def nnx_cnn_setup(rate=0.0):
+  """The project's NNX CNN (conv + BatchNorm + pool twice, hidden layer with BatchNorm and
+  dropout), tiny: 8x8 images, 2 and 4 channels."""
+  model = models.NNXCNN(C, (2, 4), hidden=6, dropout=rate, side=8, rngs=nnx.Rngs(1))
+  _, params, state = nnx.split(model, nnx.Param, ...)
+  return (model, params, state, *image_data())
+
+
+def first_kernel(family, grads):
+  """The gradient of the first layer's kernel."""
+  return {"linen": lambda: grads["Dense_0"]["kernel"],
+          "nnx": lambda: grads["dense"]["kernel"][...],
+          "linen_resnet": lambda: grads["Conv_0"]["kernel"],
+          "nnx_cnn": lambda: grads["conv1"]["kernel"][...]}[family]()
+
+
 def hand_forward(w, gamma, beta, w_head, b_head, x):
   """The nets by hand in train mode (no dropout): hidden h, logits, batch mean and var."""
   a = x @ w
@@ -100,7 +129,7 @@ def raw(tree):
 
 
 def make_rule(name, model, params, x, state):
-  device = devices.make("digital", C, H, seed=3)
+  device = devices.make("digital", C, dfa.feedback_size(model, params, x, state=state), seed=3)
   if name == "fa":
     return dfa.fa(model, params, x, seed=2, state=state)
   return dfa.make(name, device)
@@ -144,12 +173,17 @@ class StateTest(chex.TestCase):
         chex.assert_trees_all_close(got, stats_ref, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("family", ["linen", "nnx"])
+SETUPS = {"linen": linen_setup, "nnx": nnx_setup, "linen_resnet": resnet_setup,
+          "nnx_cnn": nnx_cnn_setup}
+
+
+@pytest.mark.parametrize("family", list(SETUPS))
 @pytest.mark.parametrize("rule_name", RULES)
 def test_every_rule_threads_the_state_as_a_bp_step_does(family, rule_name):
-  """With dropout on: the state after any rule's step is BP's; the output layer's update
-  is BP's (same forward, same dropout mask); the model's state is returned, not kept."""
-  model, params, state, x, labels = (linen_setup if family == "linen" else nnx_setup)(0.5)
+  """With dropout on, for the BatchNorm nets and the BatchNorm + dropout CNNs: the state
+  after any rule's step is BP's; the output layer's update is BP's (same forward, same
+  dropout mask); the model's state is returned, not kept."""
+  model, params, state, x, labels = SETUPS[family](0.5)
   fn = jax.jit(dfa.grad_fn(model, xent, train_kwargs={"train": True}))
   key = jax.random.key(7)
   _, bp_grads, bp_aux = fn(params, dfa.bp(), x, labels, key, state)
@@ -158,17 +192,18 @@ def test_every_rule_threads_the_state_as_a_bp_step_does(family, rule_name):
   chex.assert_trees_all_close(raw(aux["state"]), raw(bp_aux["state"]), rtol=1e-6)
   chex.assert_trees_all_close(aux["logits"], bp_aux["logits"], rtol=1e-6)
   chex.assert_trees_all_close(grads["head"], bp_grads["head"], rtol=1e-5, atol=1e-7)
-  first = linen_leaves(grads)[0] if family == "linen" else nnx_leaves(grads)[0]
+  first = first_kernel(family, grads)
   assert (float(jnp.abs(first).max()) == 0) == (rule_name == "shallow")
   stats = jax.tree.leaves(aux["state"])
   assert any(not np.allclose(a, b) for a, b in zip(stats, jax.tree.leaves(state))
              if jnp.issubdtype(a.dtype, jnp.floating))  # the running statistics moved
 
 
-def test_bp_with_dropout_equals_jax_grad():
+@pytest.mark.parametrize("family", ["linen", "linen_resnet"])
+def test_bp_with_dropout_equals_jax_grad(family):
   """BP through grad_fn is jax.grad with the state threaded and the documented dropout
   key (the second half of the step key's split)."""
-  model, params, state, x, labels = linen_setup(0.5)
+  model, params, state, x, labels = SETUPS[family](0.5)
   key = jax.random.key(7)
   loss, grads, aux = dfa.grad_fn(model, xent, train_kwargs={"train": True})(
       params, dfa.bp(), x, labels, key, state)
