@@ -88,12 +88,8 @@ def nnx_cnn_setup(rate=0.0):
   return (model, params, state, *image_data())
 
 
-def first_kernel(family, grads):
-  """The gradient of the first layer's kernel."""
-  return {"linen": lambda: grads["Dense_0"]["kernel"],
-          "nnx": lambda: grads["dense"]["kernel"][...],
-          "linen_resnet": lambda: grads["Conv_0"]["kernel"],
-          "nnx_cnn": lambda: grads["conv1"]["kernel"][...]}[family]()
+FIRST_LAYER = {"linen": "Dense_0", "nnx": "dense", "linen_resnet": "Conv_0",
+               "nnx_cnn": "conv1"}  # each family's first layer, for its kernel's gradient
 
 
 def hand_forward(w, gamma, beta, w_head, b_head, x):
@@ -192,7 +188,7 @@ def test_every_rule_threads_the_state_as_a_bp_step_does(family, rule_name):
   chex.assert_trees_all_close(raw(aux["state"]), raw(bp_aux["state"]), rtol=1e-6)
   chex.assert_trees_all_close(aux["logits"], bp_aux["logits"], rtol=1e-6)
   chex.assert_trees_all_close(grads["head"], bp_grads["head"], rtol=1e-5, atol=1e-7)
-  first = first_kernel(family, grads)
+  first = grads[FIRST_LAYER[family]]["kernel"][...]
   assert (float(jnp.abs(first).max()) == 0) == (rule_name == "shallow")
   stats = jax.tree.leaves(aux["state"])
   assert any(not np.allclose(a, b) for a, b in zip(stats, jax.tree.leaves(state))

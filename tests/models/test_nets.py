@@ -37,6 +37,6 @@ def test_resnet_stems_and_heads(stem, hidden, shapes):
   kernels = {k: v["kernel"].shape for k, v in variables["params"].items() if "kernel" in v}
   assert kernels == shapes
   assert ("BatchNorm_1" in variables["batch_stats"]) == bool(hidden)
-  logits, state = model.apply(variables, x, train=True, mutable=["batch_stats"],
+  logits, _ = model.apply(variables, x, train=True, mutable=["batch_stats"],
                               rngs={"dropout": jax.random.key(1)})
   chex.assert_shape(logits, (2, 10))
