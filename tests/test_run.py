@@ -287,12 +287,13 @@ def test_bad_input_from_the_shell_is_one_line_without_traceback(data_env, tmp_pa
 def test_training_through_the_hardware_device_from_the_cli(mnist, tmp_path, capsys):
   workdir = tmp_path / "hardware"
   status, lines = cli(["--config", "configs/mnist_dfa_hardware.py", *TINY, "--config.steps=100",
-                       "--config.optimizer.learning_rate=0.003", "--workdir", str(workdir)],
+                       "--config.optimizer.learning_rate=0.01", "--workdir", str(workdir)],
                       capsys)
   assert status == 0, lines
   summary = json.loads((workdir / "summary.json").read_text())
   # It learns (100 steps of a 32-unit net through a noisy 8-bit camera: slowly; chance is
-  # 10 % and a loss of ln 10 = 2.303).
+  # 10 % and a loss of ln 10 = 2.303). At learning rate 0.01, device seeds 0-3 reached
+  # 24-39 % and losses 1.99-2.14; at 0.003 some feedback matrices do not learn in 100 steps.
   assert summary["final_test_accuracy"] > 0.15 and summary["final"]["test/loss"] < 2.29
   # 200 rows x 2 ternary frames x 2 anchor frames a step, every one from the driver.
   assert summary["budget"]["budget/frames"] == 100 * 200 * 2 * 2

@@ -1,7 +1,5 @@
 """The digital baseline: an exact real Gaussian projection x @ W, W_ij ~ N(0, 1)."""
 
-import math
-
 import jax
 import numpy as np
 from flax import struct
@@ -10,7 +8,6 @@ from opujax.devices import base, medium
 from opujax.devices.budget import Budget
 
 Array = jax.Array
-TILE = (1024, 2048)
 STORAGE = ("materialised", "streamed")
 
 
@@ -20,16 +17,8 @@ class DigitalProjection(base.Projects):
   weights: Array | None
   in_features: int = struct.field(pytree_node=False)
   out_features: int = struct.field(pytree_node=False)
-  block_bytes: int = struct.field(pytree_node=False, default=64 << 20)
+  block_bytes: int = struct.field(pytree_node=False, default=8 << 20)
   mode: str = struct.field(pytree_node=False, default="linear")
-
-  @property
-  def _tile(self) -> tuple[int, int]:
-    return min(self.in_features, TILE[0]), min(self.out_features, TILE[1])
-
-  @property
-  def _col_tiles(self) -> range:
-    return range(math.ceil(self.out_features / self._tile[1]))
 
   def measure(self, x: Array, key: Array) -> base.Measurement:
     del key  # exact: no noise
@@ -37,10 +26,8 @@ class DigitalProjection(base.Projects):
     if self.weights is not None:
       y = x_BxN @ self.weights
     else:
-      tr = self._tile[0]
-      x_BxRxT = medium.lay_out(x_BxN, tr, math.ceil(self.in_features / tr))
-      y = medium.streamed_product(self.key, x_BxRxT, self._col_tiles, self._tile, 1,
-                                  self.block_bytes)[:, 0, :self.out_features]
+      y = medium.streamed_product(self.key, x_BxN, np.arange(self.out_features), 1,
+                                  self.block_bytes)[:, 0]
     return base.Measurement(y.reshape(*lead, self.out_features), jax.numpy.zeros(()))
 
   def cost(self, rows: int) -> Budget:
@@ -49,16 +36,16 @@ class DigitalProjection(base.Projects):
   def effective_matrix(self) -> Array:
     if self.weights is not None:
       return self.weights
-    return _generate(self.key, self.in_features, self.out_features, self._tile)
+    return _generate(self.key, self.in_features, self.out_features)
 
 
-def _generate(key: Array, n: int, m: int, tile: tuple[int, int]) -> Array:
-  cols = range(math.ceil(m / tile[1]))
-  return medium.materialise(key, n, cols, tile, 1, columns=np.arange(m))[:, 0]
+def _generate(key: Array, n: int, m: int) -> Array:
+  """The real part of the medium's complex Gaussian matrix (`medium.gaussian_pair`)."""
+  return medium.materialise(key, n, np.arange(m), 1)[:, 0]
 
 
 def digital(in_features: int, out_features: int, seed: int = 0, storage: str = "materialised",
-            block_bytes: int = 64 << 20, max_bytes: int = 8 << 30,
+            block_bytes: int = 8 << 20, max_bytes: int = 8 << 30,
             mode: str = "linear") -> DigitalProjection:
   """An exact projection with a standard normal (in_features, out_features) matrix.
 
@@ -76,11 +63,10 @@ def digital(in_features: int, out_features: int, seed: int = 0, storage: str = "
       raise ValueError(f"{name} must be a positive integer, got {v!r}.")
   settings(storage, mode)
   key = jax.random.key(seed)
-  tile = (min(in_features, TILE[0]), min(out_features, TILE[1]))
   weights = None
   if storage == "materialised":
     base.check_fits(in_features, out_features, 1, max_bytes)
-    weights = _generate(key, in_features, out_features, tile)
+    weights = _generate(key, in_features, out_features)
   return DigitalProjection(key, weights, in_features, out_features, block_bytes)
 
 

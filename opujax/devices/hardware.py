@@ -297,7 +297,7 @@ class EmulatedDriver:
     self.dmd_shape, self.camera_shape = tuple(dmd_shape), tuple(camera_shape)
     self.camera = camera or camera_lib.Camera(exposure=1.0)
     r = medium.materialise(jax.random.key(seed), dmd_shape[0] * dmd_shape[1],
-                           range(camera_shape[0]), (dmd_shape[1], camera_shape[1]), 2)
+                           np.arange(camera_shape[0] * camera_shape[1]), 2)
     r = np.asarray(r, np.float64) * sigma
     self.transmission = r[:, 0] + 1j * r[:, 1]
     self.rng = np.random.default_rng(noise_seed)

@@ -1,10 +1,11 @@
-"""Random Gaussian matrices generated tile by tile from a counter-based key.
+"""Random complex Gaussian matrices, any block of which is drawn on its own.
 
-Entry ``(p, q)`` of a matrix lies in tile ``(p // tile_rows, q // tile_cols)``; the tile
-is drawn from ``fold_in(fold_in(key, row_tile), col_tile)`` (`normal.standard_normal`:
-regenerating the streamed matrix costs less than with threefry). Any block of tiles, in any
-order, is therefore the same numbers, which is what lets a streamed product regenerate
-the matrix block by block (memory O(block)) and still equal the materialised one.
+Entry ``(p, q)`` (absolute row p, e.g. a DMD mirror, and column q, e.g. a camera pixel)
+is a function of the key, p and q only (`gaussian_pair`): any block, in any order, is
+the same numbers, which lets a streamed product regenerate the matrix block by block
+(memory O(block)) and still equal the materialised one. A block is drawn in the layout
+the matmul reads, from one hash of each element, so regenerating it costs about as much
+as the matmul that uses it (`experiments/bench_devices.py`).
 """
 
 import functools
@@ -17,117 +18,99 @@ import numpy as np
 from opujax.devices import normal
 
 Array = jax.Array
+BLOCK_COLS = 512
 
 
-def gaussian_tiles(key: Array, rows: Array, cols: Array, tile_shape: tuple[int, int],
-                   parts: int) -> Array:
-  """Standard normal tiles ``rows`` x ``cols`` of the matrix.
+def gaussian_pair(key: Array, rows: Array, cols: Array) -> tuple[Array, Array]:
+  """The real and imaginary parts of entries (rows[i], cols[j]), each (len(rows), len(cols)).
+
+  Both parts are independent N(0, 1), by Box-Muller (`normal.box_muller`) from two
+  uniforms, each the top 24 bits of ``triple32(B_k[p] + A_k[q])`` with per-row and
+  per-column words ``B_k[p] = triple32(p ^ kb_k)``, ``A_k[q] = triple32(q ^ ka_k)`` and
+  key words (ka_k, kb_k), k = 1, 2, drawn from ``key`` by threefry. The row and column
+  words cost O(rows + cols); each entry costs one hash per uniform. Checked in the tests:
+  moments, quantiles, and the correlations between rows, between columns and between
+  the parts (a row's or column's Gram matrix), against the normal distribution's.
 
   Args:
     key: the matrix's key.
-    rows: row-tile indices, shape (I,).
-    cols: column-tile indices, shape (J,).
-    tile_shape: (tile_rows, tile_cols).
-    parts: 1 for a real matrix, 2 for complex (real and imaginary parts).
-
-  Returns:
-    Array of shape (I * tile_rows, parts, J * tile_cols).
+    rows, cols: absolute row and column indices (integers below 2^32).
   """
-  tr, tc = tile_shape
+  k = jax.random.bits(key, (4,), jnp.uint32)
+  rows, cols = jnp.asarray(rows, jnp.uint32), jnp.asarray(cols, jnp.uint32)
 
-  def tile(i, j):
-    return normal.standard_normal(jax.random.fold_in(jax.random.fold_in(key, i), j),
-                                  (tr, parts, tc))
+  def uniform(ka, kb):
+    s = normal.triple32(rows ^ kb)[:, None] + normal.triple32(cols ^ ka)[None, :]
+    return normal.uniform24(normal.triple32(s))
 
-  t_IxJxRxPxC = jax.vmap(jax.vmap(tile, (None, 0)), (0, None))(rows, cols)
-  i, j = t_IxJxRxPxC.shape[:2]
-  return t_IxJxRxPxC.transpose(0, 2, 3, 1, 4).reshape(i * tr, parts, j * tc)
+  return normal.box_muller(uniform(k[0], k[1]), uniform(k[2], k[3]))
 
 
-def materialise(key: Array, rows: int, col_tiles: range, tile_shape: tuple[int, int],
-                parts: int, columns: np.ndarray | None = None, scale: float = 1.0) -> Array:
-  """Matrix rows [0, rows) over the given column tiles, as (rows, parts, columns).
+def materialise(key: Array, rows: int, cols: np.ndarray, parts: int,
+                scale: float = 1.0) -> Array:
+  """Rows [0, rows) of the matrix on columns ``cols``, as (rows, parts, len(cols)):
+  real and imaginary parts (parts=2) or the real part (parts=1), times ``scale``.
 
-  Built one row of tiles at a time, each reduced to ``columns`` (indices into the
-  column tiles' span; default all) and scaled in place, so the peak memory is the
-  result plus one row of tiles.
+  Drawn a block of rows at a time, so the peak memory is the result plus one block.
   """
-  n_cols = len(col_tiles) * tile_shape[1]
-  if columns is not None and np.array_equal(columns, np.arange(len(columns))):
-    n_cols, columns = len(columns), None  # a prefix: a slice, not a gather
-  return _materialise(key, math.ceil(rows / tile_shape[0]), col_tiles, tile_shape, parts,
-                      n_cols, None if columns is None else jnp.asarray(columns),
-                      scale)[:rows]
+  cols = np.asarray(cols)
+  block_rows = max(1, min(rows, (8 << 20) // (4 * parts * max(1, len(cols)))))
+  return _materialise(key, rows, jnp.asarray(cols, jnp.uint32), parts, scale, block_rows)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 7))
-def _materialise(key, row_tiles, col_tiles, tile_shape, parts, n_cols, columns, scale):
-  cols = jnp.arange(col_tiles.start, col_tiles.stop)
+@functools.partial(jax.jit, static_argnums=(1, 3, 4, 5))
+def _materialise(key, rows, cols, parts, scale, block_rows):
+  def block(i):
+    pair = gaussian_pair(key, i * block_rows + jnp.arange(block_rows), cols)
+    return jnp.stack(pair[:parts], axis=1) * scale
 
-  def row(i):
-    g = gaussian_tiles(key, i[None], cols, tile_shape, parts)
-    g = g[:, :, :n_cols] if columns is None else g[:, :, columns]
-    return g * scale
-
-  out = jax.lax.map(row, jnp.arange(row_tiles))
-  return out.reshape(row_tiles * tile_shape[0], parts, out.shape[-1])
+  out = jax.lax.map(block, jnp.arange(math.ceil(rows / block_rows)))
+  return out.reshape(-1, parts, cols.shape[0])[:rows]
 
 
-def block_tiles(n_row_tiles: int, n_col_tiles: int, tile_shape: tuple[int, int], parts: int,
-                block_bytes: int) -> tuple[int, int]:
-  """Tiles per streamed block (rows, cols) so that one block stays under block_bytes."""
-  per_tile = tile_shape[0] * tile_shape[1] * parts * 4
-  tiles = max(1, block_bytes // per_tile)
-  kc = min(n_col_tiles, tiles)
-  kr = min(n_row_tiles, max(1, tiles // kc))
+def block_shape(n_rows: int, n_cols: int, parts: int, block_bytes: int) -> tuple[int, int]:
+  """(rows, cols) of a streamed block: up to `BLOCK_COLS` columns and as many rows as
+  keep the block's parts under block_bytes."""
+  kc = min(n_cols, BLOCK_COLS)
+  kr = min(n_rows, max(1, block_bytes // (4 * parts * kc)))
   return kr, kc
 
 
-def streamed_product(key: Array, x_BxRxT: Array, col_tiles: range, tile_shape: tuple[int, int],
-                     parts: int, block_bytes: int = 64 << 20, row_tile0: int = 0) -> Array:
-  """``x @ G`` without materialising G: tiles are regenerated block by block.
+def streamed_product(key: Array, x_BxN: Array, cols: np.ndarray, parts: int,
+                     block_bytes: int = 8 << 20, row0: int = 0) -> Array:
+  """``x @ G[row0:row0 + N, cols]`` without materialising G: blocks are drawn as the
+  product needs them, each part multiplied on its own (no interleaving copy).
 
   Args:
     key: the matrix's key.
-    x_BxRxT: the input laid out on row tiles: x[b, r, t] multiplies matrix row
-      (row_tile0 + r) * tile_rows + t.
-    col_tiles: the column tiles to compute (a contiguous range).
-    tile_shape: (tile_rows, tile_cols); x_BxRxT.shape[2] == tile_rows.
-    parts: 1 (real) or 2 (complex).
-    block_bytes: memory budget of one generated block.
-    row_tile0: index of the first row tile of x.
+    x_BxN: the input; x[:, i] multiplies matrix row row0 + i.
+    cols: the matrix columns to compute (absolute indices).
+    parts: 2 (real and imaginary parts) or 1 (the real part).
+    block_bytes: memory budget of one drawn block (all its parts).
+    row0: the matrix row of x's first column.
 
   Returns:
-    Array of shape (B, parts, len(col_tiles) * tile_cols).
+    Array of shape (B, parts, len(cols)).
   """
-  b, n_rows, tr = x_BxRxT.shape
-  tc = tile_shape[1]
-  kr, kc = block_tiles(n_rows, len(col_tiles), tile_shape, parts, block_bytes)
-  n_rb, n_cb = math.ceil(n_rows / kr), math.ceil(len(col_tiles) / kc)
-  x_BxRxT = jnp.pad(x_BxRxT, ((0, 0), (0, n_rb * kr - n_rows), (0, 0)))
-  x_NxBxK = x_BxRxT.reshape(b, n_rb, kr * tr).transpose(1, 0, 2)
+  b, n = x_BxN.shape
+  m = len(cols)
+  kr, kc = block_shape(n, m, parts, block_bytes)
+  n_rb, n_cb = math.ceil(n / kr), math.ceil(m / kc)
+  x_NxBxK = jnp.pad(x_BxN, ((0, 0), (0, n_rb * kr - n))).reshape(b, n_rb, kr).transpose(1, 0, 2)
+  cols_CxK = jnp.asarray(np.pad(np.asarray(cols), (0, n_cb * kc - m)), jnp.uint32).reshape(n_cb, kc)
 
-  def col_block(cb):
-    cols = col_tiles.start + cb * kc + jnp.arange(kc)
-
+  def col_block(cols_K):
     def row_block(acc, inputs):
       rb, x_BxK = inputs
-      g = gaussian_tiles(key, row_tile0 + rb * kr + jnp.arange(kr), cols, tile_shape, parts)
-      return acc + (x_BxK @ g.reshape(kr * tr, parts * kc * tc)), None
+      g = gaussian_pair(key, row0 + rb * kr + jnp.arange(kr), cols_K)[:parts]
+      return tuple(a + x_BxK @ g_p for a, g_p in zip(acc, g)), None
 
-    acc, _ = jax.lax.scan(row_block, jnp.zeros((b, parts * kc * tc), x_BxRxT.dtype),
-                          (jnp.arange(n_rb), x_NxBxK))
-    return acc.reshape(b, parts, kc * tc)
+    zeros = tuple(jnp.zeros((b, kc), x_BxN.dtype) for _ in range(parts))
+    acc, _ = jax.lax.scan(row_block, zeros, (jnp.arange(n_rb), x_NxBxK))
+    return jnp.stack(acc, axis=1)
 
-  out = jax.lax.map(col_block, jnp.arange(n_cb))
-  out = out.transpose(1, 2, 0, 3).reshape(b, parts, n_cb * kc * tc)
-  return out[..., :len(col_tiles) * tc]
-
-
-def lay_out(x_BxN: Array, tile_rows: int, n_row_tiles: int) -> Array:
-  """Pads a flat input to n_row_tiles * tile_rows and folds it into (B, rows, tile_rows)."""
-  pad = n_row_tiles * tile_rows - x_BxN.shape[-1]
-  return jnp.pad(x_BxN, ((0, 0), (0, pad))).reshape(x_BxN.shape[0], n_row_tiles, tile_rows)
+  out_CxBxPxK = jax.lax.map(col_block, cols_CxK)
+  return out_CxBxPxK.transpose(1, 2, 0, 3).reshape(b, parts, n_cb * kc)[..., :m]
 
 
 def drift(g: Array, key: Array, eps: float, frames: int) -> Array:

@@ -31,7 +31,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from opujax.devices import base, medium
@@ -186,29 +185,15 @@ def optical_cost(g: geometry_lib.Geometry, cam: camera_lib.Camera, frames: int,
       bytes_read=frames * g.out_features * cam.bytes_per_pixel)
 
 
-def _tile(g: geometry_lib.Geometry) -> tuple[int, int]:
-  return g.dmd_shape[1], g.camera_shape[1]
-
-
-def _columns(g: geometry_lib.Geometry) -> np.ndarray:
-  """Index of each output pixel among the generated columns (whole ROI camera rows)."""
-  return g.output_pixels() - g.roi_rows().start * g.camera_shape[1]
-
-
 def _materialise(key: Array, g: geometry_lib.Geometry, sigma: float) -> Array:
   """R on the input mirrors and output pixels, (in_features, 2, out_features)."""
-  return medium.materialise(key, g.in_features, g.roi_rows(), _tile(g), 2, _columns(g), sigma)
+  return medium.materialise(key, g.in_features, g.output_pixels(), 2, sigma)
 
 
 def _streamed_field(key: Array, x_KxP: Array, g: geometry_lib.Geometry, sigma: float,
                     block_bytes: int, first_mirror: int = 0) -> Array:
-  dc = g.dmd_shape[1]
-  row0 = first_mirror // dc
-  x_KxP = jnp.pad(x_KxP, ((0, 0), (first_mirror - row0 * dc, 0)))
-  rows = math.ceil(x_KxP.shape[1] / dc)
-  z = medium.streamed_product(key, medium.lay_out(x_KxP, dc, rows), g.roi_rows(), _tile(g), 2,
-                              block_bytes, row_tile0=row0)
-  return z[:, :, _columns(g)] * sigma
+  z = medium.streamed_product(key, x_KxP, g.output_pixels(), 2, block_bytes, first_mirror)
+  return z * sigma
 
 
 def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear",
@@ -216,7 +201,7 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
         camera: camera_lib.Camera | str = "realistic", anchor_pixels: int | None = None,
         calibrated_anchor: bool = True, sigma: float = math.sqrt(0.5),
         drift_per_frame: float = 0.0, recalibrate_every: int = 0,
-        storage: str = "materialised", block_bytes: int = 64 << 20, max_bytes: int = 8 << 30,
+        storage: str = "materialised", block_bytes: int = 8 << 20, max_bytes: int = 8 << 30,
         dmd_shape: tuple[int, int] | None = None, camera_shape: tuple[int, int] | None = None,
         roi: tuple[int, int, int, int] | None = None,
         max_dmd_shape: tuple[int, int] = geometry_lib.MAX_DMD_SHAPE,

@@ -1,40 +1,61 @@
+"""opujax.devices.medium against NumPy and the complex normal distribution."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from opujax.devices import medium, normal
+from opujax.devices import medium
+
+QUANTILES = [-3.0902, -1.6449, 0.0, 1.6449, 3.0902]  # Phi^-1(.001, .05, .5, .95, .999)
 
 
 @pytest.mark.parametrize("parts", [1, 2])
 def test_streamed_equals_materialised(parts):
   key = jax.random.key(3)
-  tile = (8, 16)
-  x = jax.random.normal(jax.random.key(0), (5, 3, 8))  # 3 row tiles
-  g = medium.materialise(key, 3 * 8, range(1, 6), tile, parts)  # column tiles 1..5
-  reference = np.einsum("bk,kpq->bpq", np.asarray(x).reshape(5, 24), np.asarray(g))
-  # A block budget of ~2 tiles forces uneven blocks (padding) in both directions.
-  for block_bytes in (2 * 8 * 16 * parts * 4, 1 << 30):
-    y = medium.streamed_product(key, x, range(1, 6), tile, parts, block_bytes)
+  cols = np.array([40, 3, 17, 17, 0, 1000, 5, 6, 7])  # any pixels, repeats and order
+  g = np.asarray(medium.materialise(key, 37, cols, parts))
+  x = np.asarray(jax.random.normal(jax.random.key(0), (5, 30)))
+  reference = np.einsum("bk,kpq->bpq", x, g[7:])  # x starts at matrix row 7
+  # A budget of a few rows forces uneven blocks (padding) in both directions.
+  for block_bytes in (3 * 4 * parts * 4, 1 << 30):
+    y = medium.streamed_product(key, jnp.asarray(x), cols, parts, block_bytes, row0=7)
     np.testing.assert_allclose(y, reference, rtol=1e-5, atol=1e-5)
 
 
-def test_tiles_are_standard_normal_and_seeded():
-  g = np.asarray(medium.materialise(jax.random.key(0), 256, range(4), (64, 64), 2))
-  assert abs(g.mean()) < 0.01 and abs(g.var() - 1) < 0.02
-  other = np.asarray(medium.materialise(jax.random.key(1), 256, range(4), (64, 64), 2))
-  assert abs(np.corrcoef(g.ravel(), other.ravel())[0, 1]) < 0.01
-  again = np.asarray(medium.materialise(jax.random.key(0), 256, range(4), (64, 64), 2))
-  np.testing.assert_array_equal(g, again)
+def test_an_entry_depends_on_the_key_its_row_and_its_column_only():
+  key = jax.random.key(6)
+  whole = np.asarray(medium.materialise(key, 8, np.arange(12), 2, scale=0.5))
+  rows, cols = np.array([5, 0, 7]), np.array([2, 11, 1, 2])
+  re, im = medium.gaussian_pair(key, jnp.asarray(rows), jnp.asarray(cols))
+  np.testing.assert_allclose(0.5 * np.asarray(re), whole[rows][:, 0][:, cols], rtol=1e-6)
+  np.testing.assert_allclose(0.5 * np.asarray(im), whole[rows][:, 1][:, cols], rtol=1e-6)
+  real = np.asarray(medium.materialise(key, 8, np.arange(12), 1))
+  np.testing.assert_array_equal(real[:, 0], 2 * whole[:, 0])
+  np.testing.assert_array_equal(whole, medium.materialise(key, 8, np.arange(12), 2, 0.5))
 
 
-def test_row_offset_reads_the_right_rows():
-  key, tile = jax.random.key(5), (4, 8)
-  g = np.asarray(medium.materialise(key, 6 * 4, range(2), tile, 2))
-  x = np.zeros((1, 2, 4), np.float32)
-  x[0, 1, 2] = 1.0  # second tile row of the input, which starts at row tile 3
-  y = medium.streamed_product(key, jnp.asarray(x), range(2), tile, 2, row_tile0=3)
-  np.testing.assert_allclose(y[0], g[4 * 4 + 2], rtol=1e-6)
+@pytest.mark.parametrize("shape", [(128, 16384), (16384, 128)])
+def test_parts_are_independent_standard_normals(shape):
+  """Moments and quantiles, and the Gram matrices of the short side: rows (or columns)
+  drawn from per-row and per-column hash words must be as uncorrelated as independent
+  normals, whose sample correlations over n entries have standard deviation 1/sqrt(n)."""
+  n_rows, n_cols = shape
+  re, im = medium.gaussian_pair(jax.random.key(0), jnp.arange(n_rows), jnp.arange(n_cols))
+  re, im = (np.asarray(z, np.float64) for z in (re, im))
+  if n_rows > n_cols:
+    re, im = re.T, im.T
+  n = re.shape[1]
+  for z in (re, im):
+    assert abs(z.mean()) < 3e-3 and abs(z.var() - 1) < 5e-3 and abs(np.mean(z ** 4) - 3) < 0.03
+    np.testing.assert_allclose(np.quantile(z, [0.001, 0.05, 0.5, 0.95, 0.999]), QUANTILES,
+                               atol=0.03)
+  off = ~np.eye(len(re), dtype=bool)
+  for a, b in ((re, re), (im, im), (re, im), ((re ** 2 - 1) / np.sqrt(2), (im ** 2 - 1) / np.sqrt(2))):
+    corr = (a @ b.T / n)[off if a is b else np.ones_like(off)] * np.sqrt(n)
+    assert abs(corr.std() - 1) < 0.05 and np.abs(corr).max() < 6
+  other, _ = medium.gaussian_pair(jax.random.key(1), jnp.arange(n_rows), jnp.arange(n_cols))
+  assert abs(np.corrcoef(np.ravel(other), np.ravel(re.T if n_rows > n_cols else re))[0, 1]) < 3e-3
 
 
 @pytest.mark.parametrize("eps,frames", [(0.01, 10), (0.001, 500)])
@@ -56,28 +77,3 @@ def test_drift_composes_like_single_frames():
     r = np.sqrt(1 - eps) * r + np.sqrt(eps) * rng.standard_normal(r.shape)
   jump = np.asarray(medium.drift(jnp.asarray(r0), jax.random.key(2), eps, frames))
   assert abs(np.corrcoef(r0, r)[0, 1] - np.corrcoef(r0, jump)[0, 1]) < 0.01
-
-
-def test_materialise_rows_columns_and_scale_match_the_tiles():
-  key, tile = jax.random.key(4), (8, 16)
-  full = np.asarray(medium.gaussian_tiles(key, jnp.arange(3), jnp.arange(2, 5), tile, 2))
-  cols = np.array([40, 3, 17, 17, 0])
-  got = medium.materialise(key, 21, range(2, 5), tile, 2, columns=cols, scale=0.5)
-  # Equal up to float32 rounding: compiled draws may fuse multiply-adds that eager ones
-  # round twice.
-  np.testing.assert_allclose(got, 0.5 * full[:21][:, :, cols], rtol=1e-6, atol=1e-6)
-  prefix = medium.materialise(key, 21, range(2, 5), tile, 2, columns=np.arange(30))
-  np.testing.assert_allclose(prefix, full[:21, :, :30], rtol=1e-6, atol=1e-6)
-
-
-def test_each_tile_is_its_own_keyed_stream():
-  """Tile (i, j) of a block is standard_normal(fold_in(fold_in(key, i), j)) drawn alone,
-  whichever block it is drawn in and wherever it lands."""
-  key, (tr, tc) = jax.random.key(6), (4, 8)
-  rows, cols = jnp.array([5, 0]), jnp.array([2, 7, 1])
-  g = np.asarray(medium.gaussian_tiles(key, rows, cols, (tr, tc), 2))
-  for a, i in enumerate(rows):
-    for b, j in enumerate(cols):
-      alone = normal.standard_normal(jax.random.fold_in(jax.random.fold_in(key, i), j),
-                                     (tr, 2, tc))
-      np.testing.assert_array_equal(g[a * tr:(a + 1) * tr, :, b * tc:(b + 1) * tc], alone)
