@@ -14,7 +14,7 @@ in electrons, then has variance ``electrons + read_noise^2 + (1 / gain)^2 / 12``
 read, ADC quantisation), while unsaturated: its SNR is
 ``exposure * I / sqrt(that)``. Pixels at full scale are counted as saturated.
 
-Noise draws use `normal.standard_normal_pair` (``noise_rng="hash"``: Box-Muller pairs of a
+Noise draws use `normal.standard_normal_grid` (``noise_rng="hash"``: Box-Muller pairs of a
 counter-based hash): on CPU, JAX's threefry costs more than the matmul of a frame, while
 the camera should cost little on top of the optics; ``noise_rng="threefry"`` uses
 ``jax.random.normal``.
@@ -35,6 +35,7 @@ from opujax.devices import normal
 Array = jax.Array
 SHOT_NOISE = ("gaussian", "poisson", "off")
 NOISE_RNG = ("hash", "threefry")
+CHUNK_BYTES = 64 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,23 +97,25 @@ def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: 
   last axis. Returns the K intensity estimates, each (L, ..., M), and the saturated
   fraction of all pixels.
 
-  The sources are exposed one at a time (a `lax.map` with noise, else a `vmap`): a
-  frame's intensities, exposure, noise and ADC are computed in one pass over it and only
-  its ADC counts are stored, so nothing of the size of all the frames is kept but the
-  counts (for the OPU, ``frames`` is the optics, and its field and intensities stay one
-  source's), and no noise is drawn twice (XLA would otherwise recompute it for each use).
+  The sources are exposed in chunks of as many as keep a chunk's fields and frames
+  (float32) under `CHUNK_BYTES` (a `lax.map` over chunks, each a `vmap`; one chunk when
+  they all fit, since XLA:CPU runs a loop's body on one core): a frame's intensities,
+  exposure, noise and ADC are computed in one pass over it and only its ADC counts are
+  stored, so nothing of the size of all the frames is kept but the counts (for the OPU,
+  ``frames`` is the optics, and its field and intensities stay one chunk's), and no noise
+  is drawn twice (XLA would otherwise recompute it for each use).
   The K kinds stay separate arrays (a stacked array of frames does not vectorise), but
   the ADC counts of kinds 2j and 2j + 1 are packed in one integer a pixel, so that one
   fused loop draws and digitises both. With the hash generator they take the two draws
-  of a Box-Muller pair (`normal.standard_normal_pair`): pixel i of source l's kind k gets
-  component k % 2 of pair number ``(l * ceil(K / 2) + k // 2) * size + i`` (size: pixels
-  a frame).
+  of a Box-Muller pair (`normal.standard_normal_grid`): pixel m of row r of source l's
+  kind k (a frame flattened to R rows of M pixels) gets array k % 2 of the grid's entry
+  (row ``(l * ceil(K / 2) + k // 2) * R + r``, column m).
   """
   shapes = jax.eval_shape(frames, jax.ShapeDtypeStruct(sources.shape[1:], sources.dtype))
   kinds, size, n = len(shapes), math.prod(shapes[0].shape), sources.shape[0]
-  if n * (kinds + 1) // 2 * size >= 2 ** 32:
-    raise ValueError(f"A camera exposes at most 2^32 pixel pairs at once, asked "
-                     f"{n * (kinds + 1) // 2 * size}.")
+  if n * (kinds + 1) // 2 * size // shapes[0].shape[-1] >= 2 ** 32:
+    raise ValueError(f"A camera exposes at most 2^32 rows of pixel pairs at once, asked "
+                     f"{n * (kinds + 1) // 2 * size // shapes[0].shape[-1]}.")
   width = 8 if (cam.adc_bits or 0) <= 8 else 16
   dtype, pair_dtype = (jnp.uint8, jnp.uint16) if width == 8 else (jnp.uint16, jnp.uint32)
   noisy = cam.shot_noise != "off" or cam.read_noise > 0
@@ -133,8 +136,15 @@ def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: 
     c_K = tuple(digitise(e) for e in e_K) + (jnp.zeros_like(e_K[0], pair_dtype),)
     return tuple(c_K[k] | (c_K[k + 1] << width) for k in range(0, kinds, 2)), exposure_K
 
+  chunk = max(1, CHUNK_BYTES // (4 * size * (kinds + 2)))  # a source's field and frames
+
+  def expose_all(args):
+    if chunk >= n:
+      return jax.vmap(expose)(args)
+    return jax.lax.map(expose, args, batch_size=chunk)
+
   args = (jnp.arange(n, dtype=jnp.uint32), sources)
-  raw_J, exposure_K = jax.lax.map(expose, args) if noisy else jax.vmap(expose)(args)
+  raw_J, exposure_K = apart(expose_all, args, key) if noisy else expose_all(args)
   raw_K = raw_J if cam.adc_bits is None else tuple(
       (raw_J[k // 2] >> (width * (k % 2))).astype(dtype) for k in range(kinds))
   read_out = [read(cam, r, x) for r, x in zip(raw_K, exposure_K)]
@@ -142,16 +152,30 @@ def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: 
   return tuple(est for est, _ in read_out), saturated
 
 
+def apart(fn: Callable, args, key: Array):
+  """``fn(args)``, computed apart from its readers: inside a conditional whose branches
+  are both ``fn``. XLA fuses an elementwise producer into its readers, which on CPU can
+  turn a camera's noise into per-element work in a transposing, unvectorised reader (a
+  DFA unit's reshape: 1.17 -> 1.41 x the digital step on LeNet-5); it keeps a
+  conditional's branches apart, while it drops `lax.optimization_barrier` before fusing.
+  The predicate comes from ``key`` only so that it is not a constant XLA could fold
+  (under a `vmap` over keys the conditional becomes a select: computed twice)."""
+  return jax.lax.cond(jax.random.bits(key, (), jnp.uint32) != 0, fn, fn, args)
+
+
 def _add_noise(cam: Camera, e_K: tuple[Array, ...], key: Array,
                frame: Array) -> tuple[Array, ...]:
   """Shot noise (Poisson, or its Gaussian limit N(0, e)) and read noise N(0, r^2) on the
   K kinds of frame number ``frame``; in the Gaussian limit both are drawn as one normal
-  of variance e + r^2 (with the hash generator, kinds in Box-Muller pairs)."""
+  of variance e + r^2 (with the hash generator, kinds in Box-Muller pairs on a grid of
+  (pair, frame row) x pixel)."""
   kinds, shape, dtype = len(e_K), e_K[0].shape, e_K[0].dtype
   if cam.noise_rng == "hash" and cam.shot_noise != "poisson":
-    pairs, size = (kinds + 1) // 2, e_K[0].size
-    z_K = sum((normal.standard_normal_pair(key, shape, dtype, (frame * pairs + j) * size)
-               for j in range(pairs)), ())[:kinds]
+    pairs, rows = (kinds + 1) // 2, e_K[0].size // shape[-1]
+    z_K = sum((normal.standard_normal_grid(
+        key, (frame * pairs + j) * rows + jnp.arange(rows, dtype=jnp.uint32),
+        jnp.arange(shape[-1], dtype=jnp.uint32)) for j in range(pairs)), ())[:kinds]
+    z_K = tuple(z.reshape(shape).astype(dtype) for z in z_K)
   else:
     keys = [jax.random.split(jax.random.fold_in(key, frame * kinds + k)) for k in range(kinds)]
     if cam.shot_noise == "poisson":

@@ -40,7 +40,7 @@ class DigitalProjection(base.Projects):
 
 
 def _generate(key: Array, n: int, m: int) -> Array:
-  """The real part of the medium's complex Gaussian matrix (`medium.gaussian_pair`)."""
+  """The real part of the medium's complex Gaussian matrix (`normal.standard_normal_grid`)."""
   return medium.materialise(key, n, np.arange(m), 1)[:, 0]
 
 

@@ -1,7 +1,8 @@
 """Random complex Gaussian matrices, any block of which is drawn on its own.
 
 Entry ``(p, q)`` (absolute row p, e.g. a DMD mirror, and column q, e.g. a camera pixel)
-is a function of the key, p and q only (`gaussian_pair`): any block, in any order, is
+is a function of the key, p and q only (`normal.standard_normal_grid`, its two draws the
+real and imaginary parts): any block, in any order, is
 the same numbers, which lets a streamed product regenerate the matrix block by block
 (memory O(block)) and still equal the materialised one. A block is drawn in the layout
 the matmul reads, from one hash of each element, so regenerating it costs about as much
@@ -21,31 +22,6 @@ Array = jax.Array
 BLOCK_COLS = 512
 
 
-def gaussian_pair(key: Array, rows: Array, cols: Array) -> tuple[Array, Array]:
-  """The real and imaginary parts of entries (rows[i], cols[j]), each (len(rows), len(cols)).
-
-  Both parts are independent N(0, 1), by Box-Muller (`normal.box_muller`) from two
-  uniforms, each the top 24 bits of ``triple32(B_k[p] + A_k[q])`` with per-row and
-  per-column words ``B_k[p] = triple32(p ^ kb_k)``, ``A_k[q] = triple32(q ^ ka_k)`` and
-  key words (ka_k, kb_k), k = 1, 2, drawn from ``key`` by threefry. The row and column
-  words cost O(rows + cols); each entry costs one hash per uniform. Checked in the tests:
-  moments, quantiles, and the correlations between rows, between columns and between
-  the parts (a row's or column's Gram matrix), against the normal distribution's.
-
-  Args:
-    key: the matrix's key.
-    rows, cols: absolute row and column indices (integers below 2^32).
-  """
-  k = jax.random.bits(key, (4,), jnp.uint32)
-  rows, cols = jnp.asarray(rows, jnp.uint32), jnp.asarray(cols, jnp.uint32)
-
-  def uniform(ka, kb):
-    s = normal.triple32(rows ^ kb)[:, None] + normal.triple32(cols ^ ka)[None, :]
-    return normal.uniform24(normal.triple32(s))
-
-  return normal.box_muller(uniform(k[0], k[1]), uniform(k[2], k[3]))
-
-
 def materialise(key: Array, rows: int, cols: np.ndarray, parts: int,
                 scale: float = 1.0) -> Array:
   """Rows [0, rows) of the matrix on columns ``cols``, as (rows, parts, len(cols)):
@@ -61,7 +37,7 @@ def materialise(key: Array, rows: int, cols: np.ndarray, parts: int,
 @functools.partial(jax.jit, static_argnums=(1, 3, 4, 5))
 def _materialise(key, rows, cols, parts, scale, block_rows):
   def block(i):
-    pair = gaussian_pair(key, i * block_rows + jnp.arange(block_rows), cols)
+    pair = normal.standard_normal_grid(key, i * block_rows + jnp.arange(block_rows), cols)
     return jnp.stack(pair[:parts], axis=1) * scale
 
   out = jax.lax.map(block, jnp.arange(math.ceil(rows / block_rows)))
@@ -102,7 +78,7 @@ def streamed_product(key: Array, x_BxN: Array, cols: np.ndarray, parts: int,
   def col_block(cols_K):
     def row_block(acc, inputs):
       rb, x_BxK = inputs
-      g = gaussian_pair(key, row0 + rb * kr + jnp.arange(kr), cols_K)[:parts]
+      g = normal.standard_normal_grid(key, row0 + rb * kr + jnp.arange(kr), cols_K)[:parts]
       return tuple(a + x_BxK @ g_p for a, g_p in zip(acc, g)), None
 
     zeros = tuple(jnp.zeros((b, kc), x_BxN.dtype) for _ in range(parts))

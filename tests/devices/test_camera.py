@@ -85,8 +85,8 @@ def test_dark_frame_under_auto_exposure_is_finite():
 
 def test_noise_of_a_pixel_is_set_by_its_frame_kind_and_index():
   # K = 3 kinds of L = 2 frames of (4, 50) pixels, read noise 1 only: the estimate is
-  # I + z, where pixel i of frame l, kind k gets component k % 2 of Box-Muller pair
-  # number (l * 2 + k // 2) * 200 + i (ceil(3 / 2) = 2 pairs a frame).
+  # I + z, where pixel m of row r of frame l, kind k gets array k % 2 of the normal grid's
+  # entry (row (l * 2 + k // 2) * 4 + r, column m) (ceil(3 / 2) = 2 pairs a frame).
   cam = Camera(exposure=1.0, shot_noise="off", read_noise=1.0, dark_electrons=0.0,
                adc_bits=None)
   i = jnp.asarray(np.random.default_rng(3).exponential(size=(3, 2, 4, 50)), jnp.float32)
@@ -95,5 +95,6 @@ def test_noise_of_a_pixel_is_set_by_its_frame_kind_and_index():
   est, _ = jax.jit(lambda s: camera_lib.capture(cam, tuple, s, key))(sources)
   for l in range(2):
     for k in range(3):
-      z = normal.standard_normal_pair(key, (4, 50), offset=(l * 2 + k // 2) * 200)[k % 2]
+      rows = (l * 2 + k // 2) * 4 + jnp.arange(4)
+      z = normal.standard_normal_grid(key, rows, jnp.arange(50))[k % 2]
       np.testing.assert_allclose(est[k][l] - i[k, l], z, atol=1e-5)
