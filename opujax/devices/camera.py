@@ -138,13 +138,11 @@ def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: 
 
   chunk = max(1, CHUNK_BYTES // (4 * size * (kinds + 2)))  # a source's field and frames
 
-  def expose_all(args):
-    if chunk >= n:
-      return jax.vmap(expose)(args)
-    return jax.lax.map(expose, args, batch_size=chunk)
-
   args = (jnp.arange(n, dtype=jnp.uint32), sources)
-  raw_J, exposure_K = apart(expose_all, args, key) if noisy else expose_all(args)
+  if chunk < n:  # a loop: its outputs are stored, never fused into their readers
+    raw_J, exposure_K = jax.lax.map(expose, args, batch_size=chunk)
+  else:
+    raw_J, exposure_K = apart(jax.vmap(expose), args, key) if noisy else jax.vmap(expose)(args)
   raw_K = raw_J if cam.adc_bits is None else tuple(
       (raw_J[k // 2] >> (width * (k % 2))).astype(dtype) for k in range(kinds))
   read_out = [read(cam, r, x) for r, x in zip(raw_K, exposure_K)]
