@@ -17,7 +17,7 @@ class DigitalProjection(base.Projects):
   weights: Array | None
   in_features: int = struct.field(pytree_node=False)
   out_features: int = struct.field(pytree_node=False)
-  block_bytes: int = struct.field(pytree_node=False, default=8 << 20)
+  block_bytes: int = struct.field(pytree_node=False, default=medium.BLOCK_BYTES)
   mode: str = struct.field(pytree_node=False, default="linear")
 
   def measure(self, x: Array, key: Array) -> base.Measurement:
@@ -45,7 +45,7 @@ def _generate(key: Array, n: int, m: int) -> Array:
 
 
 def digital(in_features: int, out_features: int, seed: int = 0, storage: str = "materialised",
-            block_bytes: int = 8 << 20, max_bytes: int = 8 << 30,
+            block_bytes: int = medium.BLOCK_BYTES, max_bytes: int = 8 << 30,
             mode: str = "linear") -> DigitalProjection:
   """An exact projection with a standard normal (in_features, out_features) matrix.
 

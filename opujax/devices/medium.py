@@ -2,11 +2,11 @@
 
 Entry ``(p, q)`` (absolute row p, e.g. a DMD mirror, and column q, e.g. a camera pixel)
 is a function of the key, p and q only (`normal.standard_normal_grid`, its two draws the
-real and imaginary parts): any block, in any order, is
-the same numbers, which lets a streamed product regenerate the matrix block by block
-(memory O(block)) and still equal the materialised one. A block is drawn in the layout
-the matmul reads, from one hash of each element, so regenerating it costs about as much
-as the matmul that uses it (`experiments/bench_devices.py`).
+real and imaginary parts): any block, in any order, is the same numbers, which lets a
+streamed product regenerate the matrix block by block (memory O(block)) and still equal
+the materialised one. A block is drawn in the layout the matmul reads, one hash an
+element per uniform, so regenerating it costs about as much as the matmul that uses it
+(`experiments/bench_devices.py`).
 """
 
 import functools
@@ -20,6 +20,7 @@ from opujax.devices import normal
 
 Array = jax.Array
 BLOCK_COLS = 512
+BLOCK_BYTES = 8 << 20
 
 
 def materialise(key: Array, rows: int, cols: np.ndarray, parts: int,
@@ -30,7 +31,7 @@ def materialise(key: Array, rows: int, cols: np.ndarray, parts: int,
   Drawn a block of rows at a time, so the peak memory is the result plus one block.
   """
   cols = np.asarray(cols)
-  block_rows = max(1, min(rows, (8 << 20) // (4 * parts * max(1, len(cols)))))
+  block_rows = max(1, min(rows, BLOCK_BYTES // (4 * parts * max(1, len(cols)))))
   return _materialise(key, rows, jnp.asarray(cols, jnp.uint32), parts, scale, block_rows)
 
 
@@ -53,7 +54,7 @@ def block_shape(n_rows: int, n_cols: int, parts: int, block_bytes: int) -> tuple
 
 
 def streamed_product(key: Array, x_BxN: Array, cols: np.ndarray, parts: int,
-                     block_bytes: int = 8 << 20, row0: int = 0) -> Array:
+                     block_bytes: int = BLOCK_BYTES, row0: int = 0) -> Array:
   """``x @ G[row0:row0 + N, cols]`` without materialising G: blocks are drawn as the
   product needs them, each part multiplied on its own (no interleaving copy).
 
