@@ -1,4 +1,4 @@
-"""python experiments/bench_dfa.py [--quick] [--out experiments/results/bench_dfa.json]
+"""python experiments/bench_dfa.py [--quick] [--large] [--out experiments/results/bench_dfa.json]
 
 DFA vs BP train-step time (batch 128) and compiled memory, measured in one run.
 
@@ -12,6 +12,10 @@ the compiled peak memory (temp + arguments + outputs - aliased).
 On CPU, XLA's default concurrency-optimised scheduler runs DFA's independent unit
 updates side by side, which costs memory and, on 2 cores, time; compare with
 XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false (recorded in the JSON).
+
+``--large`` adds the scale ladder's 100M-parameter MLP (784-4x5650-10), timed the same
+way (8 interleaved rounds): issue 14's optical / digital step target at that size,
+without the ladder's one process per rule.
 """
 
 import argparse
@@ -43,6 +47,12 @@ def cases(batch: int, quick: bool):
       ("cnn_lenet5", CNN(), dfa.DEFAULT_UNITS, img, labels),
       ("transformer_blocks", lm, (Block, "head"), tokens, jnp.ones_like(tokens)),
   ]
+
+
+def large_cases(batch: int):
+  """The scale ladder's 100M-parameter MLP rung (`experiments/scale_ladder.py`)."""
+  img, labels = jnp.ones((batch, 28, 28, 1)), jnp.arange(batch) % 10
+  return [("mlp_784-4x5650-10_tanh", MLP((5650,) * 4), dfa.DEFAULT_UNITS, img, labels)]
 
 
 def bench_case(name, model, units, x, labels, repeats: int) -> dict:
@@ -95,14 +105,18 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[2])
   parser.add_argument("--quick", action="store_true", help="few repeats, smaller LM")
   parser.add_argument("--batch", type=int, default=128)
+  parser.add_argument("--large", action="store_true", help="add the 100M-parameter MLP")
   parser.add_argument("--out", default="experiments/results/bench_dfa.json")
   args = parser.parse_args()
   repeats = 5 if args.quick else 30
   rows = []
   print(f"{'model':24s} {'params':>9s} {'BP ms':>8s} {'DFA ms':>8s} {'DFA/BP':>7s} "
         f"{'OPU/BP':>7s} {'OPU/DFA':>8s} {'GFLOP BP/DFA':>14s} {'peak DFA/BP':>12s}")
-  for case in cases(args.batch, args.quick):
-    r = bench_case(*case, repeats=repeats)
+  plan = [(case, repeats) for case in cases(args.batch, args.quick)]
+  plan += [(case, min(repeats, 8)) for case in (large_cases(args.batch) if args.large else [])]
+  for case, n in plan:
+    r = bench_case(*case, repeats=n)
+    r["repeats"] = n
     finish(r)
     rows.append(r)
     print(f"{r['model']:24s} {r['params']:9d} {r['bp_step_s'] * 1e3:8.2f} "
