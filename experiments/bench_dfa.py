@@ -13,9 +13,9 @@ On CPU, XLA's default concurrency-optimised scheduler runs DFA's independent uni
 updates side by side, which costs memory and, on 2 cores, time; compare with
 XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false (recorded in the JSON).
 
-``--large`` adds the scale ladder's 100M-parameter MLP (784-4x5650-10), timed the same
-way (8 interleaved rounds): issue 14's optical / digital step target at that size,
-without the ladder's one process per rule.
+``--large`` adds the scale ladder's 100M-parameter MLP (784-4x5650-10) with the ladder's
+optimizer (Adafactor), timed the same way (8 interleaved rounds): issue 14's optical /
+digital step target at that size, without the ladder's one process per rule.
 """
 
 import argparse
@@ -50,12 +50,14 @@ def cases(batch: int, quick: bool):
 
 
 def large_cases(batch: int):
-  """The scale ladder's 100M-parameter MLP rung (`experiments/scale_ladder.py`)."""
+  """The scale ladder's 100M-parameter MLP rung (`experiments/scale_ladder.py`; its
+  optimizer, Adafactor, is `main`'s for this case)."""
   img, labels = jnp.ones((batch, 28, 28, 1)), jnp.arange(batch) % 10
   return [("mlp_784-4x5650-10_tanh", MLP((5650,) * 4), dfa.DEFAULT_UNITS, img, labels)]
 
 
-def bench_case(name, model, units, x, labels, repeats: int) -> dict:
+def bench_case(name, model, units, x, labels, repeats: int,
+               opt: optax.GradientTransformation = optax.adam(1e-3)) -> dict:
   params = model.init(jax.random.key(0), x)["params"]
   size = dfa.feedback_size(model, params, x, units=units)
   classes = model.apply({"params": params}, x).shape[-1]
@@ -65,7 +67,6 @@ def bench_case(name, model, units, x, labels, repeats: int) -> dict:
       "dfa_opu": dfa.dfa(devices.make("opu", classes, size, seed=1, encoding="ternary",
                                       threshold=0.1)),
   }
-  opt = optax.adam(1e-3)
   runs, row = {}, {"model": name, "params": param_count(params), "feedback_size": size}
   step = jax.jit(dfa.train_step_fn(model, xent, opt, units), donate_argnums=(0, 1))
   for rname, rule in rules.items():
@@ -112,11 +113,13 @@ def main():
   rows = []
   print(f"{'model':24s} {'params':>9s} {'BP ms':>8s} {'DFA ms':>8s} {'DFA/BP':>7s} "
         f"{'OPU/BP':>7s} {'OPU/DFA':>8s} {'GFLOP BP/DFA':>14s} {'peak DFA/BP':>12s}")
-  plan = [(case, repeats) for case in cases(args.batch, args.quick)]
-  plan += [(case, min(repeats, 8)) for case in (large_cases(args.batch) if args.large else [])]
-  for case, n in plan:
-    r = bench_case(*case, repeats=n)
-    r["repeats"] = n
+  plan = [(case, repeats, "adam 1e-3") for case in cases(args.batch, args.quick)]
+  plan += [(case, min(repeats, 8), "adafactor 1e-2")
+           for case in (large_cases(args.batch) if args.large else [])]
+  optimizers = {"adam 1e-3": optax.adam(1e-3), "adafactor 1e-2": optax.adafactor(1e-2)}
+  for case, n, opt in plan:
+    r = bench_case(*case, repeats=n, opt=optimizers[opt])
+    r["repeats"], r["optimizer"] = n, opt
     finish(r)
     rows.append(r)
     print(f"{r['model']:24s} {r['params']:9d} {r['bp_step_s'] * 1e3:8.2f} "
