@@ -98,8 +98,9 @@ def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: 
   fraction of all pixels.
 
   The sources are exposed in chunks of as many as keep a chunk's fields and frames
-  (float32) under `CHUNK_BYTES` (a `lax.map` over chunks, each a `vmap`; one chunk when
-  they all fit, since XLA:CPU runs a loop's body on one core): a frame's intensities,
+  (float32) under `CHUNK_BYTES` (a `lax.map` over chunks, each a `vmap`; one chunk, kept
+  out of its readers' fusions by `apart`, when they all fit, since XLA:CPU runs a loop's
+  body on one core): a frame's intensities,
   exposure, noise and ADC are computed in one pass over it and only its ADC counts are
   stored, so nothing of the size of all the frames is kept but the counts (for the OPU,
   ``frames`` is the optics, and its field and intensities stay one chunk's), and no noise
@@ -113,9 +114,10 @@ def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: 
   """
   shapes = jax.eval_shape(frames, jax.ShapeDtypeStruct(sources.shape[1:], sources.dtype))
   kinds, size, n = len(shapes), math.prod(shapes[0].shape), sources.shape[0]
-  if n * (kinds + 1) // 2 * size // shapes[0].shape[-1] >= 2 ** 32:
+  grid_rows = n * (kinds + 1) // 2 * size // shapes[0].shape[-1]  # rows of pixel pairs
+  if grid_rows >= 2 ** 32:
     raise ValueError(f"A camera exposes at most 2^32 rows of pixel pairs at once, asked "
-                     f"{n * (kinds + 1) // 2 * size // shapes[0].shape[-1]}.")
+                     f"{grid_rows}.")
   width = 8 if (cam.adc_bits or 0) <= 8 else 16
   dtype, pair_dtype = (jnp.uint8, jnp.uint16) if width == 8 else (jnp.uint16, jnp.uint32)
   noisy = cam.shot_noise != "off" or cam.read_noise > 0
