@@ -15,7 +15,8 @@ REALISTIC_OPU = {
     # Simulated OPU as the published one (its camera: `device.camera`, the `Camera`
     # defaults): the error ternarised into two DMD frames (threshold: 10% of max|e|);
     # bits: the depth of encoding="bitplanes" (2 x bits frames), unused by "ternary".
-    "encoding": "ternary", "threshold": 0.1, "bits": 8,
+    "encoding": "ternary", "threshold": 0.1, "bits": 8, "threshold_by": "max",
+    "common_mode": False,
     # Transmission-matrix drift per camera frame (0: a stable medium; see
     # SimulatedOPU.drifted); recalibrate_every: steps between measurements of the
     # anchor's I(a) under drift (0: once, at the start).

@@ -147,6 +147,7 @@ def check_counters(ids: np.ndarray, count: int) -> str | None:
 @struct.dataclass
 class HardwareOPU(opu_lib.Optical):
   anchor_reference: Array
+  ones_reference: Array  # calibrated P(1) for common-mode codes (`encoding`), else zeros
   driver: Driver = struct.field(pytree_node=False)
   geometry: geometry_lib.Geometry = struct.field(pytree_node=False)
   camera: camera_lib.Camera = struct.field(pytree_node=False)
@@ -229,9 +230,9 @@ class HardwareOPU(opu_lib.Optical):
     return jax.pure_callback(self.acquire, out, patterns_KxP, vmap_method="expand_dims")
 
   def measure(self, x: Array, key: Array) -> base.Measurement:
-    del key  # the noise is the hardware's own
     x_BxN, lead = base.flatten_input(x, self.in_features)
-    frames_FxBxN, w_FxB = encoding_lib.encode(x_BxN, self.encoding)
+    code = encoding_lib.encode(x_BxN, self.encoding, key)  # the noise is the hardware's own
+    frames_FxBxN = code.frames
     g = self.geometry
     pad = g.dmd_shape[0] * g.dmd_shape[1] - self.in_features
     x_FxBxP = jnp.pad(frames_FxBxN.astype(jnp.float32), ((0, 0), (0, 0), (0, pad)))
@@ -243,7 +244,7 @@ class HardwareOPU(opu_lib.Optical):
     raw = self.capture(patterns)
     est, saturated = camera_lib.read(self.camera, raw, jnp.float32(self.camera.exposure))
     y = est[0] if self.mode == "intensity" else opu_lib.anchor_readout(est, self.anchor_reference)
-    y = encoding_lib.decode(y, w_FxB)
+    y = encoding_lib.decode(y, code, self.ones_reference if self.encoding.uses_ones else None)
     bad_B = jnp.isnan(frames_FxBxN).any(axis=(0, 2))  # non-binary input under jit
     y = jnp.where(bad_B[:, None], jnp.nan, y)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
@@ -254,8 +255,8 @@ class HardwareOPU(opu_lib.Optical):
 
 
 def settings(driver: "Driver | str | None", driver_options: dict | None, mode: str,
-             encoding: str, threshold: float, bits: int,
-             saturation: str) -> encoding_lib.Encoding:
+             encoding: str, threshold: float, bits: int, saturation: str,
+             threshold_by: str = "max", common_mode: bool = False) -> encoding_lib.Encoding:
   """The checked encoding of `hardware`'s options: every check it makes before it
   knows its shape (a driver given by name is looked up, not yet made).
 
@@ -277,7 +278,7 @@ def settings(driver: "Driver | str | None", driver_options: dict | None, mode: s
     raise ValueError(f"driver_options must be a dict, got {driver_options!r}.")
   if saturation not in SATURATION:
     raise ValueError(f"Unknown saturation {saturation!r}; choose one of {', '.join(SATURATION)}.")
-  return opu_lib.checked_encoding(mode, encoding, threshold, bits)
+  return opu_lib.checked_encoding(mode, encoding, threshold, bits, threshold_by, common_mode)
 
 
 class EmulatedDriver:
@@ -361,6 +362,7 @@ class EmulatedDriver:
 def hardware(in_features: int, out_features: int, driver: "Driver | str | None" = None,
              driver_options: dict | None = None, seed: int = 0, mode: str = "linear",
              encoding: str = "binary", threshold: float = 0.0, bits: int = 4,
+             threshold_by: str = "max", common_mode: bool = False,
              camera: camera_lib.Camera | None = None, exposure: float = 1.0,
              anchor_pixels: int | None = None, calibration_frames: int = 16,
              roi: tuple[int, int, int, int] | None = None, timeout_s: float = 1.0,
@@ -377,11 +379,13 @@ def hardware(in_features: int, out_features: int, driver: "Driver | str | None" 
       camera) or "error" (a saturated frame is a `HardwareError`).
     camera: the camera's calibration (full well, ADC bits, dark signal) used to decode
       raw pixel values; default `Camera` with the fixed ``exposure`` set on the driver.
-    calibration_frames: frames of the anchor pattern averaged into I(a) at start-up.
+    calibration_frames: frames of the anchor pattern averaged into I(a) at start-up (and,
+      for a common-mode code, of the all-ones pattern into P(1)).
     timeout_s, retries: per capture, and how often a failed acquisition is repeated.
     Others as in `opu`.
   """
-  enc = settings(driver, driver_options, mode, encoding, threshold, bits, saturation)
+  enc = settings(driver, driver_options, mode, encoding, threshold, bits, saturation,
+                 threshold_by, common_mode)
   if isinstance(driver, str):
     factory, options = find_driver(driver), dict(driver_options or {})
     try:
@@ -395,12 +399,17 @@ def hardware(in_features: int, out_features: int, driver: "Driver | str | None" 
                                  driver.camera_shape, roi, driver.dmd_shape, driver.camera_shape)
   cam = dataclasses.replace(camera or camera_lib.Camera(), exposure=exposure)
   driver.set_exposure(exposure)
-  device = HardwareOPU(jnp.zeros((out_features,), jnp.float32), driver, g, cam, enc, mode,
-                       timeout_s, retries, saturation, HardwareLog())
+  zeros = jnp.zeros((out_features,), jnp.float32)
+  device = HardwareOPU(zeros, zeros, driver, g, cam, enc, mode, timeout_s, retries,
+                       saturation, HardwareLog())
   if mode == "linear":
     dmd = g.dmd_shape[0] * g.dmd_shape[1]
     anchor = np.zeros((calibration_frames, dmd), np.float32)
     anchor[:, in_features:g.active_mirrors] = 1.0
     est, _ = camera_lib.read(cam, jnp.asarray(device.acquire(anchor)), jnp.float32(exposure))
     device = device.replace(anchor_reference=jnp.mean(est, axis=0))
+  if enc.uses_ones:
+    as_binary = device.replace(encoding=encoding_lib.Encoding("binary"))
+    ones = jnp.ones((calibration_frames, in_features), jnp.float32)
+    device = device.replace(ones_reference=jnp.mean(as_binary.project(ones, None), axis=0))
   return device

@@ -24,7 +24,8 @@ so ``frames per row = encoding frames x (1 intensity | 2 or 3 linear)``.
 
 Drift: ``device.drifted(key, frames)`` returns the device after ``frames`` steps of
 R_t = sqrt(1-eps) R_{t-1} + sqrt(eps) R' (eps = ``drift_per_frame``); the calibrated
-I(a) is kept (a stale calibration, as on hardware) until ``recalibrated()``.
+I(a) (and P(1), for common-mode codes) are kept (a stale calibration, as on hardware)
+until ``recalibrated()``.
 """
 
 import math
@@ -64,6 +65,7 @@ class SimulatedOPU(Optical):
   weights: Array | None         # (in_features, 2, out_features) x-rows of R, or None
   anchor_field: Array           # (2, out_features) v = a R
   anchor_reference: Array       # (out_features,) calibrated |a R|^2
+  ones_reference: Array         # (out_features,) calibrated P(1) (common-mode codes), or 0
   geometry: geometry_lib.Geometry = struct.field(pytree_node=False)
   camera: camera_lib.Camera = struct.field(pytree_node=False)
   encoding: encoding_lib.Encoding = struct.field(pytree_node=False)
@@ -90,11 +92,14 @@ class SimulatedOPU(Optical):
 
   def measure(self, x: Array, key: Array) -> base.Measurement:
     x_BxN, lead = base.flatten_input(x, self.in_features)
-    frames_FxBxN, w_FxB = encoding_lib.encode(x_BxN, self.encoding)
+    k_code = None
+    if self.encoding.kind == "stochastic":
+      key, k_code = jax.random.split(key)
+    code = encoding_lib.encode(x_BxN, self.encoding, k_code)
     optics = lambda frame_BxN: self.intensities(self.field(frame_BxN.astype(jnp.float32)))
-    est, saturated = camera_lib.capture(self.camera, optics, frames_FxBxN, key)
+    est, saturated = camera_lib.capture(self.camera, optics, code.frames, key)
     y = est[0] if self.mode == "intensity" else anchor_readout(est, self.anchor_reference)
-    y = encoding_lib.decode(y, w_FxB)
+    y = encoding_lib.decode(y, code, self.ones_reference if self.encoding.uses_ones else None)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
 
   def intensities(self, z_xx2xM: Array) -> tuple[Array, ...]:
@@ -143,21 +148,32 @@ class SimulatedOPU(Optical):
   def after_step(self, key: Array, rows: int, done: Array | int) -> "SimulatedOPU":
     """The device after a training step of ``rows`` projections: the medium drifted by
     their camera frames (``drift_per_frame`` > 0; else unchanged), its anchor I(a)
-    re-measured when ``done`` (steps done) is a multiple of ``recalibrate_every`` (0:
+    and P(1) re-measured when ``done`` (steps done) is a multiple of ``recalibrate_every`` (0:
     never; the start's calibration goes stale). Recalibration frames are not budgeted."""
     if not self.drift_per_frame:
       return self
     device = self.drifted(key, rows * self.frames_per_row)
     if not self.recalibrate_every:
       return device
-    fresh = device.recalibrated().anchor_reference
-    return device.replace(anchor_reference=jnp.where(
-        done % self.recalibrate_every == 0, fresh, device.anchor_reference))
+    fresh, now = device.recalibrated(), done % self.recalibrate_every == 0
+    return device.replace(
+        anchor_reference=jnp.where(now, fresh.anchor_reference, device.anchor_reference),
+        ones_reference=jnp.where(now, fresh.ones_reference, device.ones_reference))
 
   def recalibrated(self) -> "SimulatedOPU":
-    """The device with I(a) measured again (noiselessly averaged) on the current medium."""
+    """The device with I(a) and P(1) measured again (noiselessly averaged) on the current
+    medium."""
     v = self.anchor_field
-    return self.replace(anchor_reference=v[0] ** 2 + v[1] ** 2)
+    return self.replace(anchor_reference=v[0] ** 2 + v[1] ** 2,
+                        ones_reference=self.ones_projection())
+
+  def ones_projection(self) -> Array:
+    """P(1) = 1 @ M, the noiseless linear projection of the all-ones frame (what a
+    common-mode code's calibration measures), or zeros when the code does not use it."""
+    if self.mode != "linear" or not self.encoding.uses_ones:
+      return jnp.zeros((self.out_features,), jnp.float32)
+    z = self.field(jnp.ones((1, self.in_features), jnp.float32))[0]
+    return jnp.sum(z * self.anchor_field, axis=0)
 
 
 def frames_per_row(mode: str, enc: encoding_lib.Encoding, calibrated_anchor: bool) -> int:
@@ -198,6 +214,7 @@ def _streamed_field(key: Array, x_KxP: Array, g: geometry_lib.Geometry, sigma: f
 
 def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear",
         encoding: str = "binary", threshold: float = 0.0, bits: int = 4,
+        threshold_by: str = "max", common_mode: bool = False,
         camera: camera_lib.Camera | str = "realistic", anchor_pixels: int | None = None,
         calibrated_anchor: bool = True, sigma: float = math.sqrt(0.5),
         drift_per_frame: float = 0.0, recalibrate_every: int = 0,
@@ -213,9 +230,11 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
     in_features, out_features: the projection's shape (DMD mirrors, camera pixels read).
     seed: seed of the medium; the same seed gives the same R in both storages.
     mode: "linear" (anchor protocol, what DFA needs) or "intensity" (|x R|^2).
-    encoding: "binary", "threshold", "ternary" or "bitplanes" (see `encoding`);
-      intensity mode takes only "binary" or "threshold".
-    threshold, bits: the encoding's threshold and bit depth.
+    encoding: "binary", "threshold", "sign", "ternary", "stochastic" or "bitplanes" (see
+      `encoding`); intensity mode takes only "binary" or "threshold".
+    threshold, bits, threshold_by, common_mode: the encoding's threshold, bit depth, what
+      the ternary threshold is relative to, and whether decoding adds a multiple of the
+      calibrated projection of the all-ones frame (`Encoding`).
     camera: a `Camera`, "realistic" (its defaults) or "ideal" (no noise, no ADC).
     anchor_pixels: mirrors of the anchor pattern (linear mode), default
       ceil(in_features / 2), so that |a R|^2 is about as bright as |x R|^2 for a
@@ -231,7 +250,7 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
     dmd_shape, camera_shape, roi, max_dmd_shape, max_camera_shape: see `geometry`.
   """
   enc, camera = settings(mode, encoding, threshold, bits, camera, drift_per_frame,
-                        recalibrate_every, storage)
+                        recalibrate_every, storage, threshold_by, common_mode)
   if anchor_pixels is None:
     anchor_pixels = math.ceil(in_features / 2) if mode == "linear" else 0
   if mode == "linear" and anchor_pixels < 1:
@@ -246,12 +265,15 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
   if anchor_pixels:  # v = a R, one streamed pass over the anchor's mirrors
     anchor = jnp.ones((1, anchor_pixels), jnp.float32)
     v = _streamed_field(key, anchor, g, sigma, block_bytes, first_mirror=in_features)[0]
-  return SimulatedOPU(key, weights, v, v[0] ** 2 + v[1] ** 2, g, camera, enc, mode, sigma,
-                      calibrated_anchor, drift_per_frame, recalibrate_every, block_bytes)
+  device = SimulatedOPU(key, weights, v, v[0] ** 2 + v[1] ** 2, jnp.zeros_like(v[0]), g,
+                        camera, enc, mode, sigma, calibrated_anchor, drift_per_frame,
+                        recalibrate_every, block_bytes)
+  return device.replace(ones_reference=device.ones_projection())
 
 
-def checked_encoding(mode: str, encoding: str, threshold: float,
-                     bits: int) -> encoding_lib.Encoding:
+def checked_encoding(mode: str, encoding: str, threshold: float, bits: int,
+                     threshold_by: str = "max",
+                     common_mode: bool = False) -> encoding_lib.Encoding:
   """The checked `Encoding` of an optical device in ``mode``.
 
   Raises:
@@ -260,8 +282,8 @@ def checked_encoding(mode: str, encoding: str, threshold: float,
   """
   if mode not in base.MODES:
     raise ValueError(f"Unknown mode {mode!r}; choose one of {', '.join(base.MODES)}.")
-  enc = encoding_lib.Encoding(encoding, threshold, bits)
-  if mode == "intensity" and enc.frames != 1:
+  enc = encoding_lib.Encoding(encoding, threshold, bits, threshold_by, common_mode)
+  if mode == "intensity" and (enc.frames != 1 or enc.uses_ones):
     raise ValueError(f"Intensity mode is not linear, so it cannot decode the {encoding!r} "
                      "encoding; use encoding='binary' or 'threshold', or mode='linear'.")
   return enc
@@ -269,14 +291,15 @@ def checked_encoding(mode: str, encoding: str, threshold: float,
 
 def settings(mode: str, encoding: str, threshold: float, bits: int,
              camera: camera_lib.Camera | str, drift_per_frame: float, recalibrate_every: int,
-             storage: str) -> tuple[encoding_lib.Encoding, camera_lib.Camera]:
+             storage: str, threshold_by: str = "max",
+             common_mode: bool = False) -> tuple[encoding_lib.Encoding, camera_lib.Camera]:
   """The checked encoding and camera of `opu`'s options: every check it makes before it
   knows its shape (`devices.check` runs it on a config's options).
 
   Raises:
     ValueError: a value `opu` cannot use, with what is allowed.
   """
-  enc = checked_encoding(mode, encoding, threshold, bits)
+  enc = checked_encoding(mode, encoding, threshold, bits, threshold_by, common_mode)
   if storage not in STORAGE:
     raise ValueError(f"Unknown storage {storage!r}; choose one of {', '.join(STORAGE)}.")
   if not 0.0 <= drift_per_frame < 1.0:
