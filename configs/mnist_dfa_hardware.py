@@ -10,6 +10,7 @@ mylab.opu:connect``, and put its keyword arguments in ``device.options.driver_op
 import ml_collections
 
 from opujax import config
+from opujax.devices.opu import DFA_CODE
 
 
 def get_config():
@@ -21,8 +22,8 @@ def get_config():
       # anchor, a 40x40 camera for the 1600 hidden units).
       "driver": "emulated",
       "driver_options": {"dmd_shape": (4, 4), "camera_shape": (40, 40)},
-      # The error ternarised as on the simulated OPU; exposure: photoelectrons per unit
-      # intensity (~1000 e- on the mean pixel); saturation: 'count' or 'error'.
-      "encoding": "ternary", "threshold": 0.1, "exposure": 100.0, "saturation": "count",
+      # exposure: photoelectrons per unit intensity (~1000 e- on the mean pixel);
+      # saturation: 'count' or 'error'; the error sent as on the simulated OPU.
+      "exposure": 100.0, "saturation": "count", **DFA_CODE,
   })
   return c

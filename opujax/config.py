@@ -9,17 +9,17 @@ import math
 
 import ml_collections
 
+from opujax.devices.opu import DFA_CODE
 from opujax.errors import ConfigError
 
 REALISTIC_OPU = {
     # Simulated OPU as the published one (its camera: `device.camera`, the `Camera`
-    # defaults): the error ternarised into two DMD frames (threshold: 10% of max|e|);
-    # bits: the depth of encoding="bitplanes" (2 x bits frames), unused by "ternary".
-    "encoding": "ternary", "threshold": 0.1, "bits": 8, "threshold_by": "max",
-    "common_mode": False,
+    # defaults), the error sent as `devices.opu.DFA_CODE` (encoding, threshold, bits,
+    # threshold_by, common_mode: see `devices.Encoding`).
+    **DFA_CODE,
     # Transmission-matrix drift per camera frame (0: a stable medium; see
     # SimulatedOPU.drifted); recalibrate_every: steps between measurements of the
-    # anchor's I(a) under drift (0: once, at the start).
+    # anchor's I(a) and the all-ones frame's P(1) under drift (0: once, at the start).
     "drift_per_frame": 0.0, "recalibrate_every": 0,
 }
 

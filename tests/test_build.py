@@ -66,7 +66,9 @@ def test_rule_builds_the_configured_device():
   rule = build.rule(c, model, params, x, build.units(c))
   assert rule.name == "dfa" and rule.device.camera == devices.Camera(photons=50.0)
   assert (rule.device.in_features, rule.device.out_features) == (10, 16)
-  assert rule.device.encoding.kind == "ternary"
+  code = config_lib.REALISTIC_OPU
+  assert rule.device.encoding == devices.Encoding(code["encoding"], code["threshold"], code["bits"],
+                                                  code["threshold_by"], code["common_mode"])
   c.units = ("NoSuchLayer",)
   with pytest.raises(ConfigError, match="feedback:"):
     build.rule(c, model, params, x, build.units(c))

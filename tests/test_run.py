@@ -295,7 +295,7 @@ def test_training_through_the_hardware_device_from_the_cli(mnist, tmp_path, caps
   # 10 % and a loss of ln 10 = 2.303). At learning rate 0.01, device seeds 0-3 reached
   # 24-39 % and losses 1.99-2.14; at 0.003 some feedback matrices do not learn in 100 steps.
   assert summary["final_test_accuracy"] > 0.15 and summary["final"]["test/loss"] < 2.29
-  # 200 rows x 2 ternary frames x 2 anchor frames a step, every one from the driver.
+  # 200 rows x 2 code frames x 2 anchor frames a step, every one from the driver.
   assert summary["budget"]["budget/frames"] == 100 * 200 * 2 * 2
   status, lines = cli(["--config", "configs/mnist_dfa_hardware.py",
                        "--config.device.options.driver=mylab.opu:connect",

@@ -42,8 +42,8 @@ def test_language_model_learns_and_reports_validation_loss(data_env, tmp_path):
 
 
 def test_a_run_drifts_its_medium_by_the_frames_it_takes(data_env, tmp_path):
-  """3 steps of 200 ternary errors (4 frames each) through a drifting OPU leave its
-  medium correlated (1 - eps)^(3 * 800 / 2) with the one it started from."""
+  """3 steps of 200 errors (the shipped code: 4 camera frames each) through a drifting OPU
+  leave its medium correlated (1 - eps)^(3 * 800 / 2) with the one it started from."""
   eps = 5e-4
   args = ["--config", "configs/mnist_dfa_opu.py", "--config.model.widths=(64,)",
           "--config.batch_size=200", "--config.steps=3", "--config.log_every=1",

@@ -42,6 +42,12 @@ from opujax.devices.budget import Budget
 
 Array = jax.Array
 STORAGE = ("materialised", "streamed")
+# The error code for DFA on an optical device (`config.REALISTIC_OPU`, the scale ladder's
+# optical rule): stochastic ternary with the common mode, 2 DMD frames (4 camera frames
+# with the calibrated anchor) a projection, the cheapest code that learned like digital
+# DFA in the error-code study (configs/sweep_error_codes*.py, experiments/RESULTS.md).
+DFA_CODE = {"encoding": "stochastic", "threshold": 0.0, "bits": 4, "threshold_by": "max",
+            "common_mode": True}
 
 
 class Optical(base.Projects):

@@ -16,14 +16,15 @@ def binary(shape, seed=0):
   return (jax.random.uniform(jax.random.key(seed), shape) < 0.5).astype(jnp.float32)
 
 
-def pair(mode="linear", camera=None, **faults):
-  """An emulated-hardware OPU and the simulated OPU with the same medium and camera."""
-  camera = camera or Camera.ideal()
+def pair(mode="linear", camera=None, code=None, **faults):
+  """An emulated-hardware OPU and the simulated OPU with the same medium, camera and error
+  code (``code``: encoding options)."""
+  camera, code = camera or Camera.ideal(), code or {}
   driver = EmulatedDriver(DMD, CAMERA, seed=4, camera=camera, **faults)
   hw = devices.make("hardware", N, M, driver=driver, mode=mode, camera=camera,
-                    exposure=camera.exposure or 1.0)
+                    exposure=camera.exposure or 1.0, **code)
   sim = devices.make("opu", N, M, seed=4, mode=mode, dmd_shape=DMD, camera_shape=CAMERA,
-                     camera=dataclasses.replace(camera, exposure=camera.exposure or 1.0))
+                     camera=dataclasses.replace(camera, exposure=camera.exposure or 1.0), **code)
   return hw, sim
 
 
@@ -37,6 +38,18 @@ def test_emulated_hardware_equals_simulation(mode):
   jitted = jax.jit(lambda x: hw.project(x, None))(x)
   np.testing.assert_allclose(jitted, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
   assert hw.log.frames == (2 if mode == "linear" else 1) * 6 * 2 + (16 if mode == "linear" else 0)
+
+
+def test_common_mode_code_calibrates_the_all_ones_projection_and_equals_simulation():
+  hw, sim = pair(code=dict(encoding="ternary", threshold=0.3, common_mode=True))
+  np.testing.assert_allclose(hw.ones_reference, sim.ones_reference, rtol=1e-4,
+                             atol=1e-4 * np.abs(sim.ones_reference).max())
+  e = jax.random.normal(jax.random.key(1), (4, N)) + 0.5
+  expected = sim.project(e, jax.random.key(0))
+  np.testing.assert_allclose(hw.project(e, None), expected, rtol=1e-4,
+                             atol=1e-4 * np.abs(expected).max())
+  # I(a): 16 frames; P(1): 16 x (I(1 + a), I(1)); then 4 rows x 2 code x 2 anchor frames.
+  assert hw.log.frames == 16 + 16 * 2 + 4 * 2 * 2
 
 
 def test_calibrated_effective_matrix_equals_simulation():

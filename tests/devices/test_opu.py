@@ -149,9 +149,43 @@ def test_drift_decorrelates_the_medium():
   assert np.abs(stale).max() > 1.0 and np.abs(fresh).max() < 1e-2
 
 
+@pytest.mark.parametrize("storage", ["materialised", "streamed"])
+def test_common_mode_codes_decode_with_the_calibrated_all_ones_projection(storage):
+  # P(1) = 1 @ M, computed once; through the ideal camera a common-mode code's projection
+  # is exactly (a c + b 1) @ M, its decoded code times the effective matrix.
+  opu = devices.make("opu", N, M, seed=7, camera="ideal", encoding="ternary", threshold=0.3,
+                     common_mode=True, storage=storage)
+  m = np.asarray(devices.make("opu", N, M, seed=7, camera="ideal").effective_matrix())
+  np.testing.assert_allclose(opu.ones_reference, m.sum(0), rtol=1e-4, atol=1e-4)
+  e = jax.random.normal(jax.random.key(2), (5, N)) + 0.7  # far from zero-mean
+  code = devices.encoding.encode(e, opu.encoding)
+  decoded = np.einsum("fbn,fb->bn", code.frames, code.weights) + np.asarray(code.offset)[:, None]
+  y = np.asarray(opu.project(e, jax.random.key(0)))
+  np.testing.assert_allclose(y, decoded @ m, rtol=1e-4, atol=1e-4 * np.abs(y).max())
+  assert not np.any(devices.make("opu", N, M, seed=7, encoding="ternary").ones_reference)
+
+
+def test_a_drifted_medium_keeps_a_stale_all_ones_projection_until_recalibrated():
+  opu = devices.make("opu", 64, 300, seed=0, camera="ideal", encoding="sign",
+                     drift_per_frame=1e-3, recalibrate_every=2)
+  later = opu.drifted(jax.random.key(1), frames=400)
+  truth = np.asarray(later.effective_matrix()).sum(0)
+  np.testing.assert_array_equal(later.ones_reference, opu.ones_reference)
+  np.testing.assert_allclose(later.recalibrated().ones_reference, truth, rtol=1e-4, atol=1e-3)
+  stepped = [opu.after_step(jax.random.key(3), 10, done) for done in (1, 2)]
+  assert not np.allclose(stepped[0].ones_reference, stepped[0].recalibrated().ones_reference)
+  np.testing.assert_allclose(stepped[1].ones_reference, stepped[1].recalibrated().ones_reference,
+                             rtol=1e-6)
+
+
 def test_frames_and_saturation_are_reported():
   opu = devices.make("opu", N, M, encoding="ternary", calibrated_anchor=False)
   assert opu.cost(10).frames == 10 * 2 * 3
+  codes = [(dict(encoding="sign"), 1), (dict(encoding="stochastic"), 2),
+           (dict(encoding="bitplanes", bits=3), 6),
+           (dict(encoding="bitplanes", bits=3, common_mode=True), 3)]
+  for options, dmd_frames in codes:  # x 2 camera frames (the calibrated anchor)
+    assert devices.make("opu", N, M, **options).cost(10).frames == 10 * dmd_frames * 2
   bright = devices.make("opu", N, M, camera=devices.Camera(exposure=400.0, full_well=1000.0))
   m = bright.measure(binary((4, N)), jax.random.key(0))
   assert 0.0 < float(m.saturated) < 1.0
@@ -161,6 +195,9 @@ SHAPELESS = [  # refused before the shape is known: by devices.check and by make
     (dict(mode="hologram"), "mode"),
     (dict(storage="disk"), "storage"),
     (dict(mode="intensity", encoding="ternary"), "Intensity mode"),
+    (dict(mode="intensity", encoding="sign"), "Intensity mode"),
+    (dict(encoding="ternary", threshold_by="median"), "threshold_by"),
+    (dict(encoding="threshold", common_mode=True), "common_mode"),
     (dict(encoding="bitplanes", bits=0), "bits"),
     (dict(drift_per_frame=1.5), "drift"),
     (dict(drift_per_frame=1e-3, storage="streamed"), "in memory"),

@@ -167,3 +167,39 @@ def test_transformer_feedback_points_per_block_or_per_sublayer():
       "MultiHeadDotProductAttention_0", "Dense_0", "Dense_1")] + ["head"]
   assert [s.size for s in micro.slots] == [16, 16, 64] * 2 + [16]
   assert micro.out_features == 208 and micro.in_features == 12
+
+
+def teacher_task(n=4096, d=64, classes=10, seed=0):
+  """Inputs and the labels a random linear teacher gives them (argmax of x W)."""
+  kx, kw = jax.random.split(jax.random.key(seed))
+  x = jax.random.normal(kx, (n, d))
+  return x, jnp.argmax(x @ jax.random.normal(kw, (d, classes)), -1)
+
+
+def late_loss(device, steps=100, batch=128, window=25):
+  """Mean train loss over the last ``window`` of ``steps`` Adam(1e-3) steps of DFA on a
+  64-256-256-10 tanh MLP through ``device``; batches and initialisation fixed."""
+  from opujax.models import MLP
+  model, (x, labels) = MLP((256, 256)), teacher_task()
+  params = model.init(jax.random.key(0), x[:1])["params"]
+  opt, step = stepper(model, dfa.DEFAULT_UNITS, 1e-3)
+  state, rule, losses = opt.init(params), dfa.dfa(device), []
+  for i in range(steps):
+    idx = slice(i * batch % len(x), i * batch % len(x) + batch)
+    params, state, loss = step(params, state, rule, x[idx], labels[idx], jax.random.key(i))
+    losses.append(float(loss))
+  return np.mean(losses[-window:])
+
+
+def test_the_shipped_optical_code_learns_from_the_first_steps_like_digital_dfa():
+  """The shipped optical preset (realistic camera, `DFA_CODE`) within 15 % of digital DFA's
+  train loss after 100 steps, with the same feedback seed. The earlier preset (ternary at
+  10 % of max|e|: at initialisation its code is +1 on nine classes and -1 on the label,
+  mostly the common mode sum_j B_j) is refused by the same bar: the test can fail."""
+  from opujax import config as config_lib
+  size = 256 + 256 + 10
+  digital = late_loss(devices.make("digital", 10, size, seed=1))
+  optical = late_loss(devices.make("opu", 10, size, seed=1, **config_lib.REALISTIC_OPU))
+  old = late_loss(devices.make("opu", 10, size, seed=1, encoding="ternary", threshold=0.1))
+  assert optical <= 1.15 * digital, (optical, digital)
+  assert old > 1.15 * digital, (old, digital)
