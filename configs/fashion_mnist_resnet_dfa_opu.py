@@ -3,14 +3,12 @@
 fashion_mnist: a small BatchNorm ResNet (Linen: a pooling stem, residual blocks of 16,
 32, 64 channels, a hidden Dense layer of 256 with BatchNorm; batch_stats), trained with
 optical DFA through the simulated OPU with realistic noise (8-bit camera, shot and read
-noise): the error goes to the hidden layer's input and the head's input, sent to the
-DMD as 4-bit magnitudes in bit planes (8 DMD frames an example), as for the NNX CNN.
+noise): the error goes to the hidden layer's input and the head's input, sent in the
+shipped code (`devices.opu.DFA_CODE`, 2 DMD frames an example).
 """
 
 from opujax import config
 
 
 def get_config():
-  c = config.with_opu(config.stateful("resnet", "dfa"))
-  c.device.options.update(encoding="bitplanes", bits=4)
-  return c
+  return config.with_opu(config.stateful("resnet", "dfa"))

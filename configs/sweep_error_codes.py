@@ -11,24 +11,17 @@ the common mode: k frames). Digital DFA at the same steps is the reference;
 ``experiments/error_codes.py`` turns the runs into the table and the loss curves.
 """
 
-TERNARY = {"device.options.encoding": "ternary"}
+from opujax.config import code_point as code
+
 CODES = [
-    {**TERNARY, "device.options.threshold": 0.1},
-    {**TERNARY, "device.options.threshold": 0.3},
-    {**TERNARY, "device.options.threshold": 0.5},
-    {**TERNARY, "device.options.threshold": 0.05, "device.options.threshold_by": "absolute"},
-    {**TERNARY, "device.options.threshold": 0.5, "device.options.threshold_by": "quantile"},
-    {**TERNARY, "device.options.threshold": 0.8, "device.options.threshold_by": "quantile"},
-    {**TERNARY, "device.options.threshold": 0.1, "device.options.common_mode": True},
-    {**TERNARY, "device.options.threshold": 0.3, "device.options.common_mode": True},
-    {**TERNARY, "device.options.threshold": 0.5, "device.options.threshold_by": "quantile",
-     "device.options.common_mode": True},
-    {"device.options.encoding": "sign"},
-    {"device.options.encoding": "stochastic"},
-    {"device.options.encoding": "stochastic", "device.options.common_mode": True},
-    *({"device.options.encoding": "bitplanes", "device.options.bits": b} for b in (2, 4, 8)),
-    *({"device.options.encoding": "bitplanes", "device.options.bits": b,
-       "device.options.common_mode": True} for b in (2, 3, 4, 8)),
+    code("ternary", 0.1), code("ternary", 0.3), code("ternary", 0.5),
+    code("ternary", 0.05, threshold_by="absolute"),
+    code("ternary", 0.5, threshold_by="quantile"), code("ternary", 0.8, threshold_by="quantile"),
+    code("ternary", 0.1, common_mode=True), code("ternary", 0.3, common_mode=True),
+    code("ternary", 0.5, threshold_by="quantile", common_mode=True),
+    code("sign"), code("stochastic"), code("stochastic", common_mode=True),
+    *(code("bitplanes", bits=b) for b in (2, 4, 8)),
+    *(code("bitplanes", bits=b, common_mode=True) for b in (2, 3, 4, 8)),
 ]
 
 

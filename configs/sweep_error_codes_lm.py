@@ -6,19 +6,14 @@ token, not zero-sum), 400 steps, the train loss logged every 25 steps; digital D
 the same steps is the reference. ``experiments/error_codes.py`` makes the table.
 """
 
-TERNARY = {"device.options.encoding": "ternary"}
+from opujax.config import code_point as code
 
 CODES = [
-    {**TERNARY, "device.options.threshold": 0.1},
-    {**TERNARY, "device.options.threshold": 0.3, "device.options.common_mode": True},
-    {**TERNARY, "device.options.threshold": 0.5, "device.options.threshold_by": "quantile",
-     "device.options.common_mode": True},
-    {"device.options.encoding": "sign"},
-    {"device.options.encoding": "stochastic", "device.options.common_mode": True},
-    {"device.options.encoding": "bitplanes", "device.options.bits": 2},
-    {"device.options.encoding": "bitplanes", "device.options.bits": 4},
-    *({"device.options.encoding": "bitplanes", "device.options.bits": b,
-       "device.options.common_mode": True} for b in (3, 4, 5)),
+    code("ternary", 0.1), code("ternary", 0.3, common_mode=True),
+    code("ternary", 0.5, threshold_by="quantile", common_mode=True),
+    code("sign"), code("stochastic", common_mode=True),
+    code("bitplanes", bits=2), code("bitplanes", bits=4),
+    *(code("bitplanes", bits=b, common_mode=True) for b in (3, 4, 5)),
 ]
 
 

@@ -158,6 +158,15 @@ def with_opu(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def code_point(encoding: str, threshold: float = 0.0, bits: int = 4, threshold_by: str = "max",
+               common_mode: bool = False) -> dict:
+  """Every ``device.options`` key of an error code (`devices.Encoding`), as a sweep point's
+  overrides: the point then does not depend on the code its base config ships."""
+  return {f"device.options.{k}": v for k, v in dict(
+      encoding=encoding, threshold=threshold, bits=bits, threshold_by=threshold_by,
+      common_mode=common_mode).items()}
+
+
 def _choice(name: str, value, allowed) -> None:
   if value not in allowed:
     raise ConfigError(f"{name}={value!r} is not one of {', '.join(map(str, allowed))}.")
