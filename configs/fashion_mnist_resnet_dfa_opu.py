@@ -4,7 +4,7 @@ fashion_mnist: a small BatchNorm ResNet (Linen: a pooling stem, residual blocks 
 32, 64 channels, a hidden Dense layer of 256 with BatchNorm; batch_stats), trained with
 optical DFA through the simulated OPU with realistic noise (8-bit camera, shot and read
 noise): the error goes to the hidden layer's input and the head's input, sent in the
-shipped code (`devices.opu.DFA_CODE`, 2 DMD frames an example).
+shipped code (`devices.DFA_CODE`, 2 DMD frames an example).
 """
 
 from opujax import config

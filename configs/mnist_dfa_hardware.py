@@ -10,7 +10,7 @@ mylab.opu:connect``, and put its keyword arguments in ``device.options.driver_op
 import ml_collections
 
 from opujax import config
-from opujax.devices.opu import DFA_CODE
+from opujax.devices import DFA_CODE
 
 
 def get_config():

@@ -2,7 +2,7 @@
 
 scale_1b_dfa's 1.0-billion-parameter Transformer LM, the same initialisation and
 batches, with the error projected through the simulated OPU: the realistic camera, the
-shipped error code (`devices.opu.DFA_CODE`) and the streamed medium (the transmission
+shipped error code (`devices.DFA_CODE`) and the streamed medium (the transmission
 matrix regenerated block by block from its key, never held in memory). 20 steps.
 """
 

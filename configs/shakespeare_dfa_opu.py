@@ -3,7 +3,7 @@
 tiny_shakespeare: shakespeare_dfa's LM and recipe with the error (the gradient at the
 head's input, 128 numbers a token) projected through the simulated OPU with realistic
 noise (8-bit camera, shot and read noise), sent to the DMD in the shipped code
-(`devices.opu.DFA_CODE`: 2 DMD frames, 4 camera frames a token).
+(`devices.DFA_CODE`: 2 DMD frames, 4 camera frames a token).
 """
 
 from opujax import config

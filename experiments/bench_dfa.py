@@ -28,7 +28,6 @@ import jax.numpy as jnp
 import optax
 
 from opujax import devices, dfa, files
-from opujax.devices.opu import DFA_CODE
 from opujax.dfa import hlo
 from opujax.models import CNN, MLP, Block, TransformerLM, param_count
 
@@ -65,7 +64,7 @@ def bench_case(name, model, units, x, labels, repeats: int,
   rules = {
       "bp": dfa.bp(),
       "dfa": dfa.dfa(devices.make("digital", classes, size, seed=1)),
-      "dfa_opu": dfa.dfa(devices.make("opu", classes, size, seed=1, **DFA_CODE)),
+      "dfa_opu": dfa.dfa(devices.make("opu", classes, size, seed=1, **devices.DFA_CODE)),
   }
   runs, row = {}, {"model": name, "params": param_count(params), "feedback_size": size}
   step = jax.jit(dfa.train_step_fn(model, xent, opt, units), donate_argnums=(0, 1))

@@ -6,7 +6,7 @@ The scale ladder: an MLP (MNIST) and a Transformer LM (tiny_shakespeare) at abou
 10M, 100M and 1B parameters, trained a few steps on real data with BP and with DFA
 (digital device; each hidden layer, or each block with shared feedback, one unit), and
 with ``--rules dfa_opu`` optical DFA (the simulated OPU with the realistic camera, the
-error sent as the shipped code, `devices.opu.DFA_CODE`). Every rule starts from the same
+error sent as the shipped code, `devices.DFA_CODE`). Every rule starts from the same
 initialisation and sees the same batches, so their losses compare step by step.
 
 Each rung runs in its own process, so its peak RSS is its own: parameters and optimizer
@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 
 from opujax import files
-from opujax.devices.opu import DFA_CODE
 
 RUNGS = {  # model -> size -> architecture
     "mlp": {"1M": {"widths": (400,) * 4}, "10M": {"widths": (1700,) * 4},
@@ -104,7 +103,7 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
     size_out = dfa.feedback_size(model, params, jnp.asarray(x0[:1]), units=units,
                                  shared=shared)
     device = (devices.make("digital", classes, size_out, seed=1) if rule_name == "dfa" else
-              devices.make("opu", classes, size_out, seed=1, **DFA_CODE))
+              devices.make("opu", classes, size_out, seed=1, **devices.DFA_CODE))
     rule = dfa.dfa(device, shared)
     rule = parallel.put(rule, parallel.state_shardings(rule, mesh, size_out))
   step = dfa.train_step_fn(model, train.xent, optimizer, units)

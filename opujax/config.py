@@ -9,12 +9,12 @@ import math
 
 import ml_collections
 
-from opujax.devices.opu import DFA_CODE
+from opujax.devices import DFA_CODE
 from opujax.errors import ConfigError
 
 REALISTIC_OPU = {
     # Simulated OPU as the published one (its camera: `device.camera`, the `Camera`
-    # defaults), the error sent as `devices.opu.DFA_CODE` (encoding, threshold, bits,
+    # defaults), the error sent as `devices.DFA_CODE` (encoding, threshold, bits,
     # threshold_by, common_mode: see `devices.Encoding`).
     **DFA_CODE,
     # Transmission-matrix drift per camera frame (0: a stable medium; see

@@ -18,7 +18,7 @@ from opujax.devices.encoding import Encoding
 from opujax.devices.geometry import MAX_CAMERA_SHAPE, MAX_DMD_SHAPE, Geometry
 from opujax.devices.hardware import (Driver, EmulatedDriver, HardwareError, HardwareOPU,
                                      find_driver, hardware, raise_host_error)
-from opujax.devices.opu import SimulatedOPU, opu
+from opujax.devices.opu import DFA_CODE, SimulatedOPU, opu
 
 BUILDERS = {"digital": digital, "opu": opu, "hardware": hardware}
 _SETTINGS = {"digital": digital_lib.settings, "opu": opu_lib.settings,
@@ -60,7 +60,7 @@ def make(name: str, in_features: int, out_features: int, **options) -> Projectio
   return BUILDERS[name](in_features, out_features, **options)
 
 
-__all__ = ["Budget", "Camera", "DigitalProjection", "Driver", "EmulatedDriver", "Encoding",
+__all__ = ["Budget", "Camera", "DFA_CODE", "DigitalProjection", "Driver", "EmulatedDriver", "Encoding",
            "Estimate", "GPUSpec", "Geometry", "HardwareError", "HardwareOPU", "MAX_CAMERA_SHAPE",
            "MAX_DMD_SHAPE", "Measurement", "OPUSpec", "ProjectionDevice", "SimulatedOPU",
            "check", "digital", "estimate", "find_driver", "from_matrix", "hardware", "make", "opu",
