@@ -8,8 +8,7 @@ is ternarised without the common mode, as when this sweep was run.
 """
 
 
-TERNARY = {"device.options.encoding": "ternary", "device.options.threshold_by": "max",
-           "device.options.common_mode": False}
+from opujax.config import code_point
 
 
 def get_config():
@@ -21,7 +20,7 @@ def get_config():
           "device.camera.read_noise": [5.0, 100.0],
           "device.options.drift_per_frame": [0.0, 1e-7, 3e-7, 1e-6],
       },
-      "fixed": {**TERNARY, "epochs": 5, "device.options.threshold": 0.3},
+      "fixed": {**code_point("ternary", 0.3), "epochs": 5},
       "seeds": [0],
       "references": ["configs/mnist_dfa.py", "configs/mnist_bp.py"],
       "metrics": ["final_test_accuracy", "train_test_gap"],

@@ -8,6 +8,8 @@ pixel), and the noiseless camera with dropout 0.2. Test accuracy and the train-t
 (threshold 0.1 of max|e|, no common mode), as when this sweep was run.
 """
 
+from opujax.config import code_point
+
 NOISELESS = {"device.camera.shot_noise": "off", "device.camera.read_noise": 0.0,
              "device.camera.dark_electrons": 0.0, "device.camera.adc_bits": 16}
 
@@ -18,8 +20,7 @@ def get_config():
       "points": [NOISELESS, {}, {"device.camera.photons": 10.0},
                  {**NOISELESS, "model.dropout": 0.2}],
       "fixed": {"epochs": 6, "model.dropout": 0.0, "data.shift": 0,
-                "device.options.encoding": "ternary", "device.options.threshold": 0.1,
-                "device.options.common_mode": False},
+                **code_point("ternary", 0.1)},
       "seeds": [0, 1, 2],
       "references": ["configs/mnist_dfa.py"],
       "metrics": ["final_test_accuracy", "train_test_gap"],

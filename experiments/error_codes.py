@@ -32,10 +32,13 @@ def describe(options: dict) -> str:
   return name + (" +cm" if options.get("common_mode") else "")
 
 
+def encoding(options: dict) -> encoding_lib.Encoding:
+  return encoding_lib.Encoding(options["encoding"], options["threshold"], options["bits"],
+                               options["threshold_by"], options["common_mode"])
+
+
 def camera_frames(options: dict) -> int:
-  enc = encoding_lib.Encoding(options["encoding"], options["threshold"], options["bits"],
-                              options["threshold_by"], options["common_mode"])
-  return frames_per_row(options.get("mode", "linear"), enc,
+  return frames_per_row(options.get("mode", "linear"), encoding(options),
                         options.get("calibrated_anchor", True))
 
 
@@ -59,7 +62,7 @@ def rows_of(sweep_dir: Path) -> list[dict]:
     else:
       options = config["device"]["options"]
       row.update(code=describe(options), camera_frames=camera_frames(options),
-                 dmd_frames=camera_frames(options) // 2)
+                 dmd_frames=encoding(options).frames)
     rows.append(row)
   return rows
 

@@ -9,8 +9,9 @@ feedback device swapped, and prints the validation loss of each variant:
 * opu_matrix: an exact digital projection holding the noiseless OPU's effective matrix
   M = Re(conj(v_q) R[p, q]), whose columns carry the anchor's speckle amplitudes |v_q|;
 * opu_8bit / opu_4bit / opu_ternary: the simulated OPU with an ideal camera and the
-  error in 8 or 4 bit planes, or ternarised; opu_realistic: the shipped realistic device
-  (ternary); opu_realistic_8bit / _4bit: its camera with bit planes.
+  error in 8 or 4 bit planes, or ternarised (threshold 0.1 of max|e|); opu_realistic: the
+  realistic camera with that ternary code (the realistic device when this study was run);
+  opu_realistic_8bit / _4bit: the realistic camera with bit planes.
 
 Writes experiments/results/lm_feedback_matrix.json.
 """
@@ -25,12 +26,13 @@ from opujax import config as config_lib
 from opujax import devices, dfa, train
 
 ROOT = Path(__file__).resolve().parents[1]
+TERNARY = dict(encoding="ternary", threshold=0.1)
 OPU = {"8bit": dict(camera="ideal", encoding="bitplanes", bits=8),
        "4bit": dict(camera="ideal", encoding="bitplanes", bits=4),
-       "ternary": dict(camera="ideal", encoding="ternary", threshold=0.1),
-       "realistic": config_lib.REALISTIC_OPU,
-       "realistic_4bit": {**config_lib.REALISTIC_OPU, "encoding": "bitplanes", "bits": 4},
-       "realistic_8bit": {**config_lib.REALISTIC_OPU, "encoding": "bitplanes", "bits": 8}}
+       "ternary": dict(camera="ideal", **TERNARY),
+       "realistic": TERNARY,
+       "realistic_4bit": dict(encoding="bitplanes", bits=4),
+       "realistic_8bit": dict(encoding="bitplanes", bits=8)}
 
 
 def device_for(variant: str, n: int, m: int, seed: int):

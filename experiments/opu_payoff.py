@@ -36,6 +36,7 @@ import math
 from pathlib import Path
 
 from opujax import files
+from opujax import devices
 from opujax.devices import budget as budget_lib
 from opujax.devices import geometry
 
@@ -55,16 +56,18 @@ def electronics_flops_per_param_token(ladder: Path) -> float:
 
 def projection_budget(n_in: int, n_out: int, code_frames: int) -> budget_lib.Budget:
   """One n_in -> n_out projection on the largest OPU: tiles of (input mirrors beside an
-  anchor of half as many) x (camera pixels), ``code_frames`` camera frames a tile."""
+  anchor of half as many) x (camera pixels), ``code_frames`` camera frames a tile; a
+  partial last tile of outputs reads only its pixels."""
   mirrors = math.prod(geometry.MAX_DMD_SHAPE) * 2 // 3
   pixels = math.prod(geometry.MAX_CAMERA_SHAPE)
-  tiles = math.ceil(n_in / mirrors) * math.ceil(n_out / pixels)
-  frames = code_frames * tiles
+  row_tiles = math.ceil(n_in / mirrors)
+  frames = code_frames * row_tiles * math.ceil(n_out / pixels)
+  pixels_read = code_frames * row_tiles * n_out  # over all frames
   return budget_lib.Budget(
       projections=1, macs=n_in * n_out, frames=frames, dmd_frames=frames,
-      optical_macs=frames * min(n_in, mirrors) * 3 // 2 * min(n_out, pixels),
+      optical_macs=pixels_read * min(n_in, mirrors) * 3 // 2,
       bytes_uploaded=frames * math.prod(geometry.MAX_DMD_SHAPE) // 8,
-      bytes_read=frames * min(n_out, pixels))
+      bytes_read=pixels_read * devices.Camera().bytes_per_pixel)
 
 
 def rows_for(c: float, frame_rates: list[float], utilisation: float,
@@ -81,9 +84,10 @@ def rows_for(c: float, frame_rates: list[float], utilisation: float,
       row = {"parameters": params, "d_model": d, "depth": depth, "feedback": feedback,
              "projection_macs": b.macs, "frames_per_token": b.frames,
              "electronics_s": electronics_s, "electronics_j": electronics_s * gpu.power_w}
-      gpu_s = electronics_s + 2 * b.macs / gpu_flops
+      projection_s = budget_lib.estimate(b, gpu=gpu).gpu_time_s
+      gpu_s = electronics_s + projection_s
       row.update(all_gpu_s=gpu_s, all_gpu_j=gpu_s * gpu.power_w,
-                 projection_share=2 * b.macs / gpu_flops / gpu_s)
+                 projection_share=projection_s / gpu_s)
       for rate in frame_rates:
         est = budget_lib.estimate(b, budget_lib.OPUSpec(frame_rate_hz=rate), gpu)
         row[f"with_opu_s@{rate:g}"] = electronics_s + est.opu_time_s
@@ -140,8 +144,9 @@ def main() -> None:
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
   p.add_argument("--frame-rates", default="1500,20000")
   p.add_argument("--utilisation", type=float, default=1.0, help="of the GPU's peak")
-  p.add_argument("--code-frames", type=int, default=4,
-                 help="camera frames a projection (the shipped code: 2 DMD frames x 2)")
+  code_frames = devices.make("opu", 2, 2, **devices.DFA_CODE).frames_per_row
+  p.add_argument("--code-frames", type=int, default=code_frames,
+                 help="camera frames a projection (default: the shipped code's)")
   p.add_argument("--ladder", default=str(ROOT / "experiments/results/scale_ladder.json"))
   p.add_argument("--out", default=str(ROOT / "experiments/results/opu_payoff"))
   a = p.parse_args()

@@ -191,8 +191,9 @@ def write(rows: list[dict], out: Path) -> None:
       row["dfa_opu_over_dfa_step_time"] = row["step_s"] / digital["step_s"]
       n = min(len(row["losses"]), len(digital["losses"]))
       row["dfa_opu_over_dfa_last_loss"] = row["losses"][n - 1] / digital["losses"][n - 1]
-      row["dfa_opu_over_dfa_last5_loss"] = (statistics.mean(row["losses"][n - 5:n])
-                                            / statistics.mean(digital["losses"][n - 5:n]))
+      last5 = slice(max(n - 5, 0), n)
+      row["dfa_opu_over_dfa_last5_loss"] = (statistics.mean(row["losses"][last5])
+                                            / statistics.mean(digital["losses"][last5]))
   files.write_json(out.with_suffix(".json"), rows)
   keys = [k for k in rows[0] if k != "losses"] + [
       "dfa_over_bp_step_time", "dfa_opu_over_dfa_step_time", "dfa_opu_over_dfa_last_loss",

@@ -20,7 +20,8 @@ anchor's I(a)), so the offset costs no frame per projection. Codes that use it a
   for x's common mode too). Two frames; needs a key.
 * ``bitplanes``: k-bit magnitude ``q = round(|x| / max|x| * (2^k - 1))``, a frame per sign
   and bit with weight ``+-2^j max|x| / (2^k - 1)``: 2k frames. With ``common_mode``, offset
-  binary ``q = round((x + max|x|) / (2 max|x|) * (2^k - 1))`` and b = -max|x|: k frames.
+  binary: ``q = round(x / s) + z`` with z = 2^(k-1) - 1 and s = max|x| / z (0 is a level;
+  the top code 2^k - 1 is unused), weights ``2^j s`` and b = -max|x|: k frames, k >= 2.
 """
 
 import dataclasses
@@ -48,6 +49,9 @@ class Encoding:
       raise ValueError(f"Unknown encoding {self.kind!r}; choose one of {', '.join(KINDS)}.")
     if self.kind == "bitplanes" and not 1 <= self.bits <= 16:
       raise ValueError(f"bitplanes needs 1 <= bits <= 16, got {self.bits}.")
+    if self.kind == "bitplanes" and self.common_mode and self.bits < 2:
+      raise ValueError("offset-binary bitplanes (common_mode=True) need bits >= 2; the "
+                       "one-frame code is encoding='sign'.")
     if self.threshold_by not in THRESHOLD_BY:
       raise ValueError(f"Unknown threshold_by {self.threshold_by!r}; choose one of "
                        f"{', '.join(THRESHOLD_BY)}.")
@@ -143,9 +147,9 @@ def _ternary_threshold(abs_BxN: Array, enc: Encoding) -> Array:
 
 def _encode_real(x_BxN: Array, enc: Encoding, dtype,
                  key: Array | None) -> tuple[Array, Array, Array | None]:
-  ones = jnp.ones(x_BxN.shape[:1], dtype)
   if enc.kind == "threshold":
-    return (x_BxN > enc.threshold).astype(dtype)[None], ones[None], None
+    return ((x_BxN > enc.threshold).astype(dtype)[None],
+            jnp.ones((1, x_BxN.shape[0]), dtype), None)
   if enc.kind == "sign":
     s_BxN = (x_BxN > 0).astype(dtype)
     a_B, b_B = _affine(x_BxN, s_BxN)
@@ -155,26 +159,26 @@ def _encode_real(x_BxN: Array, enc: Encoding, dtype,
   if enc.kind in ("ternary", "stochastic"):
     if enc.kind == "ternary":
       kept = abs_BxN > _ternary_threshold(abs_BxN, enc)
-      a_B = jnp.sum(jnp.where(kept, abs_BxN, 0), -1) / jnp.maximum(jnp.sum(kept, -1), 1)
     else:
       kept = jax.random.uniform(key, x_BxN.shape, dtype) * scale_B[:, None] < abs_BxN
-      a_B = scale_B
     pos, neg = kept & (x_BxN > 0), kept & (x_BxN < 0)
-    b_B = None
-    if enc.common_mode:
-      c_BxN = (pos.astype(dtype) - neg.astype(dtype))
-      if enc.kind == "ternary":
-        a_B, b_B = _affine(x_BxN, c_BxN)
-      else:
-        b_B = x_BxN.mean(-1) - a_B * c_BxN.mean(-1)
+    c_BxN = pos.astype(dtype) - neg.astype(dtype)
+    a_B, b_B = scale_B, None
+    if enc.kind == "ternary" and enc.common_mode:
+      a_B, b_B = _affine(x_BxN, c_BxN)
+    elif enc.kind == "ternary":
+      a_B = jnp.sum(jnp.where(kept, abs_BxN, 0), -1) / jnp.maximum(jnp.sum(kept, -1), 1)
+    elif enc.common_mode:
+      b_B = x_BxN.mean(-1) - a_B * c_BxN.mean(-1)
     return jnp.stack([pos, neg]).astype(dtype), jnp.stack([a_B, -a_B]), b_B
   levels = 2 ** enc.bits - 1
   safe_B = jnp.where(scale_B > 0, scale_B, 1)[:, None]
   powers_Jx1 = (2.0 ** jnp.arange(enc.bits, dtype=dtype))[:, None]
   if enc.common_mode:
-    q_BxN = jnp.round((x_BxN + safe_B) / (2 * safe_B) * levels).astype(jnp.int32)
+    zero = 2 ** (enc.bits - 1) - 1
+    q_BxN = (jnp.round(x_BxN / safe_B * zero) + zero).astype(jnp.int32)
     planes = jnp.stack([(q_BxN >> j) & 1 for j in range(enc.bits)]).astype(dtype)
-    return planes, powers_Jx1 * (2 * scale_B / levels)[None], -scale_B
+    return planes, powers_Jx1 * (scale_B / zero)[None], -scale_B
   q_BxN = jnp.round(abs_BxN / safe_B * levels).astype(jnp.int32)
   planes = jnp.stack([(q_BxN >> j) & 1 for j in range(enc.bits)]).astype(dtype)
   pos, neg = planes * (x_BxN > 0), planes * (x_BxN < 0)
@@ -182,8 +186,9 @@ def _encode_real(x_BxN: Array, enc: Encoding, dtype,
   return jnp.concatenate([pos, neg]), jnp.concatenate([w_JxB, -w_JxB]), None
 
 
-def decode(y_FxBxM: Array, code: Code, ones_M: Array | None = None) -> Array:
+def decode(y_FxBxM: Array, code: Code, ones_M: Array) -> Array:
   """``sum_f w_f * y_f + w_0 * P(1)``: the projection of x from the projections of its
-  frames and, for a common-mode code, ``ones_M``, the calibrated projection P(1)."""
+  frames and ``ones_M``, the calibrated projection P(1) of the all-ones frame (any
+  finite vector, e.g. zeros, for a code without offset: `Encoding.uses_ones`)."""
   y = sum(w_B[:, None] * y_BxM for w_B, y_BxM in zip(code.weights, y_FxBxM))  # fuses
-  return y if ones_M is None else y + code.offset[:, None] * ones_M[None]
+  return y + code.offset[:, None] * ones_M[None]

@@ -231,7 +231,7 @@ class HardwareOPU(opu_lib.Optical):
 
   def measure(self, x: Array, key: Array) -> base.Measurement:
     x_BxN, lead = base.flatten_input(x, self.in_features)
-    code = encoding_lib.encode(x_BxN, self.encoding, key)  # the noise is the hardware's own
+    code = encoding_lib.encode(x_BxN, self.encoding, key)  # key: a stochastic code's draw
     frames_FxBxN = code.frames
     g = self.geometry
     pad = g.dmd_shape[0] * g.dmd_shape[1] - self.in_features
@@ -244,7 +244,7 @@ class HardwareOPU(opu_lib.Optical):
     raw = self.capture(patterns)
     est, saturated = camera_lib.read(self.camera, raw, jnp.float32(self.camera.exposure))
     y = est[0] if self.mode == "intensity" else opu_lib.anchor_readout(est, self.anchor_reference)
-    y = encoding_lib.decode(y, code, self.ones_reference if self.encoding.uses_ones else None)
+    y = encoding_lib.decode(y, code, self.ones_reference)
     bad_B = jnp.isnan(frames_FxBxN).any(axis=(0, 2))  # non-binary input under jit
     y = jnp.where(bad_B[:, None], jnp.nan, y)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)

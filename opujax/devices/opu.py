@@ -45,7 +45,8 @@ STORAGE = ("materialised", "streamed")
 # The error code for DFA on an optical device (`config.REALISTIC_OPU`, the scale ladder's
 # optical rule): stochastic ternary with the common mode, 2 DMD frames (4 camera frames
 # with the calibrated anchor) a projection, the cheapest code that learned like digital
-# DFA in the error-code study (configs/sweep_error_codes*.py, experiments/RESULTS.md).
+# DFA in the error-code study (configs/sweep_error_codes*.py, its tables
+# experiments/results/sweep_error_codes*.md).
 DFA_CODE = {"encoding": "stochastic", "threshold": 0.0, "bits": 4, "threshold_by": "max",
             "common_mode": True}
 
@@ -99,13 +100,13 @@ class SimulatedOPU(Optical):
   def measure(self, x: Array, key: Array) -> base.Measurement:
     x_BxN, lead = base.flatten_input(x, self.in_features)
     k_code = None
-    if self.encoding.kind == "stochastic":
+    if self.encoding.kind == "stochastic" and key is not None:
       key, k_code = jax.random.split(key)
     code = encoding_lib.encode(x_BxN, self.encoding, k_code)
     optics = lambda frame_BxN: self.intensities(self.field(frame_BxN.astype(jnp.float32)))
     est, saturated = camera_lib.capture(self.camera, optics, code.frames, key)
     y = est[0] if self.mode == "intensity" else anchor_readout(est, self.anchor_reference)
-    y = encoding_lib.decode(y, code, self.ones_reference if self.encoding.uses_ones else None)
+    y = encoding_lib.decode(y, code, self.ones_reference)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
 
   def intensities(self, z_xx2xM: Array) -> tuple[Array, ...]:

@@ -21,8 +21,7 @@ KINDS = [("binary", {}), ("threshold", {}), ("sign", {}), ("ternary", {}),
 def project(x, enc, m, key=jax.random.key(0)):
   """The decoded projection x @ m through the code (frames projected exactly)."""
   code = enc_lib.encode(x, enc, key)
-  return enc_lib.decode(jnp.einsum("fbn,nm->fbm", code.frames, m), code,
-                        jnp.sum(m, 0) if enc.uses_ones else None)
+  return enc_lib.decode(jnp.einsum("fbn,nm->fbm", code.frames, m), code, jnp.sum(m, 0))
 
 
 @pytest.mark.parametrize("kind,options", KINDS)
@@ -39,9 +38,7 @@ def test_bad_values_inside_jit_make_their_row_nan(kind, options):
   bad_rows = [1, 2, 3] if kind == "binary" else [2, 3]
   assert np.isnan(y[bad_rows]).all(axis=-1).all()
   assert np.isfinite(np.delete(y, bad_rows, axis=0)).all()
-  # A 0/1 row is coded exactly, but by a random code or offset binary (0 is half a level off).
-  if kind != "stochastic" and not (kind == "bitplanes" and options):
-    np.testing.assert_allclose(y[0], x[0] @ m, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(y[0], x[0] @ m, rtol=1e-5, atol=1e-6)  # 0/1: coded exactly
 
 
 def ternary_reference(x, threshold):
@@ -86,16 +83,18 @@ def test_bitplanes_reconstruct_to_half_a_level(bits):
   np.testing.assert_array_equal(b, 0.0)
 
 
-@pytest.mark.parametrize("bits", [1, 3, 8])
+@pytest.mark.parametrize("bits", [2, 3, 8])
 def test_offset_bitplanes_use_k_frames_and_reconstruct_to_half_a_level(bits):
   x = np.random.default_rng(2).standard_normal((4, 30)).astype(np.float32)
+  x[:, :3] = 0.0  # zero is a level of the offset code
   enc = Encoding("bitplanes", bits=bits, common_mode=True)
   frames, w, b = enc_lib.encode(jnp.asarray(x), enc)
   chex.assert_shape(frames, (bits, 4, 30))
   assert enc.frames == bits and set(np.unique(frames)) <= {0.0, 1.0}
   x_hat = np.einsum("fbn,fb->bn", frames, w) + np.asarray(b)[:, None]
-  step = 2 * np.abs(x).max(-1, keepdims=True) / (2 ** bits - 1)
+  step = np.abs(x).max(-1, keepdims=True) / (2 ** (bits - 1) - 1)
   assert np.all(np.abs(x_hat - x) <= step / 2 + 1e-5)
+  np.testing.assert_allclose(x_hat[:, :3], 0.0, atol=1e-5)
 
 
 def test_decode_inverts_a_linear_map():
@@ -114,7 +113,9 @@ def test_bad_encodings():
   with pytest.raises(ValueError, match="threshold_by"):
     Encoding("ternary", 0.1, threshold_by="median")
   with pytest.raises(ValueError, match="in .0, 1."):
-    Encoding("ternary", 0.5, threshold_by="quantile").__class__("ternary", 1.5)
+    Encoding("ternary", 1.5, threshold_by="quantile")
+  with pytest.raises(ValueError, match="bits >= 2"):
+    Encoding("bitplanes", bits=1, common_mode=True)
   with pytest.raises(ValueError, match=">= 0"):
     Encoding("ternary", -0.1, threshold_by="absolute")
   for kind in ("binary", "threshold", "sign"):

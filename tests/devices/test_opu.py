@@ -165,6 +165,18 @@ def test_common_mode_codes_decode_with_the_calibrated_all_ones_projection(storag
   assert not np.any(devices.make("opu", N, M, seed=7, encoding="ternary").ones_reference)
 
 
+def test_stochastic_code_draws_from_the_key_and_is_unbiased_through_the_device():
+  opu = devices.make("opu", N, M, seed=7, camera="ideal", encoding="stochastic",
+                     common_mode=True)
+  e = jax.random.normal(jax.random.key(2), (2, N))
+  ys = jax.vmap(lambda k: opu.project(e, k))(jax.random.split(jax.random.key(3), 2000))
+  ref = np.asarray(e) @ np.asarray(opu.effective_matrix())
+  assert not np.allclose(ys[0], ys[1])  # each key its own draw
+  np.testing.assert_allclose(ys.mean(0), ref, atol=0.1 * np.abs(ref).max())
+  with pytest.raises(ValueError, match="pass a key"):
+    opu.project(e, None)
+
+
 def test_a_drifted_medium_keeps_a_stale_all_ones_projection_until_recalibrated():
   opu = devices.make("opu", 64, 300, seed=0, camera="ideal", encoding="sign",
                      drift_per_frame=1e-3, recalibrate_every=2)
