@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from opujax import files, sweep
+from opujax.devices import DFA_CODE
 from opujax import workdir as workdir_lib
 from opujax.devices import encoding as encoding_lib
 from opujax.devices.opu import frames_per_row
@@ -85,14 +86,22 @@ def table(rows: list[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def picture(rows: list[dict], path: Path, title: str) -> None:
-  with files.figure(path, figsize=(9, 5.5)) as (_, ax):
-    for r in sorted(rows, key=lambda r: r["camera_frames"]):
+def picture(rows: list[dict], path: Path, title: str, shipped: str) -> None:
+  """Every code's loss curve (a colour each, the line style by frames), digital DFA dashed
+  black and the ``shipped`` code bold."""
+  import matplotlib
+
+  styles = {2: ":", 4: "-", 6: "-.", 8: "--"}
+  with files.figure(path, figsize=(10, 6)) as (_, ax):
+    for i, r in enumerate(sorted(rows, key=lambda r: r["camera_frames"])):
       steps = sorted(r["curve"])
-      digital = r["code"] == "digital DFA"
-      ax.plot(steps, [r["curve"][s] for s in steps], "k--" if digital else "-",
-              lw=2 if digital else 1,
-              label=r["code"] + ("" if digital else f" ({r['camera_frames']} frames)"))
+      digital, bold = r["code"] == "digital DFA", r["code"] == shipped
+      ax.plot(steps, [r["curve"][s] for s in steps],
+              color="k" if digital else "r" if bold else matplotlib.colormaps["tab20"](i % 20),
+              ls="--" if digital else styles.get(r["camera_frames"], (0, (1, 3))),
+              lw=2.5 if digital or bold else 1.2,
+              label=r["code"] + ("" if digital else f" ({r['camera_frames']} frames)")
+              + (", shipped" if bold else ""))
     ax.set(xlabel="step", ylabel="train loss (mean of the logged window)", yscale="log",
            title=title)
     ax.legend(fontsize=7, ncol=2)
@@ -112,7 +121,7 @@ def main() -> None:
         f"`python experiments/error_codes.py --config {args.config}`\n\n" + table(rows))
   files.write_text(out.with_suffix(".md"), md)
   files.write_json(out.with_suffix(".json"), rows)
-  picture(rows, out.with_suffix(".png"), f"error codes: {name}")
+  picture(rows, out.with_suffix(".png"), f"error codes: {name}", describe(DFA_CODE))
   print(md)
 
 
