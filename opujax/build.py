@@ -1,8 +1,18 @@
 """From a config to the objects a run needs, in one place: the task, the model, the
 optimizer, the feedback units, the device and the learning rule. The names a config
 may use are the keys of these registries (`config.validate` reads them from here).
+
+The model: ``model.name`` is a key of `MODELS` or an import path ``"package.module:attr"``
+(a Linen or NNX module class, or a function returning a module instance); the other
+keys of ``config.model`` are its keyword arguments, nothing else. Filled in when the
+constructor takes them and the config does not set them: the number of classes (the
+vocabulary's size for text) as the first of `CLASS_ARGS` it takes, ``context`` (text:
+the window length), and an NNX ``rngs`` (``nnx.Rngs(config.seed)``); a ``dtype`` given
+as a string is a name of `DTYPES`. The model's call gets ``train`` only if it takes it.
 """
 
+import importlib
+import inspect
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -11,23 +21,13 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from opujax import devices, dfa, models, tasks
+from opujax import data, devices, dfa, models, tasks
 from opujax.errors import ConfigError
 
-MODELS: dict[str, Callable] = {
-    "mlp": lambda c, classes: models.MLP(tuple(c.model.widths), classes, c.model.activation,
-                                         c.model.dropout),
-    "cnn": lambda c, classes: models.CNN(classes, c.model.activation),
-    "resnet": lambda c, classes: models.ResNet(classes, tuple(c.model.widths), c.model.dropout,
-                                               c.model.stem, c.model.hidden),
-    "nnx_cnn": lambda c, classes: models.NNXCNN(classes, tuple(c.model.widths),
-                                                dropout=c.model.dropout,
-                                                rngs=nnx.Rngs(c.seed)),
-    "transformer": lambda c, classes: models.TransformerLM(
-        classes, c.model.d_model, c.model.depth, c.model.heads, c.context,
-        dtype=compute_dtype(c.model.dtype), norm=c.model.norm, positions=c.model.positions),
-}
+MODELS: dict[str, Callable] = {"mlp": models.MLP, "cnn": models.CNN, "resnet": models.ResNet,
+                               "nnx_cnn": models.NNXCNN, "transformer": models.TransformerLM}
 TEXT_MODELS = ("transformer",)
+CLASS_ARGS = ("num_classes", "classes", "vocab", "vocab_size")
 OPTIMIZERS: dict[str, Callable] = {
     "sgd": lambda lr, o: optax.sgd(lr),
     "momentum": lambda lr, o: optax.sgd(lr, momentum=0.9),
@@ -53,14 +53,118 @@ def compute_dtype(name: str):
 
 
 def task(config) -> tasks.Task:
-  if config.model.name in TEXT_MODELS:
+  if config.dataset in data.TEXT_DATASETS:
     return tasks.Text(config.context)
   return tasks.Images(config.dataset, config.data.shift, config.data.flip)
 
 
+def model_constructor(name: str) -> Callable:
+  """`MODELS`' entry, or the attribute an import path ``"package.module:attr"`` names.
+
+  Raises:
+    ConfigError: an unknown name, or a path that does not import.
+  """
+  if name in MODELS:
+    return MODELS[name]
+  module, sep, attr = name.partition(":")
+  if not sep or not module or not attr:
+    raise ConfigError(f"model.name={name!r} is not one of {', '.join(MODELS)}, nor an import "
+                      "path 'package.module:attr'.")
+  try:
+    return getattr(importlib.import_module(module), attr)
+  except Exception as e:  # the user's module: any failure to import it is a config error
+    raise ConfigError(f"model.name={name!r} cannot be loaded: {type(e).__name__}: {e}") from e
+
+
+def _signature(constructor: Callable) -> dict[str, inspect.Parameter]:
+  """A class's ``__init__`` parameters (an NNX class's own signature is ``*args,
+  **kwargs``) or a function's, without ``self`` and a Linen module's ``parent``, ``name``."""
+  try:
+    fn = constructor.__init__ if isinstance(constructor, type) else constructor
+    params = inspect.signature(fn).parameters
+  except (TypeError, ValueError) as e:
+    raise ConfigError(f"model.name: {constructor!r} is not a module class or a function "
+                      "returning a module.") from e
+  return {k: p for k, p in params.items() if k not in ("self", "parent", "name")}
+
+
+def _signature_text(name: str, params: dict[str, inspect.Parameter]) -> str:
+  shown = [k if p.default is p.empty else f"{k}={p.default!r}" for k, p in params.items()]
+  return f"{name}({', '.join(shown)})"
+
+
+def model_kwargs(config, classes: int) -> dict:
+  """The constructor's keyword arguments: ``config.model`` but ``name``, and what the run
+  fills in (module doc).
+
+  Raises:
+    ConfigError: a key the constructor does not take, or a required one missing.
+  """
+  signature = _signature(model_constructor(config.model.name))
+  open_ended = any(p.kind == p.VAR_KEYWORD for p in signature.values())
+  params = {k: p for k, p in signature.items()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+  kwargs = {k: tuple(v) if isinstance(v, list) else v
+            for k, v in config.model.to_dict().items() if k != "name"}
+  filled = {}
+  first_class_arg = next((k for k in CLASS_ARGS if k in params), None)
+  if first_class_arg:
+    filled[first_class_arg] = classes
+  if "context" in params:
+    filled["context"] = config.context
+  if "rngs" in params:
+    filled["rngs"] = nnx.Rngs(config.seed)
+  unknown = sorted(set(kwargs) - set(params)) if not open_ended else []
+  missing = [k for k, p in params.items()
+             if p.default is p.empty and k not in kwargs and k not in filled]
+  if unknown or missing:
+    what = (f"unknown argument(s) {', '.join(unknown)}" if unknown else
+            f"missing argument(s) {', '.join(missing)}")
+    raise ConfigError(f"model: {what} for {_signature_text(config.model.name, params)}; "
+                      "set them as model.<argument>.")
+  if isinstance(kwargs.get("dtype"), str):
+    if kwargs["dtype"] not in DTYPES:
+      raise ConfigError(f"model.dtype={kwargs['dtype']!r} is not one of {', '.join(DTYPES)}.")
+    kwargs["dtype"] = compute_dtype(kwargs["dtype"])
+  return {**filled, **kwargs}
+
+
 def model(config, classes: int) -> nn.Module | nnx.Module:
-  """The config's model; an NNX model is built here, from the config's seed."""
-  return MODELS[config.model.name](config, classes)
+  """The config's model, built from `model_kwargs` (an NNX model from the config's seed).
+
+  Raises:
+    ConfigError: a bad name, path, argument or value (the constructor's ValueError or
+      TypeError), or a result that is not a Linen or NNX module.
+  """
+  kwargs = model_kwargs(config, classes)
+  try:
+    built = model_constructor(config.model.name)(**kwargs)
+  except (TypeError, ValueError) as e:
+    raise ConfigError(f"model: {e}") from e
+  if not isinstance(built, (nn.Module, nnx.Module)):
+    raise ConfigError(f"model.name={config.model.name!r} gave a {type(built).__name__}, not a "
+                      "Flax Linen or NNX module.")
+  return built
+
+
+def check_model(config) -> None:
+  """`model`'s checks before any data is loaded (2 classes stand in for the task's): the
+  constructor, its arguments and, for a Linen module class (cheap to build: no
+  parameters), the values its own checks refuse.
+
+  Raises:
+    ConfigError: as `model`.
+  """
+  constructor = model_constructor(config.model.name)
+  if isinstance(constructor, type) and issubclass(constructor, nn.Module):
+    model(config, 2)
+  else:
+    model_kwargs(config, 2)
+
+
+def call_kwargs(model, train: bool) -> dict:
+  """``{"train": train}`` for a model whose call takes ``train`` (dropout, BatchNorm), else {}."""
+  return {"train": train} if "train" in inspect.signature(model.__call__).parameters else {}
 
 
 def optimizer(config, total_steps: int) -> optax.GradientTransformation:

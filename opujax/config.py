@@ -49,12 +49,11 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   c.data = ml_collections.ConfigDict({"data_dir": "", "manual_dir": "", "validation": 0,
                                       "shift": 2 if dataset == "mnist" else 0,
                                       "flip": False})
+  # name: a model of `build.MODELS` or "package.module:attr"; the other keys are its
+  # constructor's keyword arguments (`build.model_kwargs`).
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
-                                       "activation": "tanh", "dropout": 0.2, "d_model": 128,
-                                       "depth": 2, "heads": 4, "norm": "pre",
-                                       "positions": "learned", "stem": "stride",
-                                       "hidden": 0, "dtype": "auto"})
-  c.context = 128  # transformer context (tokens)
+                                       "activation": "tanh", "dropout": 0.2})
+  c.context = 128  # text: the window length (tokens)
   c.rule = rule  # bp | fa | dfa | shallow
   c.units = ()  # feedback units: type names (Dense, Conv, Block) or path regexes
   c.feedback = "independent"  # dfa: each unit its own slice of B, or "shared" (one B)
@@ -98,10 +97,9 @@ def lm(rule: str = "dfa") -> ml_collections.ConfigDict:
   the first's (the embedding learns through the first block); all blocks share one
   feedback matrix (`dfa.dfa`)."""
   c = default("tiny_shakespeare", rule)
-  c.model.name = "transformer"
-  c.model.depth = 4
-  c.model.norm = "post"
-  c.model.positions = "sinusoidal"
+  c.model = ml_collections.ConfigDict({"name": "transformer", "d_model": 128, "depth": 4,
+                                       "heads": 4, "norm": "post", "positions": "sinusoidal",
+                                       "dtype": "auto"})
   c.optimizer.update(learning_rate=1e-3, b2=0.98, eps=1e-9, clip=0.5)
   if rule == "dfa":
     c.feedback = "shared"
@@ -138,15 +136,15 @@ def stateful(model: str = "resnet", rule: str = "dfa") -> ml_collections.ConfigD
   and cost 2.4 points. ``nnx_cnn`` (NNX, BatchNorm and dropout; each conv/Dense layer
   one feedback unit), 3 epochs."""
   c = default("fashion_mnist", rule)
-  c.model.name = model
   if model == "resnet":
-    c.model.update(widths=(16, 32, 64), dropout=0.3, stem="pool", hidden=256)
+    c.model = ml_collections.ConfigDict({"name": model, "widths": (16, 32, 64),
+                                         "dropout": 0.3, "stem": "pool", "hidden": 256})
     c.data.flip = True
     if rule == "dfa":
       c.units = ("hidden", "head")
     c.epochs = 10
   else:
-    c.model.widths, c.model.dropout = (32, 64), 0.3
+    c.model = ml_collections.ConfigDict({"name": model, "widths": (32, 64), "dropout": 0.3})
     c.epochs = 3
   return c
 
@@ -190,15 +188,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   Raises:
     ConfigError: the first bad value, with what is allowed.
   """
-  from opujax import build, data, devices, dfa, models, parallel
+  from opujax import build, data, devices, dfa, parallel
 
   _choice("dataset", config.dataset, data.DATASETS)
-  _choice("model.name", config.model.name, tuple(build.MODELS))
-  _choice("model.dtype", config.model.dtype, tuple(build.DTYPES))
-  _choice("model.norm", config.model.norm, models.NORMS)
-  _choice("model.positions", config.model.positions, models.POSITIONS)
-  _choice("model.stem", config.model.stem, models.STEMS)
-  _count("model.hidden", config.model.hidden, 0)
+  build.check_model(config)
   _choice("rule", config.rule, dfa.RULES)
   _choice("feedback", config.feedback, ("independent", "shared"))
   _choice("device.name", config.device.name, tuple(devices.BUILDERS))
@@ -218,8 +211,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.error_at and config.rule != "dfa":
     raise ConfigError("error_at chooses where dfa takes its error; leave it '' for "
                       f"rule={config.rule!r}.")
-  text = config.model.name in build.TEXT_MODELS
-  if (config.dataset == "tiny_shakespeare") != text:
+  text = config.dataset in data.TEXT_DATASETS
+  if config.model.name in build.MODELS and (config.model.name in build.TEXT_MODELS) != text:
     raise ConfigError("tiny_shakespeare is text for model.name='transformer'; mnist and "
                       "fashion_mnist are images for 'mlp', 'cnn', 'resnet' or 'nnx_cnn'.")
   for key in ("log_every", "checkpoint_every", "keep_checkpoints", "context"):

@@ -106,8 +106,8 @@ def train_step(state: TrainState, train_x, train_y, perm, i, *, task: tasks.Task
                         model_state=aux["state"]), (loss, correct))
 
 
-def eval_step(params, model_state, x, y, *, apply, task: tasks.Task):
-  logits, _ = apply(params, model_state, task.preprocess(x), train=False)
+def eval_step(params, model_state, x, y, *, apply, task: tasks.Task, call_kwargs: dict):
+  logits, _ = apply(params, model_state, task.preprocess(x), **call_kwargs)
   losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
   return jnp.sum(losses), jnp.sum(jnp.argmax(logits, -1) == y)
 
@@ -184,7 +184,8 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
       workdir_lib.record_config(workdir, config)
       workdir_lib.rewind_metrics(workdir, start)
 
-    grad = dfa.grad_fn(model, xent, units, train_kwargs={"train": True})
+    train_kwargs = build.call_kwargs(model, train=True)
+    grad = dfa.grad_fn(model, xent, units, train_kwargs=train_kwargs)
     state_sh = jax.tree.map(lambda a: a.sharding, state)
     rep = parallel.replicated(mesh)
     rows = task.rows(config.batch_size)
@@ -193,10 +194,11 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
         batch_size=config.batch_size, mesh=mesh), out_shardings=(state_sh, rep),
                       donate_argnums=(0,))
     apply = dfa.adapter.adapter(model, units).apply
-    eval_fn = jax.jit(lambda p, s, x, y: eval_step(p, s, x, y, apply=apply, task=task),
+    eval_fn = jax.jit(lambda p, s, x, y: eval_step(
+        p, s, x, y, apply=apply, task=task, call_kwargs=build.call_kwargs(model, train=False)),
                       out_shardings=rep)
     diagnose = dfa.diagnostics_fn(model, xent, state.params, example, units,
-                                  train_kwargs={"train": True}, state=state.model_state)
+                                  train_kwargs=train_kwargs, state=state.model_state)
 
     def diag(s, tx, ty, p, i):
       x, y = epoch_batch(task, tx, ty, p, i, config.batch_size)

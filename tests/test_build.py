@@ -1,6 +1,9 @@
 """opujax.build: a config's objects, each from one registry."""
 
+from pathlib import Path
+
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -41,8 +44,7 @@ def test_clipping_bounds_the_update():
 def test_every_registered_model_builds():
   for name in build.MODELS:
     c = config_lib.lm() if name in build.TEXT_MODELS else config_lib.stateful(name) \
-        if name in ("resnet", "nnx_cnn") else config_lib.default()
-    c.model.name = name
+        if name in ("resnet", "nnx_cnn") else model_config(name=name)
     assert build.model(c, 10) is not None
   assert build.task(config_lib.lm()).context == 128
   assert build.task(config_lib.default()).dataset == "mnist"
@@ -82,3 +84,57 @@ def test_dfa_make_refuses_what_a_rule_does_not_take():
   with pytest.raises(ValueError, match="does not take error_at"):
     dfa.make("fa", error_at="head")
   assert dfa.make("shallow", device).device is None  # nothing to project
+
+
+@pytest.fixture
+def userpkg(monkeypatch):
+  """tests/ on sys.path, so that ``userpkg`` imports as a user's own package would."""
+  monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
+
+
+def model_config(**model):
+  c = config_lib.default()
+  c.model = ml_collections.ConfigDict(model)
+  return c
+
+
+def test_a_model_by_import_path_gets_its_own_arguments_and_what_the_run_fills_in(userpkg):
+  from flax import nnx
+  c = model_config(name="userpkg.models:TanhNet", hidden=8, depth=3)
+  config_lib.validate(c)
+  net = build.model(c, 7)
+  assert (type(net).__name__, net.num_classes, net.hidden, net.depth) == ("TanhNet", 7, 8, 3)
+  assert build.call_kwargs(net, train=True) == {}
+  c = model_config(name="userpkg.models:DropoutNet", in_features=784, hidden=4)
+  config_lib.validate(c)
+  net = build.model(c, 5)
+  assert isinstance(net, nnx.Module) and net.head.out_features == 5
+  assert build.call_kwargs(net, train=True) == {"train": True}
+  net = build.model(model_config(name="userpkg.models:tanh_net", width=6), 3)
+  assert (net.hidden, net.num_classes) == (6, 3)
+  assert build.model(model_config(name="mlp", widths=(5,)), 4).classes == 4
+
+
+@pytest.mark.parametrize("model, message", [
+    (dict(name="userpkg.models:TanhNet", widht=8),
+     r"model: unknown argument\(s\) widht for userpkg.models:TanhNet\(num_classes, "
+     r"hidden=32, depth=2\); set them as model.<argument>."),
+    (dict(name="userpkg.models:tanh_net"), r"missing argument\(s\) width for "),
+    (dict(name="userpkg.nowhere:Net"), "cannot be loaded: ModuleNotFoundError"),
+    (dict(name="userpkg.models:Missing"), "cannot be loaded: AttributeError"),
+    (dict(name="vgg"), "model.name='vgg' is not one of mlp, cnn, resnet, nnx_cnn, "
+     "transformer, nor an import path"),
+    (dict(name="resnet", stem="patch"), "model: stem='patch' is not one of stride, pool"),
+    (dict(name="transformer", d_model=8, dtype="float64"), "model.dtype='float64' is not one"),
+    (dict(name="mlp", widths=(8,), d_model=8), r"unknown argument\(s\) d_model for mlp\(widths="),
+])
+def test_a_bad_model_is_refused_before_any_data(userpkg, model, message):
+  with pytest.raises(ConfigError, match=message):
+    build.check_model(model_config(**model))
+
+
+def test_a_factory_must_return_a_module(userpkg):
+  c = model_config(name="userpkg.models:not_a_model")
+  build.check_model(c)  # a function is only called to build the model
+  with pytest.raises(ConfigError, match="gave a int, not a Flax Linen or NNX module"):
+    build.model(c, 10)

@@ -8,14 +8,15 @@ from opujax.errors import ConfigError
 
 @pytest.mark.parametrize("key, value, message", [
     ("dataset", "tiny_shakespeare", "tiny_shakespeare is text"),
-    ("model.name", "transformer", "tiny_shakespeare is text"),
+    ("model.name", "transformer", r"unknown argument\(s\) activation, dropout, widths for "
+     "transformer"),
     ("data.shift", -1, "data.shift must be an integer >= 0"),
     ("optimizer.learning_rate", float("nan"), "learning_rate must be a positive finite"),
     ("optimizer.learning_rate", float("inf"), "learning_rate must be a positive finite"),
     ("lm:data.flip", True, "data.shift and data.flip augment images"),
     ("feedback", "per_block", "feedback='per_block' is not one of"),
-    ("model.stem", "patch", "model.stem='patch' is not one of stride, pool"),
-    ("model.hidden", -1, "model.hidden must be an integer >= 0"),
+    ("resnet:model.stem", "patch", "model: stem='patch' is not one of stride, pool"),
+    ("resnet:model.hidden", -1, "model: hidden must be an integer >= 0"),
     ("mesh.fsdp", 0, "mesh.fsdp must be a positive integer or -1"),
     ("device.options.drift_per_frame", 1e-5, r"Unknown option\(s\) drift_per_frame for device "
      "'digital'"),
@@ -33,6 +34,8 @@ def test_validate_refuses(key, value, message):
   c = config_lib.default()
   if key.startswith("lm:"):
     key, c = key[len("lm:"):], config_lib.lm()
+  if key.startswith("resnet:"):
+    key, c = key[len("resnet:"):], config_lib.stateful("resnet")
   if key.startswith("opu:"):
     key = key[len("opu:"):]
     c = config_lib.with_opu(c)

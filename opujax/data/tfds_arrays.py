@@ -27,6 +27,7 @@ MANUAL_FILES = {
     "tiny_shakespeare": ("input.txt",),
 }
 DATASETS = tuple(MANUAL_FILES)
+TEXT_DATASETS = ("tiny_shakespeare",)  # a text feature, read as characters
 DOWNLOAD_HOSTS = {"mnist": ("storage.googleapis.com", 443),  # TFDS's download URLs
                   "fashion_mnist": ("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80),
                   "tiny_shakespeare": ("raw.githubusercontent.com", 443)}

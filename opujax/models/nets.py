@@ -16,6 +16,12 @@ def param_count(params) -> int:
   return sum(x.size for x in jax.tree.leaves(params))
 
 
+def check_choice(name: str, value, allowed) -> None:
+  """Raises ValueError naming ``name`` and what is allowed unless ``value`` is one of them."""
+  if value not in allowed:
+    raise ValueError(f"{name}={value!r} is not one of {', '.join(map(str, allowed))}.")
+
+
 class MLP(nn.Module):
   """Flattens its input, then Dense layers of ``widths`` with ``activation``, then logits."""
 
@@ -23,6 +29,10 @@ class MLP(nn.Module):
   classes: int = 10
   activation: str = "tanh"
   dropout: float = 0.0
+
+  def __post_init__(self):
+    check_choice("activation", self.activation, tuple(ACTIVATIONS))
+    super().__post_init__()
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -38,6 +48,10 @@ class CNN(nn.Module):
 
   classes: int = 10
   activation: str = "relu"
+
+  def __post_init__(self):
+    check_choice("activation", self.activation, tuple(ACTIVATIONS))
+    super().__post_init__()
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -85,6 +99,12 @@ class ResNet(nn.Module):
   dropout: float = 0.0
   stem: str = "stride"
   hidden: int = 0
+
+  def __post_init__(self):
+    check_choice("stem", self.stem, STEMS)
+    if not isinstance(self.hidden, int) or self.hidden < 0:
+      raise ValueError(f"hidden must be an integer >= 0 (0: global pooling), got {self.hidden!r}.")
+    super().__post_init__()
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -169,6 +189,11 @@ class TransformerLM(nn.Module):
   dtype: jnp.dtype = jnp.float32
   norm: str = "pre"
   positions: str = "learned"
+
+  def __post_init__(self):
+    check_choice("norm", self.norm, NORMS)
+    check_choice("positions", self.positions, POSITIONS)
+    super().__post_init__()
 
   @nn.compact
   def __call__(self, tokens_BxT, train: bool = False):
