@@ -22,7 +22,7 @@ def step_flops(step_fn, args, rule: dfa.Rule, rows: int) -> dict[str, float] | N
   device's `after_step` (a drifting medium; 0 where the medium is stable). None where the backend
   gives no cost analysis before compiling (GPU plugins)."""
   out = {"train_step": _flops(step_fn.lower(*args)), "projection": 0.0, "drift": 0.0}
-  if rule.name == "dfa":
+  if rule.device is not None:
     e = jax.ShapeDtypeStruct((rows, rule.device.in_features), jnp.float32)
     project = jax.jit(lambda device, x, key: device.project(x, key))
     out["projection"] = _flops(project.lower(rule.device, e, jax.random.key(0)))

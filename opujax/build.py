@@ -211,6 +211,25 @@ def device(config, in_features: int, out_features: int) -> devices.ProjectionDev
     raise ConfigError(f"device: {e}") from e
 
 
+def check_rule(config) -> None:
+  """The rule's keys, checked before any data: its name, the feedback's sharing, and the
+  keys only DFA uses (``error_at``, a drifting medium).
+
+  Raises:
+    ConfigError: with what is allowed.
+  """
+  if config.rule not in dfa.RULES:
+    raise ConfigError(f"rule={config.rule!r} is not one of {', '.join(dfa.RULES)}.")
+  if config.feedback not in ("independent", "shared"):
+    raise ConfigError(f"feedback={config.feedback!r} is not one of independent, shared.")
+  if config.error_at and config.rule != "dfa":
+    raise ConfigError("error_at chooses where dfa takes its error; leave it '' for "
+                      f"rule={config.rule!r}.")
+  if config.device.options.get("drift_per_frame") and config.rule != "dfa":
+    raise ConfigError("device.options.drift_per_frame drifts the medium DFA projects "
+                      "through; it needs rule='dfa'.")
+
+
 def rule(config, model, params, x, units, state=None) -> dfa.Rule:
   """The config's learning rule for ``model`` at ``params`` on example input ``x``; for
   ``dfa``, its device shaped by the model's `dfa.layout`."""

@@ -113,13 +113,13 @@ def lm(rule: str = "dfa") -> ml_collections.ConfigDict:
   return c
 
 
-def pre_ln(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+def pre_ln(c: ml_collections.ConfigDict, learning_rate: float = 3e-3) -> ml_collections.ConfigDict:
   """The LM recipe `lm` shipped before Launay et al.'s (what scale_1b_dfa and
   experiments/lm_feedback_matrix.py measured): pre-LN blocks, learned positions, the
-  error at the logits projected to every block's input, Adam (DFA 3e-3) unclipped."""
+  error at the logits projected to every block's input, Adam unclipped at
+  ``learning_rate`` (DFA's then; BP's was 1e-3)."""
   c.model.update(norm="pre", positions="learned")
-  c.optimizer.update(learning_rate=3e-3 if c.rule == "dfa" else 1e-3, b2=0.999, eps=1e-8,
-                     clip=0.0)
+  c.optimizer.update(learning_rate=learning_rate, b2=0.999, eps=1e-8, clip=0.0)
   c.error_at, c.units = "", ()
   return c
 
@@ -188,12 +188,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   Raises:
     ConfigError: the first bad value, with what is allowed.
   """
-  from opujax import build, data, devices, dfa, parallel
+  from opujax import build, data, devices, parallel
 
   _choice("dataset", config.dataset, data.DATASETS)
   build.check_model(config)
-  _choice("rule", config.rule, dfa.RULES)
-  _choice("feedback", config.feedback, ("independent", "shared"))
+  build.check_rule(config)
   _choice("device.name", config.device.name, tuple(devices.BUILDERS))
   _choice("optimizer.name", config.optimizer.name, tuple(build.OPTIMIZERS))
   _choice("optimizer.schedule", config.optimizer.schedule, tuple(build.SCHEDULES))
@@ -208,9 +207,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"optimizer.clip must be >= 0 (0: no clipping), got "
                       f"{config.optimizer.clip!r}.")
   _count("optimizer.warmup", config.optimizer.warmup, 0)
-  if config.error_at and config.rule != "dfa":
-    raise ConfigError("error_at chooses where dfa takes its error; leave it '' for "
-                      f"rule={config.rule!r}.")
   text = config.dataset in data.TEXT_DATASETS
   if config.model.name in build.MODELS and (config.model.name in build.TEXT_MODELS) != text:
     raise ConfigError("tiny_shakespeare is text for model.name='transformer'; mnist and "
@@ -223,9 +219,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if (config.data.shift or config.data.flip) and text:
     raise ConfigError("data.shift and data.flip augment images; leave them at 0 and False "
                       "for tiny_shakespeare.")
-  if config.device.options.get("drift_per_frame") and config.rule != "dfa":
-    raise ConfigError("device.options.drift_per_frame drifts the medium DFA projects "
-                      "through; it needs rule='dfa'.")
   try:
     build.camera(config)
   except (TypeError, ValueError) as e:

@@ -54,28 +54,30 @@ class MetricWriter:
 
 
 class Progress:
-  """One status line on stderr: step, steps/s, ETA and the latest figures."""
+  """A status line on stderr: step, pace (steps/s, or s/step when slower than one a
+  second), ETA and the latest figures; redrawn in place on a terminal, one line per
+  update otherwise (a log file stays line by line)."""
 
-  def __init__(self, total: int, start: int = 0, quiet: bool = False):
+  def __init__(self, total: int, start: int = 0, quiet: bool = False, stream=None):
     self.total, self.start, self.quiet = total, start, quiet
+    self.stream = stream or sys.stderr
     self.t0 = time.perf_counter()
+
+  def line(self, step: int, **figures) -> str:
+    rate = (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
+    eta = (self.total - step) / rate if rate > 0 else float("inf")
+    pace = f"{rate:.1f} steps/s" if rate >= 1 else f"{1 / rate:.1f} s/step" if rate > 0 else ""
+    extra = " ".join(f"{k}={v:.4g}" for k, v in figures.items())
+    when = f"ETA {eta // 60:.0f}m{eta % 60:02.0f}s" if math.isfinite(eta) else "ETA ?"
+    return f"step {step}/{self.total} {pace} {when} {extra}"
 
   def update(self, step: int, **figures) -> None:
     if self.quiet:
       return
-    rate = (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
-    eta = (self.total - step) / rate if rate > 0 else float("inf")
-    extra = " ".join(f"{k}={v:.4g}" for k, v in figures.items())
-    sys.stderr.write(f"\rstep {step}/{self.total} {rate:.1f} steps/s "
-                     f"ETA {eta // 60:.0f}m{eta % 60:02.0f}s {extra}   ")
-    sys.stderr.flush()
-
-  def flush(self) -> None:
-    """Puts TensorBoard's buffered events on disk (before a checkpoint: a run killed
-    after it resumes there with its events up to it kept)."""
-    if self.enabled:
-      self._tb.flush()
+    text = self.line(step, **figures)
+    self.stream.write(f"\r{text}   " if self.stream.isatty() else text + "\n")
+    self.stream.flush()
 
   def close(self) -> None:
-    if not self.quiet:
-      sys.stderr.write("\n")
+    if not self.quiet and self.stream.isatty():
+      self.stream.write("\n")

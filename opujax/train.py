@@ -89,21 +89,20 @@ def epoch_batch(task: tasks.Task, train_x, train_y, perm, i, batch_size: int):
   return task.batch(train_x, train_y, idx)
 
 
-def train_step(state: TrainState, train_x, train_y, perm, i, *, task: tasks.Task, grad,
-               optimizer, seed: int, batch_size: int, mesh):
-  """One update on batch ``i`` of the epoch order ``perm``."""
+def train_step(state: TrainState, train_x, train_y, perm, i, *, task: tasks.Task, update,
+               seed: int, batch_size: int, mesh):
+  """One update (``update``: a `dfa.train_step_fn`) on batch ``i`` of the epoch order
+  ``perm``; then the rule's `after_step` (a drifting medium moves on)."""
   x, y = epoch_batch(task, train_x, train_y, perm, i, batch_size)
   x = jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh, x.ndim))
   key, k_augment = jax.random.split(step_key(seed, state.step))
   x = task.preprocess(task.augment(k_augment, x))
-  loss, grads, aux = grad(state.params, state.rule, x, y, key, state.model_state)
-  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-  params = optax.apply_updates(state.params, updates)
-  correct = jnp.mean(jnp.argmax(aux["logits"], -1) == y)
+  out = update(state.params, state.opt_state, state.rule, x, y, key, state.model_state)
+  correct = jnp.mean(jnp.argmax(out.logits, -1) == y)
   rule = state.rule.after_step(jax.random.fold_in(key, Stream.DRIFT),
                                task.rows(batch_size), state.step + 1)
-  return (state.replace(step=state.step + 1, params=params, opt_state=opt_state, rule=rule,
-                        model_state=aux["state"]), (loss, correct))
+  return (state.replace(step=state.step + 1, params=out.params, opt_state=out.opt_state,
+                        rule=rule, model_state=out.state), (out.loss, correct))
 
 
 def eval_step(params, model_state, x, y, *, apply, task: tasks.Task, call_kwargs: dict):
@@ -185,12 +184,12 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
       workdir_lib.rewind_metrics(workdir, start)
 
     train_kwargs = build.call_kwargs(model, train=True)
-    grad = dfa.grad_fn(model, xent, units, train_kwargs=train_kwargs)
+    update = dfa.train_step_fn(model, xent, optimizer, units, train_kwargs=train_kwargs)
     state_sh = jax.tree.map(lambda a: a.sharding, state)
     rep = parallel.replicated(mesh)
     rows = task.rows(config.batch_size)
     step_fn = jax.jit(lambda s, tx, ty, p, i: train_step(
-        s, tx, ty, p, i, task=task, grad=grad, optimizer=optimizer, seed=config.seed,
+        s, tx, ty, p, i, task=task, update=update, seed=config.seed,
         batch_size=config.batch_size, mesh=mesh), out_shardings=(state_sh, rep),
                       donate_argnums=(0,))
     apply = dfa.adapter.adapter(model, units).apply
@@ -210,7 +209,7 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
     permute = jax.jit(lambda epoch: jax.random.permutation(
         jax.random.fold_in(data_key, epoch), splits.items), out_shardings=rep)
     train_x, train_y = (parallel.to_global(a, rep) for a in (splits.train_x, splits.train_y))
-    budget_per_step = state.rule.device.cost(rows) if config.rule == "dfa" else None
+    budget_per_step = None if state.rule.device is None else state.rule.device.cost(rows)
     flops = accounting.step_flops(
         step_fn, (state, train_x, train_y, permute(start // steps_per_epoch), 0), state.rule, rows)
 
@@ -240,7 +239,7 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
         epoch, i = divmod(step, steps_per_epoch)
         if i == 0 or step == start:
           perm = permute(epoch)
-        if config.diagnostics_every and step % config.diagnostics_every == 0 and config.rule != "bp":
+        if config.diagnostics_every and step % config.diagnostics_every == 0 and not state.rule.exact:
           writer.write(step, diag_fn(state, train_x, train_y, perm, i))
         state, (loss, acc) = step_fn(state, train_x, train_y, perm, i)
         window.append((loss, acc))

@@ -72,6 +72,11 @@ class Rule:
   shared: bool = struct.field(pytree_node=False, default=False)
   error_at: str | None = struct.field(pytree_node=False, default=None)
 
+  @property
+  def exact(self) -> bool:
+    """Whether the rule's gradients are the true ones (BP): no alignment to diagnose."""
+    return self.name == "bp"
+
   def after_step(self, key: Array, rows: int, done: Array | int) -> "Rule":
     """The rule after a training step of ``rows`` projections, ``done`` steps in: its
     device's `after_step` (a drifting medium moves on), any other rule unchanged."""
