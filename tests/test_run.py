@@ -302,3 +302,46 @@ def test_training_through_the_hardware_device_from_the_cli(mnist, tmp_path, caps
                        "--workdir", str(tmp_path / "nolab")], capsys)
   assert status == 2 and len(lines) == 1 and "Driver 'mylab.opu:connect' cannot be loaded" \
       in lines[0], lines
+
+
+USER_CONFIG = '''
+import ml_collections
+from opujax import config
+
+
+def get_config():
+  c = config.default("mnist", {rule!r})
+  if {optical}:
+    c = config.with_opu(c)
+  c.model = ml_collections.ConfigDict({model!r})
+  c.data.shift = 0
+  c.optimizer.learning_rate = 3e-3
+  c.update(steps=60, batch_size=200, log_every=20, checkpoint_every=60, diagnostics_every=20,
+           eval_examples=500)
+  return c
+'''
+
+
+@pytest.mark.parametrize("model, rule, optical", [
+    ({"name": "userpkg.models:TanhNet", "hidden": 64, "depth": 2}, "bp", False),
+    ({"name": "userpkg.models:TanhNet", "hidden": 64, "depth": 2}, "dfa", False),
+    ({"name": "userpkg.models:TanhNet", "hidden": 64, "depth": 2}, "dfa", True),
+    ({"name": "userpkg.models:DropoutNet", "in_features": 784, "hidden": 64}, "dfa", True),
+])
+def test_a_users_own_model_through_the_main_job(model, rule, optical, mnist, tmp_path, capsys,
+                                                monkeypatch):
+  """A Linen model whose call takes no ``train`` and an NNX model with dropout, from a
+  package outside opujax, with keyword arguments of their own, under each rule."""
+  monkeypatch.syspath_prepend(str(ROOT / "tests"))
+  path = tmp_path / "my_config.py"
+  path.write_text(USER_CONFIG.format(rule=rule, optical=optical, model=model))
+  status, lines = cli(["--config", str(path), "--workdir", str(tmp_path / "run"), "--quiet"],
+                      capsys)
+  assert status == 0, lines
+  summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+  assert summary["parameters"] == 784 * 64 + 64 + 64 * 10 + 10 + (
+      64 * 64 + 64 if model.get("depth") == 2 else 0)
+  assert summary["final"]["test/loss"] < 1.5, summary["final"]  # chance: ln 10 = 2.303
+  records = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+  assert any(k.startswith("align/") for r in records for k in r) == (rule != "bp")
+  assert bool(summary["budget"] and summary["budget"]["budget/frames"]) == optical
