@@ -52,10 +52,19 @@ def compute_dtype(name: str):
   return DTYPES[name]
 
 
-def task(config) -> tasks.Task:
-  if config.dataset in data.TEXT_DATASETS:
+def task(config, ds: data.Dataset) -> tasks.Task:
+  """Text (``ds.vocab`` set: next-symbol prediction) or image classification.
+
+  Raises:
+    ConfigError: image augmentation asked of inputs that are not images (N, H, W, C).
+  """
+  if ds.vocab:
     return tasks.Text(config.context)
-  return tasks.Images(config.dataset, config.data.shift, config.data.flip)
+  if (config.data.shift or config.data.flip) and ds.train_x.ndim != 4:
+    raise ConfigError(f"data.shift and data.flip augment images (N, H, W, C); {config.dataset} "
+                      f"holds inputs of shape {ds.train_x.shape[1:]}: leave them at 0 and False.")
+  return tasks.Images(tasks.input_stats(config.dataset, ds.train_x), config.data.shift,
+                      config.data.flip)
 
 
 def model_constructor(name: str) -> Callable:

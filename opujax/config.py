@@ -39,7 +39,7 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   minutes on 2 CPU cores (6.5 through the OPU)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.dataset = dataset
+  c.dataset = dataset  # a name of `data.DATASETS`, or "package.module:attr" (`data.own`)
   # data_dir: TFDS data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets); manual_dir:
   # folder of original files ('' = $OPUJAX_MANUAL_DIR, else download); validation:
   # training examples held out; shift: random translation of each training image by up
@@ -190,7 +190,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """
   from opujax import build, data, devices, parallel
 
-  _choice("dataset", config.dataset, data.DATASETS)
+  if not data.own.is_path(config.dataset):
+    _choice("dataset", config.dataset, data.DATASETS)
   build.check_model(config)
   build.check_rule(config)
   _choice("device.name", config.device.name, tuple(devices.BUILDERS))
@@ -208,7 +209,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
                       f"{config.optimizer.clip!r}.")
   _count("optimizer.warmup", config.optimizer.warmup, 0)
   text = config.dataset in data.TEXT_DATASETS
-  if config.model.name in build.MODELS and (config.model.name in build.TEXT_MODELS) != text:
+  shipped = config.model.name in build.MODELS and config.dataset in data.DATASETS
+  if shipped and (config.model.name in build.TEXT_MODELS) != text:
     raise ConfigError("tiny_shakespeare is text for model.name='transformer'; mnist and "
                       "fashion_mnist are images for 'mlp', 'cnn', 'resnet' or 'nnx_cnn'.")
   for key in ("log_every", "checkpoint_every", "keep_checkpoints", "context"):

@@ -53,10 +53,12 @@ def _evals(test, validation, train_eval) -> dict[str, tuple[np.ndarray, np.ndarr
 
 @dataclasses.dataclass(frozen=True)
 class Images:
-  """Image classification; each training image translated by up to ``shift`` pixels
-  and, with ``flip``, mirrored left-right with probability 1/2."""
+  """Image (or feature-vector) classification; inputs standardised with ``stats``, the
+  (mean, std) of the training inputs (uint8 pixels divided by 255 first, `standardise`);
+  each training image translated by up to ``shift`` pixels and, with ``flip``, mirrored
+  left-right with probability 1/2."""
 
-  dataset: str
+  stats: tuple[float, float]
   shift: int = 0
   flip: bool = False
   eval_batch: ClassVar[int] = 1000
@@ -83,7 +85,7 @@ class Images:
     return mirror(jax.random.fold_in(key, 1), x) if self.flip else x
 
   def preprocess(self, x):
-    return standardise(x, self.dataset)
+    return standardise(x, self.stats)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,10 +122,21 @@ class Text:
     return x
 
 
-def standardise(x, dataset: str):
-  """Pixels (uint8) to zero mean, unit variance over the dataset's training images."""
-  mean, std = PIXEL_STATS[dataset]
-  return (x.astype(jnp.float32) / 255.0 - mean) / std
+def standardise(x, stats: tuple[float, float]):
+  """Inputs to zero mean, unit variance over the training inputs: ``stats`` their (mean,
+  std), of pixel values in [0, 1] for uint8 images (divided by 255 here)."""
+  mean, std = stats
+  x = x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else x.astype(jnp.float32)
+  return (x - mean) / std
+
+
+def input_stats(dataset: str, train_x: np.ndarray) -> tuple[float, float]:
+  """The shipped dataset's `PIXEL_STATS`, or the mean and standard deviation of a user's
+  training inputs (uint8: of the pixels divided by 255), computed once."""
+  if dataset in PIXEL_STATS:
+    return PIXEL_STATS[dataset]
+  x = train_x.astype(np.float64) / (255.0 if train_x.dtype == np.uint8 else 1.0)
+  return float(x.mean()), float(x.std()) or 1.0
 
 
 def windows(text: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:

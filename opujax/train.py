@@ -135,10 +135,10 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
   d = config.distributed
   parallel.initialize(d.coordinator, d.processes, d.process_id)
   t_start = time.time()
-  task = build.task(config)
   # Several processes: one prepares the dataset, the others wait on its file lock.
   ds = data_lib.load(config.dataset, config.data.data_dir or None,
                      config.data.manual_dir or None, config.data.validation)
+  task = build.task(config, ds)
   splits = task.splits(ds, config.batch_size)
   evals = splits.evals
   if config.eval_examples:

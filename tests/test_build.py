@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from opujax import build, config as config_lib, devices, dfa, models
+from opujax import build, config as config_lib, data, devices, dfa, models, tasks
 from opujax.errors import ConfigError
 
 
@@ -46,8 +46,13 @@ def test_every_registered_model_builds():
     c = config_lib.lm() if name in build.TEXT_MODELS else config_lib.stateful(name) \
         if name in ("resnet", "nnx_cnn") else model_config(name=name)
     assert build.model(c, 10) is not None
-  assert build.task(config_lib.lm()).context == 128
-  assert build.task(config_lib.default()).dataset == "mnist"
+  text = data.Dataset(*[np.zeros(4, np.int32)] * 6, vocab="ab")
+  assert build.task(config_lib.lm(), text).context == 128
+  images = data.Dataset(*[np.zeros((4, 28, 28, 1), np.uint8), np.zeros(4, np.int32)] * 3)
+  assert build.task(config_lib.default(), images).stats == tasks.PIXEL_STATS["mnist"]
+  vectors = images._replace(train_x=np.zeros((4, 12), np.float32))
+  with pytest.raises(ConfigError, match=r"data.shift and data.flip augment images \(N, H, W, C\)"):
+    build.task(config_lib.default(), vectors)  # MNIST's default shifts images
 
 
 def test_units_by_type_name_or_path():

@@ -345,3 +345,20 @@ def test_a_users_own_model_through_the_main_job(model, rule, optical, mnist, tmp
   records = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
   assert any(k.startswith("align/") for r in records for k in r) == (rule != "bp")
   assert bool(summary["budget"] and summary["budget"]["budget/frames"]) == optical
+
+
+def test_a_users_own_model_and_dataset_need_nothing_outside_the_repository(tmp_path, capsys,
+                                                                           monkeypatch):
+  """Gaussian blobs from a user's function (float feature vectors, no validation split),
+  a user's model, optical DFA: trained, its inputs standardised with their own statistics."""
+  monkeypatch.syspath_prepend(str(ROOT / "tests"))
+  path = tmp_path / "blobs.py"
+  path.write_text(USER_CONFIG.format(rule="dfa", optical=True,
+                                     model={"name": "userpkg.models:TanhNet", "hidden": 64})
+                  .replace('config.default("mnist", ', 'config.default("userpkg.data:blobs", '))
+  status, lines = cli(["--config", str(path), "--workdir", str(tmp_path / "run"), "--quiet"],
+                      capsys)
+  assert status == 0, lines
+  summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+  assert summary["final_test_accuracy"] > 0.9, summary["final"]  # 4 well-separated blobs
+  assert "validation/loss" not in summary["final"]

@@ -41,8 +41,9 @@ class DataError(errors.UserError):
 
 
 class Dataset(NamedTuple):
-  """Arrays of one dataset. Images: x uint8 (N, 28, 28, 1), y int32 (N,). Text: x is the
-  uint8 character ids of the whole split (N,), y empty; ``vocab`` the characters."""
+  """Arrays of one dataset. Images: x (N, ...) (uint8 (N, 28, 28, 1) for the shipped
+  ones), y integer labels (N,). Text: x the symbol ids of the whole split (N,), y empty;
+  ``vocab`` the symbols. Field by field, as a user's function must return them: `own`."""
 
   train_x: np.ndarray
   train_y: np.ndarray
