@@ -239,7 +239,8 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
         epoch, i = divmod(step, steps_per_epoch)
         if i == 0 or step == start:
           perm = permute(epoch)
-        if config.diagnostics_every and step % config.diagnostics_every == 0 and not state.rule.exact:
+        diagnose_now = config.diagnostics_every and step % config.diagnostics_every == 0
+        if diagnose_now and not state.rule.exact:
           writer.write(step, diag_fn(state, train_x, train_y, perm, i))
         state, (loss, acc) = step_fn(state, train_x, train_y, perm, i)
         window.append((loss, acc))

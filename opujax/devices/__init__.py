@@ -60,8 +60,8 @@ def make(name: str, in_features: int, out_features: int, **options) -> Projectio
   return BUILDERS[name](in_features, out_features, **options)
 
 
-__all__ = ["Budget", "Camera", "DFA_CODE", "DigitalProjection", "Driver", "EmulatedDriver", "Encoding",
-           "Estimate", "GPUSpec", "Geometry", "HardwareError", "HardwareOPU", "MAX_CAMERA_SHAPE",
+__all__ = ["Budget", "Camera", "DFA_CODE", "DigitalProjection", "Driver", "EmulatedDriver",
+           "Encoding", "Estimate", "GPUSpec", "Geometry", "HardwareError", "HardwareOPU", "MAX_CAMERA_SHAPE",
            "MAX_DMD_SHAPE", "Measurement", "OPUSpec", "ProjectionDevice", "SimulatedOPU",
            "check", "digital", "estimate", "find_driver", "from_matrix", "hardware", "make", "opu",
            "raise_host_error"]
