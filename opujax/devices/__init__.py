@@ -61,7 +61,7 @@ def make(name: str, in_features: int, out_features: int, **options) -> Projectio
 
 
 __all__ = ["Budget", "Camera", "DFA_CODE", "DigitalProjection", "Driver", "EmulatedDriver",
-           "Encoding", "Estimate", "GPUSpec", "Geometry", "HardwareError", "HardwareOPU", "MAX_CAMERA_SHAPE",
-           "MAX_DMD_SHAPE", "Measurement", "OPUSpec", "ProjectionDevice", "SimulatedOPU",
-           "check", "digital", "estimate", "find_driver", "from_matrix", "hardware", "make", "opu",
-           "raise_host_error"]
+           "Encoding", "Estimate", "GPUSpec", "Geometry", "HardwareError", "HardwareOPU",
+           "MAX_CAMERA_SHAPE", "MAX_DMD_SHAPE", "Measurement", "OPUSpec", "ProjectionDevice",
+           "SimulatedOPU", "check", "digital", "estimate", "find_driver", "from_matrix",
+           "hardware", "make", "opu", "raise_host_error"]
