@@ -12,6 +12,7 @@ the common mode: k frames). Digital DFA at the same steps is the reference;
 """
 
 from opujax.config import code_point as code
+from opujax.config import code_study
 
 CODES = [
     code("ternary", 0.1), code("ternary", 0.3), code("ternary", 0.5),
@@ -26,12 +27,5 @@ CODES = [
 
 
 def get_config():
-  return {
-      "base": "configs/mnist_dfa_opu.py",
-      "points": CODES,
-      "fixed": {"steps": 400, "log_every": 25, "diagnostics_every": 0,
-                "checkpoint_every": 400},
-      "seeds": [0],
-      "references": ["configs/mnist_dfa.py"],
-      "metrics": ["final_test_accuracy"],
-  }
+  return code_study("configs/mnist_dfa_opu.py", CODES, "configs/mnist_dfa.py",
+                    "final_test_accuracy")

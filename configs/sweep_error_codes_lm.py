@@ -7,6 +7,7 @@ the same steps is the reference. ``experiments/error_codes.py`` makes the table.
 """
 
 from opujax.config import code_point as code
+from opujax.config import code_study
 
 CODES = [
     code("ternary", 0.1), code("ternary", 0.3, common_mode=True),
@@ -18,12 +19,5 @@ CODES = [
 
 
 def get_config():
-  return {
-      "base": "configs/shakespeare_dfa_opu.py",
-      "points": CODES,
-      "fixed": {"steps": 400, "log_every": 25, "diagnostics_every": 0,
-                "checkpoint_every": 400},
-      "seeds": [0],
-      "references": ["configs/shakespeare_dfa.py"],
-      "metrics": ["validation_loss"],
-  }
+  return code_study("configs/shakespeare_dfa_opu.py", CODES, "configs/shakespeare_dfa.py",
+                    "validation_loss")

@@ -165,6 +165,16 @@ def code_point(encoding: str, threshold: float = 0.0, bits: int = 4, threshold_b
       common_mode=common_mode).items()}
 
 
+def code_study(base: str, codes: list[dict], reference: str, metric: str) -> dict:
+  """A sweep of error codes (each a `code_point`) on the config file ``base``: 400 steps,
+  the train loss logged every 25, seed 0, against the config file ``reference`` (digital
+  DFA) at the same steps; ``experiments/error_codes.py`` makes its table and picture."""
+  return {"base": base, "points": codes, "seeds": [0], "references": [reference],
+          "fixed": {"steps": 400, "log_every": 25, "diagnostics_every": 0,
+                    "checkpoint_every": 400},
+          "metrics": [metric]}
+
+
 def _choice(name: str, value, allowed) -> None:
   if value not in allowed:
     raise ConfigError(f"{name}={value!r} is not one of {', '.join(map(str, allowed))}.")
