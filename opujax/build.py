@@ -82,7 +82,8 @@ def model_constructor(name: str) -> Callable:
   try:
     return getattr(importlib.import_module(module), attr)
   except Exception as e:  # the user's module: any failure to import it is a config error
-    raise ConfigError(f"model.name={name!r} cannot be loaded: {type(e).__name__}: {e}") from e
+    raise ConfigError(f"model.name={name!r} cannot be loaded: {type(e).__name__}: "
+                      f"{_one_line(e)}") from e
 
 
 def _signature(constructor: Callable) -> dict[str, inspect.Parameter]:
@@ -102,9 +103,10 @@ def _signature_text(name: str, params: dict[str, inspect.Parameter]) -> str:
   return f"{name}({', '.join(shown)})"
 
 
-def model_kwargs(config, classes: int) -> dict:
+def model_kwargs(config, classes: int, check: bool = False) -> dict:
   """The constructor's keyword arguments: ``config.model`` but ``name``, and what the run
-  fills in (module doc).
+  fills in (module doc). ``check``: for `check_model`, touching no JAX backend (which
+  ``jax.distributed`` must start first): ``dtype="auto"`` stands as float32, no ``rngs``.
 
   Raises:
     ConfigError: a key the constructor does not take, or a required one missing.
@@ -122,34 +124,40 @@ def model_kwargs(config, classes: int) -> dict:
   if "context" in params:
     filled["context"] = config.context
   if "rngs" in params:
-    filled["rngs"] = nnx.Rngs(config.seed)
+    filled["rngs"] = None if check else nnx.Rngs(config.seed)
   unknown = sorted(set(kwargs) - set(params)) if not open_ended else []
   missing = [k for k, p in params.items()
              if p.default is p.empty and k not in kwargs and k not in filled]
   if unknown or missing:
     what = (f"unknown argument(s) {', '.join(unknown)}" if unknown else
             f"missing argument(s) {', '.join(missing)}")
+    hint = "the model's keys are these parameters" if unknown else "set them as model.<name>"
     raise ConfigError(f"model: {what} for {_signature_text(config.model.name, params)}; "
-                      "set them as model.<argument>.")
+                      f"{hint}.")
   if isinstance(kwargs.get("dtype"), str):
     if kwargs["dtype"] not in DTYPES:
       raise ConfigError(f"model.dtype={kwargs['dtype']!r} is not one of {', '.join(DTYPES)}.")
-    kwargs["dtype"] = compute_dtype(kwargs["dtype"])
+    kwargs["dtype"] = DTYPES[kwargs["dtype"]] or jnp.float32 if check else compute_dtype(
+        kwargs["dtype"])
   return {**filled, **kwargs}
 
 
-def model(config, classes: int) -> nn.Module | nnx.Module:
+def _one_line(e: Exception) -> str:
+  return " ".join(str(e).split())
+
+
+def model(config, classes: int, check: bool = False) -> nn.Module | nnx.Module:
   """The config's model, built from `model_kwargs` (an NNX model from the config's seed).
 
   Raises:
     ConfigError: a bad name, path, argument or value (the constructor's ValueError or
       TypeError), or a result that is not a Linen or NNX module.
   """
-  kwargs = model_kwargs(config, classes)
+  kwargs = model_kwargs(config, classes, check)
   try:
     built = model_constructor(config.model.name)(**kwargs)
   except (TypeError, ValueError) as e:
-    raise ConfigError(f"model: {e}") from e
+    raise ConfigError(f"model: {_one_line(e)}") from e
   if not isinstance(built, (nn.Module, nnx.Module)):
     raise ConfigError(f"model.name={config.model.name!r} gave a {type(built).__name__}, not a "
                       "Flax Linen or NNX module.")
@@ -166,9 +174,9 @@ def check_model(config) -> None:
   """
   constructor = model_constructor(config.model.name)
   if isinstance(constructor, type) and issubclass(constructor, nn.Module):
-    model(config, 2)
+    model(config, 2, check=True)
   else:
-    model_kwargs(config, 2)
+    model_kwargs(config, 2, check=True)
 
 
 def call_kwargs(model, train: bool) -> dict:

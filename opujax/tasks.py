@@ -135,8 +135,9 @@ def input_stats(dataset: str, train_x: np.ndarray) -> tuple[float, float]:
   training inputs (uint8: of the pixels divided by 255), computed once."""
   if dataset in PIXEL_STATS:
     return PIXEL_STATS[dataset]
-  x = train_x.astype(np.float64) / (255.0 if train_x.dtype == np.uint8 else 1.0)
-  return float(x.mean()), float(x.std()) or 1.0
+  scale = 255.0 if train_x.dtype == np.uint8 else 1.0
+  return (float(train_x.mean(dtype=np.float64)) / scale,
+          float(train_x.std(dtype=np.float64)) / scale or 1.0)
 
 
 def windows(text: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:

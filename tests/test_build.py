@@ -123,7 +123,7 @@ def test_a_model_by_import_path_gets_its_own_arguments_and_what_the_run_fills_in
 @pytest.mark.parametrize("model, message", [
     (dict(name="userpkg.models:TanhNet", widht=8),
      r"model: unknown argument\(s\) widht for userpkg.models:TanhNet\(num_classes, "
-     r"hidden=32, depth=2\); set them as model.<argument>."),
+     r"hidden=32, depth=2\); the model's keys are these parameters."),
     (dict(name="userpkg.models:tanh_net"), r"missing argument\(s\) width for "),
     (dict(name="userpkg.nowhere:Net"), "cannot be loaded: ModuleNotFoundError"),
     (dict(name="userpkg.models:Missing"), "cannot be loaded: AttributeError"),

@@ -75,3 +75,15 @@ def test_load_file_returns_get_config(tmp_path):
   path.write_text("def get_config():\n  return 1 / 0\n")
   with pytest.raises(ConfigError, match="line 2: ZeroDivisionError"):
     config_lib.load_file(str(path))
+
+
+def test_validation_leaves_the_jax_backend_unstarted():
+  """jax.distributed.initialize must come before any JAX computation: validating a config
+  (the LM's 'auto' dtype, an NNX model's rngs) starts no backend."""
+  import subprocess
+  import sys
+  code = ("from jax._src import xla_bridge\nfrom opujax import config\n"
+          "for c in (config.lm(), config.stateful('nnx_cnn'), config.stateful('resnet')):\n"
+          "  config.validate(c)\nprint(xla_bridge.backends_are_initialized())")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+  assert out.stdout.strip() == "False", out.stderr

@@ -38,4 +38,3 @@ def test_figure_saves_what_was_drawn_or_nothing(tmp_path):
     with files.figure(tmp_path / "b.png") as (_, ax):
       raise ValueError("drawing failed")
   assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
-

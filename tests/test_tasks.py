@@ -60,3 +60,18 @@ def test_images_augment_shifts_then_mirrors():
   chex.assert_trees_all_equal(got, ref)
   plain = tasks.Images(tasks.PIXEL_STATS["fashion_mnist"])
   chex.assert_trees_all_equal(plain.augment(key, imgs), imgs)
+
+
+def test_inputs_are_standardised_with_their_training_statistics():
+  pixels = np.array([[0, 255], [51, 102]], np.uint8)
+  mean, std = tasks.input_stats("userpkg.data:pixels", pixels)
+  np.testing.assert_allclose((mean, std), ((pixels / 255).mean(), (pixels / 255).std()))
+  np.testing.assert_allclose(tasks.standardise(jnp.asarray(pixels), (mean, std)),
+                             (pixels / 255 - mean) / std, rtol=1e-5, atol=1e-6)
+  features = np.array([[1.0, 3.0], [5.0, 7.0]], np.float32)
+  stats = tasks.input_stats("userpkg.data:features", features)
+  assert stats == (4.0, np.sqrt(5.0))
+  np.testing.assert_allclose(tasks.standardise(jnp.asarray(features), stats),
+                             (features - 4.0) / np.sqrt(5.0), rtol=1e-6)
+  assert tasks.input_stats("mnist", pixels) == tasks.PIXEL_STATS["mnist"]
+  assert tasks.input_stats("constant", np.ones((2, 2), np.float32))[1] == 1.0

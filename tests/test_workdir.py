@@ -54,3 +54,17 @@ def test_rewind_drops_what_a_resumed_run_logs_again(tmp_path):
   assert workdir.records(tmp_path) == lines[:4]
   assert workdir.best(tmp_path, "test/accuracy") == 0.9
   assert workdir.best(tmp_path, "no/such") is None
+
+
+def test_a_run_started_when_configs_held_every_models_keys_resumes(tmp_path):
+  c = config_lib.default()
+  workdir.record_config(tmp_path, c)
+  saved = json.loads((tmp_path / "config.json").read_text())
+  saved["model"].update(d_model=128, depth=2, heads=4, norm="pre", positions="learned",
+                        stem="stride", hidden=0, dtype="auto")  # the old shared layout
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  workdir.check_config(tmp_path, c)
+  saved["model"]["widths"] = [400, 400]  # a key its model does take still counts
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  with pytest.raises(WorkdirError, match=r"model.widths \[400, 400\] -> \[800, 800\]"):
+    workdir.check_config(tmp_path, c)

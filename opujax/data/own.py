@@ -33,11 +33,13 @@ def load(name: str) -> Dataset:
   try:
     fn = getattr(importlib.import_module(module), attr)
   except Exception as e:  # the user's module: any failure to import it is a data error
-    raise DataError(f"dataset={name!r} cannot be loaded: {type(e).__name__}: {e}") from e
+    raise DataError(f"dataset={name!r} cannot be loaded: {type(e).__name__}: "
+                    f"{' '.join(str(e).split())}") from e
   try:
     ds = fn()
   except Exception as e:  # the user's function
-    raise DataError(f"dataset={name!r} failed: {type(e).__name__}: {e}") from e
+    raise DataError(f"dataset={name!r} failed: {type(e).__name__}: "
+                    f"{' '.join(str(e).split())}") from e
   if not isinstance(ds, Dataset):
     raise DataError(f"dataset={name!r} returned a {type(ds).__name__}; return an "
                     "opujax.data.Dataset(train_x, train_y, test_x, test_y, val_x, val_y, vocab).")
