@@ -61,7 +61,7 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
   import jax.numpy as jnp
   import optax
 
-  from opujax import build, data, devices, dfa, models, parallel, tasks, train
+  from opujax import build, data, devices, dfa, models, parallel, tasks
   from opujax.dfa import hlo
 
   arch = RUNGS[model_name][size]
@@ -106,7 +106,8 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
               devices.make("opu", classes, size_out, seed=1, **devices.DFA_CODE))
     rule = dfa.dfa(device, shared)
     rule = parallel.put(rule, parallel.state_shardings(rule, mesh, size_out))
-  step = dfa.train_step_fn(model, train.xent, optimizer, units)
+  xent = lambda logits, y: optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+  step = dfa.train_step_fn(model, xent, optimizer, units)
   shardings = jax.tree.map(lambda a: a.sharding, (params, opt_state))
   jitted = jax.jit(lambda p, o, r, x, y, k: step(p, o, r, x, y, k)[:3],
                    out_shardings=(*shardings, parallel.replicated(mesh)),
