@@ -11,12 +11,12 @@ from pathlib import Path
 from opujax import files
 from opujax.errors import WorkdirError
 
-# Keys a resumed run may change: how long it runs, what it logs and keeps, where the data
-# are, how it is spread over devices and processes.
 # The model keys every config held before each held its own model's (old run folders).
 OLD_MODEL_KEYS = tuple(f"model.{k}" for k in ("widths", "activation", "dropout", "d_model",
                                                "depth", "heads", "norm", "positions", "stem",
                                                "hidden", "dtype"))
+# Keys a resumed run may change: how long it runs, what it logs and keeps, where the data
+# are, how it is spread over devices and processes.
 RESUMABLE = ("epochs", "steps", "log_every", "checkpoint_every", "keep_checkpoints",
              "diagnostics_every", "eval_examples", "data.data_dir", "data.manual_dir", "mesh",
              "distributed")
@@ -71,8 +71,7 @@ def check_config(workdir: Path, config) -> None:
     return
   before, now = _flat(json.loads(path.read_text())), _flat(_plain(config))
   # Runs started when every config held every model's keys: those its model does not take.
-  before = {k: v for k, v in before.items()
-            if not (k.startswith("model.") and k not in now and k in OLD_MODEL_KEYS)}
+  before = {k: v for k, v in before.items() if k in now or k not in OLD_MODEL_KEYS}
   changed = [k for k in sorted(set(before) | set(now))
              if before.get(k) != now.get(k)
              and not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]

@@ -171,16 +171,15 @@ def _encode_real(x_BxN: Array, enc: Encoding, dtype,
     elif enc.common_mode:
       b_B = x_BxN.mean(-1) - a_B * c_BxN.mean(-1)
     return jnp.stack([pos, neg]).astype(dtype), jnp.stack([a_B, -a_B]), b_B
-  levels = 2 ** enc.bits - 1
   safe_B = jnp.where(scale_B > 0, scale_B, 1)[:, None]
   powers_Jx1 = (2.0 ** jnp.arange(enc.bits, dtype=dtype))[:, None]
+  bit_planes = lambda q_BxN: jnp.stack([(q_BxN >> j) & 1 for j in range(enc.bits)]).astype(dtype)
   if enc.common_mode:
     zero = 2 ** (enc.bits - 1) - 1
     q_BxN = (jnp.round(x_BxN / safe_B * zero) + zero).astype(jnp.int32)
-    planes = jnp.stack([(q_BxN >> j) & 1 for j in range(enc.bits)]).astype(dtype)
-    return planes, powers_Jx1 * (scale_B / zero)[None], -scale_B
-  q_BxN = jnp.round(abs_BxN / safe_B * levels).astype(jnp.int32)
-  planes = jnp.stack([(q_BxN >> j) & 1 for j in range(enc.bits)]).astype(dtype)
+    return bit_planes(q_BxN), powers_Jx1 * (scale_B / zero)[None], -scale_B
+  levels = 2 ** enc.bits - 1
+  planes = bit_planes(jnp.round(abs_BxN / safe_B * levels).astype(jnp.int32))
   pos, neg = planes * (x_BxN > 0), planes * (x_BxN < 0)
   w_JxB = powers_Jx1 * (scale_B / levels)[None]
   return jnp.concatenate([pos, neg]), jnp.concatenate([w_JxB, -w_JxB]), None
