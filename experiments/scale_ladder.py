@@ -73,7 +73,7 @@ def run_rung(model_name: str, size: str, rule_name: str, steps: int, dtype: str,
 
     def batch_at(s):
       i = np.arange(s * batch, (s + 1) * batch) % len(ds.train_x)
-      return tasks.standardise(ds.train_x[i], tasks.PIXEL_STATS["mnist"]), ds.train_y[i]
+      return tasks.standardise(ds.train_x[i], data.PIXEL_STATS["mnist"]), ds.train_y[i]
   else:
     ds = data.load("tiny_shakespeare")
     classes = len(ds.vocab)

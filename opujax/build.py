@@ -5,8 +5,9 @@ may use are the keys of these registries (`config.validate` reads them from here
 The model: ``model.name`` is a key of `MODELS` or an import path ``"package.module:attr"``
 (a Linen or NNX module class, or a function returning a module instance); the other
 keys of ``config.model`` are its keyword arguments, nothing else. Filled in when the
-constructor takes them and the config does not set them: the number of classes (the
-vocabulary's size for text) as the first of `CLASS_ARGS` it takes, ``context`` (text:
+constructor takes them and the config does not set them: the task's output size (classes;
+the vocabulary's size for text; a regression's targets) as the first of `OUTPUT_ARGS` it
+takes, ``context`` (text:
 the window length), and an NNX ``rngs`` (``nnx.Rngs(config.seed)``); a ``dtype`` given
 as a string is a name of `DTYPES`. The model's call gets ``train`` only if it takes it.
 """
@@ -22,12 +23,12 @@ import optax
 from flax import nnx
 
 from opujax import data, devices, dfa, models, tasks
-from opujax.errors import ConfigError
+from opujax.errors import ConfigError, UserError
 
 MODELS: dict[str, Callable] = {"mlp": models.MLP, "cnn": models.CNN, "resnet": models.ResNet,
                                "nnx_cnn": models.NNXCNN, "transformer": models.TransformerLM}
 TEXT_MODELS = ("transformer",)
-CLASS_ARGS = ("num_classes", "classes", "vocab", "vocab_size")
+OUTPUT_ARGS = ("num_classes", "classes", "vocab", "vocab_size", "num_outputs", "outputs")
 OPTIMIZERS: dict[str, Callable] = {
     "sgd": lambda lr, o: optax.sgd(lr),
     "momentum": lambda lr, o: optax.sgd(lr, momentum=0.9),
@@ -52,19 +53,104 @@ def compute_dtype(name: str):
   return DTYPES[name]
 
 
-def task(config, ds: data.Dataset) -> tasks.Task:
-  """Text (``ds.vocab`` set: next-symbol prediction) or image classification.
+def classification(config, ds: data.Dataset) -> tasks.Classification:
+  """Classification of ``ds``'s inputs by its integer labels (`tasks.Classification`).
 
   Raises:
     ConfigError: image augmentation asked of inputs that are not images (N, H, W, C).
+    DataError: labels that are not (N,) integers in [0, classes).
   """
-  if ds.vocab:
-    return tasks.Text(config.context)
   if (config.data.shift or config.data.flip) and ds.train_x.ndim != 4:
     raise ConfigError(f"data.shift and data.flip augment images (N, H, W, C); {config.dataset} "
                       f"holds inputs of shape {ds.train_x.shape[1:]}: leave them at 0 and False.")
-  return tasks.Images(tasks.input_stats(config.dataset, ds.train_x), config.data.shift,
-                      config.data.flip)
+  classes = int(ds.train_y.max()) + 1 if ds.train_y.size else 0
+  for split, x, y in (("train", ds.train_x, ds.train_y), ("test", ds.test_x, ds.test_y),
+                      ("val", ds.val_x, ds.val_y)):
+    if y.shape != (len(x),) or not jnp.issubdtype(y.dtype, jnp.integer):
+      raise data.DataError(f"dataset={config.dataset!r}: {split}_y must be ({len(x)},) integer "
+                           f"labels for classification, got shape {y.shape} and dtype "
+                           f"{y.dtype}; or name a task of your own (task=...).")
+    if y.size and (y.min() < 0 or y.max() >= classes):
+      raise data.DataError(f"dataset={config.dataset!r}: {split}_y holds labels outside "
+                           f"[0, {classes}) (the training labels').")
+  return tasks.Classification(tasks.input_stats(ds),
+                              config.data.shift, config.data.flip)
+
+
+def text(config, ds: data.Dataset) -> tasks.Text:
+  """Next-symbol prediction over windows of ``config.context`` symbols.
+
+  Raises:
+    ConfigError: a dataset without a vocabulary, or image augmentation asked of text.
+  """
+  if config.data.shift or config.data.flip:
+    raise ConfigError(f"data.shift and data.flip augment images; leave them at 0 and False "
+                      f"for {config.dataset} (text).")
+  if not ds.vocab:
+    raise ConfigError(f"task='text' predicts the next symbol of a text; {config.dataset} is "
+                      "not one (no vocab): leave task empty or name another.")
+  return tasks.Text(config.context)
+
+
+TASKS: dict[str, Callable] = {"classification": classification, "text": text}
+
+
+def _load(kind: str, name: str, error=ConfigError) -> Callable:
+  """The attribute an import path ``"package.module:attr"`` names.
+
+  Raises:
+    ``error``: a name without ':', or a path that does not import.
+  """
+  module, sep, attr = name.partition(":")
+  if not sep or not module or not attr:
+    raise error(f"{kind}={name!r} is not an import path 'package.module:attr'.")
+  try:
+    return getattr(importlib.import_module(module), attr)
+  except Exception as e:  # the user's module: any failure to import it is a config error
+    raise error(f"{kind}={name!r} cannot be loaded: {type(e).__name__}: "
+                f"{_one_line(e)}") from e
+
+
+TASK_ATTRS = ("eval_batch", "score", "outputs", "rows", "splits", "batch", "augment",
+              "preprocess", "loss", "metrics")  # what the loop asks of a task (`tasks.Task`)
+
+
+def check_task(config) -> None:
+  """``config.task`` checked before any data: "" (text for a dataset with a vocabulary,
+  else classification), a name of `TASKS`, or ``"package.module:attr"`` that imports.
+
+  Raises:
+    ConfigError: an unknown name, or a path that does not import.
+  """
+  if config.task and config.task not in TASKS:
+    if ":" not in config.task:
+      raise ConfigError(f"task={config.task!r} is not one of {', '.join(TASKS)}, nor an "
+                        "import path 'package.module:attr'.")
+    _load("task", config.task)
+
+
+def task(config, ds: data.Dataset) -> tasks.Task:
+  """The config's task on ``ds`` (`check_task`): a shipped one, or what the function
+  ``config.task`` names returns when called with ``(config, ds)``.
+
+  Raises:
+    ConfigError, DataError: the task refuses the config or the data; a user's function
+      that fails, or returns something without the attributes of `tasks.Task`.
+  """
+  if not config.task or config.task in TASKS:
+    return TASKS[config.task or ("text" if ds.vocab else "classification")](config, ds)
+  try:
+    made = _load("task", config.task)(config, ds)
+  except UserError:
+    raise
+  except Exception as e:  # the user's function
+    raise ConfigError(f"task={config.task!r} failed: {type(e).__name__}: {_one_line(e)}") from e
+  lacking = [a for a in TASK_ATTRS if not hasattr(made, a)]
+  if lacking:
+    raise ConfigError(f"task={config.task!r} gave a {type(made).__name__} without "
+                      f"{', '.join(lacking)}; return an opujax.tasks.Task (e.g. a subclass "
+                      "of opujax.tasks.Supervised).")
+  return made
 
 
 def model_constructor(name: str) -> Callable:
@@ -75,15 +161,10 @@ def model_constructor(name: str) -> Callable:
   """
   if name in MODELS:
     return MODELS[name]
-  module, sep, attr = name.partition(":")
-  if not sep or not module or not attr:
+  if ":" not in name:
     raise ConfigError(f"model.name={name!r} is not one of {', '.join(MODELS)}, nor an import "
                       "path 'package.module:attr'.")
-  try:
-    return getattr(importlib.import_module(module), attr)
-  except Exception as e:  # the user's module: any failure to import it is a config error
-    raise ConfigError(f"model.name={name!r} cannot be loaded: {type(e).__name__}: "
-                      f"{_one_line(e)}") from e
+  return _load("model.name", name)
 
 
 def _signature(constructor: Callable) -> dict[str, inspect.Parameter]:
@@ -103,7 +184,7 @@ def _signature_text(name: str, params: dict[str, inspect.Parameter]) -> str:
   return f"{name}({', '.join(shown)})"
 
 
-def model_kwargs(config, classes: int, check: bool = False) -> dict:
+def model_kwargs(config, outputs: int, check: bool = False) -> dict:
   """The constructor's keyword arguments: ``config.model`` but ``name``, and what the run
   fills in (module doc). ``check``: for `check_model`, touching no JAX backend (which
   ``jax.distributed`` must start first): ``dtype="auto"`` stands as float32, no ``rngs``.
@@ -118,9 +199,9 @@ def model_kwargs(config, classes: int, check: bool = False) -> dict:
   kwargs = {k: tuple(v) if isinstance(v, list) else v
             for k, v in config.model.to_dict().items() if k != "name"}
   filled = {}
-  first_class_arg = next((k for k in CLASS_ARGS if k in params), None)
-  if first_class_arg:
-    filled[first_class_arg] = classes
+  output_arg = next((k for k in OUTPUT_ARGS if k in params), None)
+  if output_arg:
+    filled[output_arg] = outputs
   if "context" in params:
     filled["context"] = config.context
   if "rngs" in params:
@@ -146,14 +227,14 @@ def _one_line(e: Exception) -> str:
   return " ".join(str(e).split())
 
 
-def model(config, classes: int, check: bool = False) -> nn.Module | nnx.Module:
+def model(config, outputs: int, check: bool = False) -> nn.Module | nnx.Module:
   """The config's model, built from `model_kwargs` (an NNX model from the config's seed).
 
   Raises:
     ConfigError: a bad name, path, argument or value (the constructor's ValueError or
       TypeError), or a result that is not a Linen or NNX module.
   """
-  kwargs = model_kwargs(config, classes, check)
+  kwargs = model_kwargs(config, outputs, check)
   try:
     built = model_constructor(config.model.name)(**kwargs)
   except (TypeError, ValueError) as e:
@@ -165,7 +246,7 @@ def model(config, classes: int, check: bool = False) -> nn.Module | nnx.Module:
 
 
 def check_model(config) -> None:
-  """`model`'s checks before any data is loaded (2 classes stand in for the task's): the
+  """`model`'s checks before any data is loaded (2 outputs stand in for the task's): the
   constructor, its arguments and, for a Linen module class (cheap to build: no
   parameters), the values its own checks refuse.
 

@@ -6,6 +6,7 @@ validation (`validate`), run once before any data or model work.
 
 import dataclasses
 import math
+import re
 
 import ml_collections
 
@@ -24,6 +25,9 @@ REALISTIC_OPU = {
 }
 
 
+TFDS_NAME = re.compile(r"[a-z][a-z0-9_]*(/[\w.-]+)?(:[\d.*]+)?")
+
+
 def camera(cam=None) -> ml_collections.ConfigDict:
   """A `devices.Camera` (default: the realistic one) as ``device.camera``: its fields,
   with 0 for an automatic ``exposure`` and for ``adc_bits`` meaning no ADC."""
@@ -39,7 +43,8 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   minutes on 2 CPU cores (6.5 through the OPU)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.dataset = dataset  # a name of `data.DATASETS`, or "package.module:attr" (`data.own`)
+  # A name of `data.DATASETS`, another TFDS name (online), or "package.module:attr" (`data.own`).
+  c.dataset = dataset
   # data_dir: TFDS data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets); manual_dir:
   # folder of original files ('' = $OPUJAX_MANUAL_DIR, else download); validation:
   # training examples held out; shift: random translation of each training image by up
@@ -54,6 +59,9 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
                                        "activation": "tanh", "dropout": 0.2})
   c.context = 128  # text: the window length (tokens)
+  # What is learned and measured: "" (text for a dataset with a vocabulary, else
+  # classification), a name of `build.TASKS`, or "package.module:attr" (`build.task`).
+  c.task = ""
   c.rule = rule  # bp | fa | dfa | shallow
   c.units = ()  # feedback units: type names (Dense, Conv, Block) or path regexes
   c.feedback = "independent"  # dfa: each unit its own slice of B, or "shared" (one B)
@@ -200,8 +208,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """
   from opujax import build, data, devices, parallel
 
-  if not data.own.is_path(config.dataset):
-    _choice("dataset", config.dataset, data.DATASETS)
+  if not (data.own.is_path(config.dataset) or TFDS_NAME.fullmatch(config.dataset)):
+    raise ConfigError(f"dataset={config.dataset!r} is not one of {', '.join(data.DATASETS)}, "
+                      "a TFDS name ('cifar10', 'name/config:1.0.0'), nor an import path "
+                      "'package.module:attr'.")
+  build.check_task(config)
   build.check_model(config)
   build.check_rule(config)
   _choice("device.name", config.device.name, tuple(devices.BUILDERS))

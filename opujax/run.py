@@ -108,9 +108,11 @@ def main(argv: list[str]) -> int:
   if jax.process_index() == 0:
     plots.alignment(workdir)
     report.write(workdir)
-  losses = "".join(f", {k} {v:.4f}" for k, v in summary["final"].items() if k.endswith("loss"))
-  print(f"test accuracy {summary['final_test_accuracy']:.4f} (best "
-        f"{summary['best_test_accuracy']:.4f}){losses} in {summary['wall_time_s'] / 60:.1f} "
+  score = next(k[len("final_test_"):] for k in summary if k.startswith("final_test_"))
+  losses = "".join(f", {k} {v:.4f}" for k, v in summary["final"].items()
+                   if k.endswith("loss") and k != f"test/{score}")
+  print(f"test {score} {summary[f'final_test_{score}']:.4f} (best "
+        f"{summary[f'best_test_{score}']:.4f}){losses} in {summary['wall_time_s'] / 60:.1f} "
         f"min; results in {workdir}")
   return 0
 

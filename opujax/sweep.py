@@ -15,8 +15,8 @@ sweep config's ``get_config()`` returns a dict (its keys are dotted config paths
   and BP);
 * ``metrics``: the table columns to plot: ``final_test_accuracy`` (default),
   ``best_test_accuracy``, ``train_accuracy``, ``train_test_gap``, ``validation_loss``,
-  ``test_loss``, ``examples_per_s``,
-  ``step_ms``, ``minutes``.
+  ``test_loss``, ``best_test_loss`` (a task scored by its loss, e.g. regression),
+  ``examples_per_s``, ``step_ms``, ``minutes``.
 
 Points equal to the base (an axis at the base's own value) share one run. Finished
 points are skipped, so a killed sweep continues (and each run resumes from its own
@@ -73,7 +73,8 @@ class Outcome(NamedTuple):
 
 
 METRICS = ("final_test_accuracy", "best_test_accuracy", "train_accuracy", "train_test_gap",
-           "validation_loss", "test_loss", "examples_per_s", "step_ms", "minutes")
+           "validation_loss", "test_loss", "best_test_loss", "examples_per_s", "step_ms",
+           "minutes")
 SPEC_KEYS = ("base", "grid", "axes", "points", "fixed", "rules", "seeds", "references",
              "metrics")
 
@@ -237,7 +238,7 @@ def _execute(run: Run, workdir: Path, quiet: bool) -> Outcome:
                    + "); delete it or sweep into another --workdir")
   lines = workdir_lib.records(out)
   train = [l for l in lines if "examples_per_s" in l]  # training logs, not evaluations
-  return Outcome(summary, train[-1]["train/accuracy"] if train else None,
+  return Outcome(summary, train[-1].get("train/accuracy") if train else None,
                  (sum(l["examples_per_s"] for l in train[1:]) / (len(train) - 1)
                   if len(train) > 1 else None), alignment=last_alignment(lines))
 
@@ -289,12 +290,12 @@ def row(run: Run, outcome: Outcome) -> dict:
   s = outcome.summary
   train = s.get("final", {}).get("train_eval/accuracy", outcome.train_accuracy)
   r.update(rule=s["config"]["rule"], seed=s["config"]["seed"],
-           final_test_accuracy=s["final_test_accuracy"],
-           best_test_accuracy=s["best_test_accuracy"], train_accuracy=train,
-           examples_per_s=outcome.examples_per_s, minutes=s["wall_time_s"] / 60)
+           **{k: v for k, v in s.items() if k.startswith(("final_test_", "best_test_"))},
+           train_accuracy=train, examples_per_s=outcome.examples_per_s,
+           minutes=s["wall_time_s"] / 60)
   if outcome.examples_per_s:
     r["step_ms"] = 1000 * s["config"]["batch_size"] / outcome.examples_per_s
-  if train is not None:
+  if train is not None and "final_test_accuracy" in s:
     r["train_test_gap"] = train - s["final_test_accuracy"]
   for split in ("validation", "test"):
     r[f"{split}_loss"] = s.get("final", {}).get(f"{split}/loss")

@@ -1,5 +1,9 @@
-"""What a run learns: images to classify or text to continue, each with its
-preprocessing, batching, augmentation and evaluation splits (`build.task` picks one)."""
+"""What a run learns, and how it is measured: each task owns its preprocessing, batching,
+augmentation, loss, metrics and evaluation splits; the training loop hard-codes none of
+them. Shipped: `Classification` (images or feature vectors) and `Text` (next-token
+prediction); a user's own task implements `Task` (most simply by subclassing `Supervised`)
+and is named in the config (``task = "package.module:attr"``, `build.task`).
+"""
 
 import dataclasses
 from typing import ClassVar, NamedTuple, Protocol
@@ -7,13 +11,11 @@ from typing import ClassVar, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from opujax import data
 
 Array = jax.Array
-# Pixel mean and standard deviation over the training images (in [0, 1]); inputs are
-# standardised with them, which keeps a tanh network's first layer in its linear range.
-PIXEL_STATS = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530)}
 
 
 class Splits(NamedTuple):
@@ -31,9 +33,14 @@ class Splits(NamedTuple):
 
 
 class Task(Protocol):
-  eval_batch: int  # examples per evaluation call
+  """What the loop asks of a task. ``out`` is the model's output on a batch, ``y`` the
+  batch's targets; every method but `outputs` and `splits` runs inside jit."""
 
-  def classes(self, ds: data.Dataset) -> int: ...
+  eval_batch: int  # examples per evaluation call
+  score: tuple[str, str]  # (metric, "max" | "min"): the figure a run's best is taken of
+
+  def outputs(self, ds: data.Dataset) -> int:
+    """The model's output features (classes; vocabulary size; regression targets)."""
 
   def rows(self, batch_size: int) -> int:
     """Error vectors a batch projects: examples, or examples x positions."""
@@ -46,25 +53,26 @@ class Task(Protocol):
 
   def preprocess(self, x: Array) -> Array: ...
 
+  def loss(self, out: Array, y: Array) -> Array:
+    """The scalar the rule trains on; DFA projects its gradient at ``out``."""
+
+  def metrics(self, out: Array, y: Array) -> dict[str, Array]:
+    """Per-target values, ``"loss"`` among them: averaged over a training window and
+    over every target of an evaluation split (logged as ``train/<k>``, ``test/<k>``)."""
+
 
 def _evals(test, validation, train_eval) -> dict[str, tuple[np.ndarray, np.ndarray]]:
   return {"test": test, "validation": validation, "train_eval": train_eval}
 
 
 @dataclasses.dataclass(frozen=True)
-class Images:
-  """Image (or feature-vector) classification; inputs standardised with ``stats``, the
-  (mean, std) of the training inputs (uint8 pixels divided by 255 first, `standardise`);
-  each training image translated by up to ``shift`` pixels and, with ``flip``, mirrored
-  left-right with probability 1/2."""
+class Supervised:
+  """Examples (x, y) held in memory, drawn one by one; inputs standardised with
+  ``stats``, the (mean, std) of the training inputs (`input_stats`). Subclasses give
+  `outputs`, `loss`, `metrics` and ``score`` (a regression task: a few lines)."""
 
   stats: tuple[float, float]
-  shift: int = 0
-  flip: bool = False
   eval_batch: ClassVar[int] = 1000
-
-  def classes(self, ds: data.Dataset) -> int:
-    return int(ds.train_y.max()) + 1
 
   def rows(self, batch_size: int) -> int:
     return batch_size
@@ -80,22 +88,53 @@ class Images:
     return train_x[idx], train_y[idx]
 
   def augment(self, key, x):
-    if self.shift:
-      x = shift(key, x, self.shift)
-    return mirror(jax.random.fold_in(key, 1), x) if self.flip else x
+    del key
+    return x
 
   def preprocess(self, x):
     return standardise(x, self.stats)
 
 
+class Classifies:
+  """Softmax cross-entropy over the last axis of ``out`` against integer labels; the
+  metrics ``loss`` and ``accuracy``, the best run the one of highest test accuracy."""
+
+  score: ClassVar[tuple[str, str]] = ("accuracy", "max")
+
+  def loss(self, out, y):
+    return optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
+
+  def metrics(self, out, y):
+    return {"loss": optax.softmax_cross_entropy_with_integer_labels(out, y),
+            "accuracy": jnp.argmax(out, -1) == y}
+
+
 @dataclasses.dataclass(frozen=True)
-class Text:
+class Classification(Classifies, Supervised):
+  """Image (or feature-vector) classification; uint8 pixels divided by 255 before
+  standardising; each training image translated by up to ``shift`` pixels and, with
+  ``flip``, mirrored left-right with probability 1/2."""
+
+  shift: int = 0
+  flip: bool = False
+
+  def outputs(self, ds: data.Dataset) -> int:
+    return int(ds.train_y.max()) + 1
+
+  def augment(self, key, x):
+    if self.shift:
+      x = shift(key, x, self.shift)
+    return mirror(jax.random.fold_in(key, 1), x) if self.flip else x
+
+
+@dataclasses.dataclass(frozen=True)
+class Text(Classifies):
   """Next-character prediction over windows of ``context`` characters."""
 
   context: int
   eval_batch: ClassVar[int] = 64
 
-  def classes(self, ds: data.Dataset) -> int:
+  def outputs(self, ds: data.Dataset) -> int:
     return len(ds.vocab)
 
   def rows(self, batch_size: int) -> int:
@@ -130,14 +169,15 @@ def standardise(x, stats: tuple[float, float]):
   return (x - mean) / std
 
 
-def input_stats(dataset: str, train_x: np.ndarray) -> tuple[float, float]:
-  """The shipped dataset's `PIXEL_STATS`, or the mean and standard deviation of a user's
-  training inputs (uint8: of the pixels divided by 255), computed once."""
-  if dataset in PIXEL_STATS:
-    return PIXEL_STATS[dataset]
-  scale = 255.0 if train_x.dtype == np.uint8 else 1.0
-  return (float(train_x.mean(dtype=np.float64)) / scale,
-          float(train_x.std(dtype=np.float64)) / scale or 1.0)
+def input_stats(ds: data.Dataset) -> tuple[float, float]:
+  """The (mean, std) inputs are standardised with (which keeps a tanh network's first
+  layer in its linear range): the dataset's own ``stats`` (the shipped and TFDS ones), or
+  those of its training inputs (uint8: of the pixels divided by 255), computed here."""
+  if ds.stats is not None:
+    return ds.stats
+  scale = 255.0 if ds.train_x.dtype == np.uint8 else 1.0
+  return (float(ds.train_x.mean(dtype=np.float64)) / scale,
+          float(ds.train_x.std(dtype=np.float64)) / scale or 1.0)
 
 
 def windows(text: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:

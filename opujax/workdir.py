@@ -5,7 +5,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from opujax import files
@@ -15,6 +15,8 @@ from opujax.errors import WorkdirError
 OLD_MODEL_KEYS = tuple(f"model.{k}" for k in ("widths", "activation", "dropout", "d_model",
                                                "depth", "heads", "norm", "positions", "stem",
                                                "hidden", "dtype"))
+# Keys added since, with the value a run started before held.
+ADDED = {"task": ""}
 # Keys a resumed run may change: how long it runs, what it logs and keeps, where the data
 # are, how it is spread over devices and processes.
 RESUMABLE = ("epochs", "steps", "log_every", "checkpoint_every", "keep_checkpoints",
@@ -72,6 +74,7 @@ def check_config(workdir: Path, config) -> None:
   before, now = _flat(json.loads(path.read_text())), _flat(_plain(config))
   # Runs started when every config held every model's keys: those its model does not take.
   before = {k: v for k, v in before.items() if k in now or k not in OLD_MODEL_KEYS}
+  before = {**ADDED, **before}
   changed = [k for k in sorted(set(before) | set(now))
              if before.get(k) != now.get(k)
              and not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]
@@ -112,7 +115,8 @@ def rewind_metrics(workdir: Path, step: int) -> None:
     files.write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
-def best(workdir: Path, key: str) -> float | None:
-  """The largest ``key`` logged over the whole run (None: never logged)."""
+def best(workdir: Path, key: str, pick: Callable = max) -> float | None:
+  """The best (``pick``: `max` or `min`) ``key`` logged over the whole run (None: never
+  logged)."""
   values = [r[key] for r in records(workdir) if r.get(key) is not None]
-  return max(values) if values else None
+  return pick(values) if values else None

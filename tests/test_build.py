@@ -48,8 +48,9 @@ def test_every_registered_model_builds():
     assert build.model(c, 10) is not None
   text = data.Dataset(*[np.zeros(4, np.int32)] * 6, vocab="ab")
   assert build.task(config_lib.lm(), text).context == 128
-  images = data.Dataset(*[np.zeros((4, 28, 28, 1), np.uint8), np.zeros(4, np.int32)] * 3)
-  assert build.task(config_lib.default(), images).stats == tasks.PIXEL_STATS["mnist"]
+  images = data.Dataset(*[np.zeros((4, 28, 28, 1), np.uint8), np.zeros(4, np.int32)] * 3,
+                        stats=data.PIXEL_STATS["mnist"])
+  assert build.task(config_lib.default(), images).stats == data.PIXEL_STATS["mnist"]
   vectors = images._replace(train_x=np.zeros((4, 12), np.float32))
   with pytest.raises(ConfigError, match=r"data.shift and data.flip augment images \(N, H, W, C\)"):
     build.task(config_lib.default(), vectors)  # MNIST's default shifts images
@@ -143,3 +144,62 @@ def test_a_factory_must_return_a_module(userpkg):
   build.check_model(c)  # a function is only called to build the model
   with pytest.raises(ConfigError, match="gave a int, not a Flax Linen or NNX module"):
     build.model(c, 10)
+
+
+def blob_config(**overrides):
+  c = config_lib.default("userpkg.data:blobs")
+  c.data.shift = 0
+  c.update(overrides)
+  return c
+
+
+def test_the_task_follows_the_data_or_the_config(userpkg):
+  blobs = data.load("userpkg.data:blobs")
+  task = build.task(blob_config(), blobs)
+  assert isinstance(task, tasks.Classification) and task.outputs(blobs) == 4
+  assert build.task(blob_config(task="classification"), blobs) == task
+  waves = data.load("userpkg.data:waves")
+  c = blob_config(dataset="userpkg.data:waves", task="userpkg.tasks:regression")
+  config_lib.validate(c)
+  regression = build.task(c, waves)
+  assert regression.outputs(waves) == 2 and regression.score == ("loss", "min")
+  mean, std = regression.stats
+  assert mean == pytest.approx(waves.train_x.mean(), abs=1e-6) and std == pytest.approx(
+      waves.train_x.std(), rel=1e-6)
+  with pytest.raises(ConfigError, match="task='text' predicts the next symbol"):
+    build.task(blob_config(task="text"), blobs)
+
+
+@pytest.mark.parametrize("dataset, message", [
+    ("userpkg.data:float_labels", r"train_y must be \(2000,\) integer labels for "
+     r"classification, got shape \(2000,\) and dtype float32; or name a task of your own"),
+    ("userpkg.data:waves", r"train_y must be \(1600,\) integer labels for classification, "
+     r"got shape \(1600, 2\)"),
+])
+def test_classification_refuses_targets_that_are_not_labels(userpkg, dataset, message):
+  with pytest.raises(data.DataError, match=message):
+    build.task(blob_config(dataset=dataset), data.load(dataset))
+  ds = data.load("userpkg.data:blobs")
+  ds = ds._replace(test_y=np.where(ds.test_y == 0, 7, ds.test_y).astype(np.int32))
+  with pytest.raises(data.DataError, match=r"test_y holds labels outside \[0, 4\)"):
+    build.task(blob_config(), ds)
+
+
+@pytest.mark.parametrize("task, message", [
+    ("regress", "task='regress' is not one of classification, text, nor an import path"),
+    ("userpkg.nowhere:regression", "task='userpkg.nowhere:regression' cannot be loaded: "
+     "ModuleNotFoundError"),
+    ("userpkg.tasks:missing", "cannot be loaded: AttributeError"),
+])
+def test_a_bad_task_is_refused_before_any_data(userpkg, task, message):
+  with pytest.raises(ConfigError, match=message):
+    config_lib.validate(blob_config(task=task))
+
+
+@pytest.mark.parametrize("task, message", [
+    ("userpkg.tasks:not_a_task", "gave a object without eval_batch, score, outputs, rows"),
+    ("userpkg.tasks:failing", "task='userpkg.tasks:failing' failed: KeyError: 'targets'"),
+])
+def test_a_task_function_that_fails_or_returns_no_task_is_one_line(userpkg, task, message):
+  with pytest.raises(ConfigError, match=message):
+    build.task(blob_config(task=task), data.load("userpkg.data:blobs"))

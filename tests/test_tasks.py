@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from opujax import tasks
+from opujax import data, tasks
 
 
 def test_windows_pair_each_character_with_the_next():
@@ -55,23 +55,28 @@ def test_mirror_flips_about_half_the_images_left_right():
 def test_images_augment_shifts_then_mirrors():
   imgs = jnp.asarray(np.random.default_rng(5).normal(size=(8, 28, 28, 1)), jnp.float32)
   key = jax.random.key(6)
-  got = tasks.Images(tasks.PIXEL_STATS["fashion_mnist"], shift=2, flip=True).augment(key, imgs)
+  got = tasks.Classification(data.PIXEL_STATS["fashion_mnist"], shift=2, flip=True).augment(key, imgs)
   ref = tasks.mirror(jax.random.fold_in(key, 1), tasks.shift(key, imgs, 2))
   chex.assert_trees_all_equal(got, ref)
-  plain = tasks.Images(tasks.PIXEL_STATS["fashion_mnist"])
+  plain = tasks.Classification(data.PIXEL_STATS["fashion_mnist"])
   chex.assert_trees_all_equal(plain.augment(key, imgs), imgs)
+
+
+def examples(x: np.ndarray, stats=None) -> data.Dataset:
+  labels = np.zeros(len(x), np.int32)
+  return data.Dataset(x, labels, x, labels, x[:0], labels[:0], stats=stats)
 
 
 def test_inputs_are_standardised_with_their_training_statistics():
   pixels = np.array([[0, 255], [51, 102]], np.uint8)
-  mean, std = tasks.input_stats("userpkg.data:pixels", pixels)
+  mean, std = tasks.input_stats(examples(pixels))
   np.testing.assert_allclose((mean, std), ((pixels / 255).mean(), (pixels / 255).std()))
   np.testing.assert_allclose(tasks.standardise(jnp.asarray(pixels), (mean, std)),
                              (pixels / 255 - mean) / std, rtol=1e-5, atol=1e-6)
   features = np.array([[1.0, 3.0], [5.0, 7.0]], np.float32)
-  stats = tasks.input_stats("userpkg.data:features", features)
+  stats = tasks.input_stats(examples(features))
   assert stats == (4.0, np.sqrt(5.0))
   np.testing.assert_allclose(tasks.standardise(jnp.asarray(features), stats),
                              (features - 4.0) / np.sqrt(5.0), rtol=1e-6)
-  assert tasks.input_stats("mnist", pixels) == tasks.PIXEL_STATS["mnist"]
-  assert tasks.input_stats("constant", np.ones((2, 2), np.float32))[1] == 1.0
+  assert tasks.input_stats(examples(pixels, data.PIXEL_STATS["mnist"])) == (0.1307, 0.3081)
+  assert tasks.input_stats(examples(np.ones((2, 2), np.float32)))[1] == 1.0

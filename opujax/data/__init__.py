@@ -1,14 +1,14 @@
-"""Datasets held in memory as NumPy arrays: the shipped ones through TFDS (images and
-characters), or a user's own from a function named by import path (`own`)."""
+"""Datasets held in memory as NumPy arrays: the shipped ones and any other TFDS name
+through TFDS (images and characters), or a user's own from a function named by import path (`own`)."""
 
 from opujax.data import own, tfds_arrays
-from opujax.data.tfds_arrays import DATASETS, TEXT_DATASETS, DataError, Dataset
+from opujax.data.tfds_arrays import DATASETS, PIXEL_STATS, TEXT_DATASETS, DataError, Dataset
 
 
 def load(name: str, data_dir: str | None = None, manual_dir: str | None = None,
          validation: int = 0) -> Dataset:
-  """Dataset ``name``: a shipped one (`DATASETS`, through TFDS: `tfds_arrays.load`, which
-  holds out the last ``validation`` training examples) or ``"package.module:attr"``, a
+  """Dataset ``name``: a shipped one (`DATASETS`) or another TFDS name (through TFDS:
+  `tfds_arrays.load`, which holds out the last ``validation`` training examples) or ``"package.module:attr"``, a
   function returning a `Dataset` (`own`: its validation split is its own).
 
   Raises:
@@ -22,4 +22,4 @@ def load(name: str, data_dir: str | None = None, manual_dir: str | None = None,
   return tfds_arrays.load(name, data_dir, manual_dir, validation)
 
 
-__all__ = ["DATASETS", "DataError", "Dataset", "TEXT_DATASETS", "load", "own"]
+__all__ = ["DATASETS", "DataError", "Dataset", "PIXEL_STATS", "TEXT_DATASETS", "load", "own"]

@@ -1,11 +1,13 @@
 """A user's own dataset: ``config.dataset = "package.module:attr"``, a function of no
 arguments returning an in-memory `Dataset`, checked array by array before training.
 
-Images (or feature vectors): ``vocab`` empty; ``train_x`` (N, ...) numeric (uint8 pixels
-are divided by 255, then every input is standardised with the training split's mean and
-standard deviation); ``train_y`` (N,) integer class labels in [0, classes); ``test_x``,
-``test_y`` (M, ...) and (M,) with the training inputs' trailing shape; ``val_x``,
-``val_y`` the same, or empty (N = 0) for no validation split.
+Examples: ``vocab`` empty; ``train_x`` (N, ...) numeric inputs (the shipped tasks divide
+uint8 pixels by 255, then standardise every input with the training split's mean and
+standard deviation); ``train_y`` (N, ...) numeric targets: (N,) integer class labels in
+[0, classes) for classification (the default task), anything numeric for a task of one's
+own (e.g. (N, k) floats to regress); ``test_x``, ``test_y`` (M, ...) with the training
+arrays' trailing shapes; ``val_x``, ``val_y`` the same, or empty (0 examples) for no
+validation split.
 Text: ``vocab`` the symbols (a string); ``train_x``, ``test_x``, ``val_x`` 1-D integer
 ids in [0, len(vocab)), the whole split each; the ``*_y`` arrays empty.
 """
@@ -18,8 +20,10 @@ from opujax.data.tfds_arrays import DataError, Dataset
 
 
 def is_path(name: str) -> bool:
-  """Whether a dataset name is an import path ``"package.module:attr"``."""
-  return ":" in name
+  """Whether a dataset name is an import path ``"package.module:attr"`` (not a TFDS name
+  with a version, ``"cifar10:3.0.2"``)."""
+  module, sep, attr = name.partition(":")
+  return bool(sep and module and attr.isidentifier())
 
 
 def load(name: str) -> Dataset:
@@ -43,7 +47,7 @@ def load(name: str) -> Dataset:
   if not isinstance(ds, Dataset):
     raise DataError(f"dataset={name!r} returned a {type(ds).__name__}; return an "
                     "opujax.data.Dataset(train_x, train_y, test_x, test_y, val_x, val_y, vocab).")
-  ds = Dataset(*(np.asarray(a) for a in ds[:6]), vocab=ds.vocab)
+  ds = Dataset(*(np.asarray(a) for a in ds[:6]), vocab=ds.vocab, stats=ds.stats)
   check(ds, name)
   return ds
 
@@ -68,17 +72,13 @@ def check(ds: Dataset, name: str) -> None:
       if y.size:
         raise fail(f"{split}_y", "must be empty for text (the targets are the next symbols)")
     return
-  classes = None
   for split, x, y in splits:
-    if x.ndim < 2:
-      raise fail(f"{split}_x", f"must be (examples, ...), got shape {x.shape}")
-    if len(x) and x.shape[1:] != ds.train_x.shape[1:]:
-      raise fail(f"{split}_x", f"must have the training inputs' shape {ds.train_x.shape[1:]} "
-                 f"per example, got {x.shape[1:]}")
-    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
-      raise fail(f"{split}_y", f"must be ({len(x)},) integer labels, got shape {y.shape} and "
-                 f"dtype {y.dtype}")
-    if split == "train":
-      classes = int(y.max()) + 1 if len(y) else 0
-    if len(y) and (y.min() < 0 or y.max() >= classes):
-      raise fail(f"{split}_y", f"holds labels outside [0, {classes}) (the training labels')")
+    for field, a, train in ((f"{split}_x", x, ds.train_x), (f"{split}_y", y, ds.train_y)):
+      if a.ndim < 1 + (a is x) or len(a) != len(x):
+        raise fail(field, f"must be (examples{', ...' if a is x else ''}) with "
+                   f"{len(x)} examples, got shape {a.shape}")
+      if len(a) and a.shape[1:] != train.shape[1:]:
+        raise fail(field, f"must have the training arrays' shape {train.shape[1:]} per "
+                   f"example, got {a.shape[1:]}")
+    if not (np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_):
+      raise fail(f"{split}_y", f"must be numeric, got dtype {y.dtype}")

@@ -1,4 +1,8 @@
-"""Datasets from TensorFlow Datasets, converted once to arrays and cached.
+"""Datasets from TensorFlow Datasets, converted once to arrays and cached: the shipped
+ones (`DATASETS`, prepared offline from their original files), or any other TFDS name
+online (``cifar10``, ``imdb_reviews/plain_text:1.0.0``) whose features are an ``image``
+and a ``label`` (classification; any H x W x C) or a ``text`` (read as bytes, the
+records of a split joined by newlines).
 
 Online, TFDS downloads. Offline, it prepares the dataset from the publishers' original
 files in a manual dir (``data.manual_dir`` in the config, or ``$OPUJAX_MANUAL_DIR``,
@@ -32,6 +36,10 @@ DOWNLOAD_HOSTS = {"mnist": ("storage.googleapis.com", 443),  # TFDS's download U
                   "fashion_mnist": ("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80),
                   "tiny_shakespeare": ("raw.githubusercontent.com", 443)}
 CACHED = {"tiny_shakespeare": ("train_text", "test_text", "validation_text")}
+# Pixel mean and standard deviation over the shipped datasets' training images (in [0, 1]);
+# another image dataset's are computed once from its training split and cached with it.
+PIXEL_STATS = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530)}
+SPLITS = ("train", "test", "validation")
 SOURCES = "the publishers (yann.lecun.com, github.com/zalandoresearch/fashion-mnist, " \
           "github.com/karpathy/char-rnn)"
 
@@ -43,7 +51,9 @@ class DataError(errors.UserError):
 class Dataset(NamedTuple):
   """Arrays of one dataset. Images: x (N, ...) (uint8 (N, 28, 28, 1) for the shipped
   ones), y integer labels (N,). Text: x the symbol ids of the whole split (N,), y empty;
-  ``vocab`` the symbols. Field by field, as a user's function must return them: `own`."""
+  ``vocab`` the symbols. ``stats``: the (mean, std) of the training inputs (pixels in
+  [0, 1]) where known, else None (computed when needed: `tasks.input_stats`). Field by
+  field, as a user's function must return them: `own`."""
 
   train_x: np.ndarray
   train_y: np.ndarray
@@ -52,6 +62,7 @@ class Dataset(NamedTuple):
   val_x: np.ndarray
   val_y: np.ndarray
   vocab: str = ""
+  stats: tuple[float, float] | None = None
 
 
 def default_data_dir() -> Path:
@@ -80,50 +91,79 @@ def _check_reachable(name: str, timeout: float = 5.0) -> None:
 
 
 def _read_tfds(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, np.ndarray]:
-  """Prepares (if needed) and reads every split through tfds.data_source."""
+  """Prepares (if needed) and reads every split through tfds.data_source: ``<split>_x``,
+  ``<split>_y`` (and ``stats`` for a dataset not shipped) or ``<split>_text``."""
   try:
     import tensorflow_datasets as tfds
   except ImportError as e:
     raise DataError(f"Reading {name!r} the first time needs tensorflow-datasets "
                     "(pip install -e .); later runs use the cached arrays.") from e
   kwargs = {"file_format": "array_record"}
-  builder = tfds.builder(name, data_dir=str(data_dir), **kwargs)
+  try:
+    builder = tfds.builder(name, data_dir=str(data_dir), **kwargs)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise DataError(f"Unknown dataset {name!r}: not one of {', '.join(DATASETS)}, a TFDS "
+                    "name (tfds.list_builders()), nor an import path 'package.module:attr'."
+                    ) from e
+  features = builder.info.features
+  text = "text" in features
+  if not text and not {"image", "label"} <= set(features):
+    raise DataError(f"TFDS dataset {name!r} has the features {', '.join(features)}; opujax "
+                    "reads an 'image' and a 'label' (classification) or a 'text'.")
   if not builder.is_prepared():
-    config = None
-    if manual_dir is None:
-      _check_reachable(name)
-    else:
-      _check_manual_dir(name, manual_dir)
-      config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-    try:  # a download dir per dataset: MNIST and Fashion-MNIST share file names
-      builder.download_and_prepare(download_dir=str(data_dir / "downloads" / name),
-                                   download_config=config)
-    except Exception as e:  # TFDS raises many types; the user needs one message.
-      if manual_dir is None:
-        raise DataError(f"TFDS could not download {name!r} ({type(e).__name__}). Offline, "
-                        f"put the original files in <dir>/{name}/ (e.g. ../shared/data) and "
-                        "set data.manual_dir or $OPUJAX_MANUAL_DIR to <dir>.") from e
-      raise DataError(f"TFDS could not prepare {name!r} from the files in {manual_dir}: {e}. "
-                      "Check them against their published checksums (SHA256SUMS), or delete "
-                      f"{data_dir / name} and try again.") from e
+    _prepare(builder, name, data_dir, manual_dir)
   arrays = {}
-  for split in builder.info.splits:
-    source = tfds.data_source(name, split=split, data_dir=str(data_dir),
-                              builder_kwargs=kwargs)
+  for split in SPLITS:
+    try:
+      source = tfds.data_source(name, split=split, data_dir=str(data_dir),
+                                builder_kwargs=kwargs)
+    except ValueError as e:  # no such split
+      if split == "validation":
+        continue
+      raise DataError(f"TFDS dataset {name!r} has no {split!r} split: {e}") from e
     records = [source[i] for i in range(len(source))]
-    if name == "tiny_shakespeare":
-      arrays[f"{split}_text"] = np.frombuffer(records[0]["text"], np.uint8)
+    if text:
+      arrays[f"{split}_text"] = np.frombuffer(b"\n".join(
+          t if isinstance(t, bytes) else t.encode() for t in (r["text"] for r in records)),
+          np.uint8)
     else:
       arrays[f"{split}_x"] = np.stack([r["image"] for r in records]).astype(np.uint8)
       arrays[f"{split}_y"] = np.array([r["label"] for r in records], np.int32)
+  if not text and name not in PIXEL_STATS:
+    x = arrays["train_x"]
+    arrays["stats"] = np.array([x.mean(dtype=np.float64), x.std(dtype=np.float64)]) / 255.0
   return arrays
+
+
+def _prepare(builder, name: str, data_dir: Path, manual_dir: Path | None) -> None:
+  """Downloads and prepares ``name``: a shipped dataset from ``manual_dir`` when given."""
+  import tensorflow_datasets as tfds
+  config = None
+  if manual_dir is not None:
+    _check_manual_dir(name, manual_dir)
+    config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+  elif name in DOWNLOAD_HOSTS:
+    _check_reachable(name)
+  try:  # a download dir per dataset: MNIST and Fashion-MNIST share file names
+    builder.download_and_prepare(download_dir=str(data_dir / "downloads" / name),
+                                 download_config=config)
+  except Exception as e:  # TFDS raises many types; the user needs one message.
+    if manual_dir is None:
+      offline = (f" Offline, put the original files in <dir>/{name}/ (e.g. ../shared/data) "
+                 "and set data.manual_dir or $OPUJAX_MANUAL_DIR to <dir>."
+                 if name in DATASETS else " It needs the internet the first time.")
+      raise DataError(f"TFDS could not download {name!r} ({type(e).__name__}: "
+                      f"{' '.join(str(e).split())[:200]}).{offline}") from e
+    raise DataError(f"TFDS could not prepare {name!r} from the files in {manual_dir}: {e}. "
+                    "Check them against their published checksums (SHA256SUMS), or delete "
+                    f"{data_dir / name} and try again.") from e
 
 
 def _cached_arrays(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, np.ndarray]:
   """The dataset's arrays from the cache, which is (re)built from TFDS when it is
   missing or unreadable (truncated, bad CRC, empty, a split missing), and replaced
   whole (atomically): a corrupt cache never reaches a run, nor breaks later ones."""
-  cache = data_dir / "opujax" / f"{name}.npz"
+  cache = data_dir / "opujax" / f"{name.replace('/', '__').replace(':', '@')}.npz"
   arrays = _read_cache(cache, name)
   if arrays is not None:
     return arrays
@@ -149,6 +189,8 @@ def _read_cache(cache: Path, name: str) -> dict[str, np.ndarray] | None:
                     type(e).__name__, e)
     return None
   expected = CACHED.get(name, ("train_x", "train_y", "test_x", "test_y"))
+  if name not in DATASETS:  # images with their statistics, or text
+    expected = ("train_text", "test_text") if "train_text" in arrays else expected + ("stats",)
   missing = [k for k in expected if k not in arrays]
   if missing:
     logging.warning("The array cache %s lacks %s; rebuilding it.", cache, ", ".join(missing))
@@ -158,34 +200,41 @@ def _read_cache(cache: Path, name: str) -> dict[str, np.ndarray] | None:
 
 def load(name: str, data_dir: str | None = None, manual_dir: str | None = None,
          validation: int = 0) -> Dataset:
-  """Loads dataset ``name``, holding out the last ``validation`` training examples.
+  """Loads dataset ``name``, holding out the last ``validation`` training examples (else
+  the dataset's own validation split, if it has one).
 
   Args:
-    name: "mnist", "fashion_mnist" or "tiny_shakespeare".
+    name: "mnist", "fashion_mnist", "tiny_shakespeare", or another TFDS name (online).
     data_dir: TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets).
-    manual_dir: folder with one sub-folder of original files per dataset (default
+    manual_dir: folder with one sub-folder of original files per shipped dataset (default
       $OPUJAX_MANUAL_DIR); without one, TFDS downloads.
     validation: examples (characters, for text) held out of train as validation.
 
   Raises:
     DataError: unknown name, missing or corrupt files, with what to do.
   """
-  if name not in DATASETS:
-    raise DataError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
   data_dir = Path(data_dir) if data_dir else default_data_dir()
   manual_dir = manual_dir or os.environ.get("OPUJAX_MANUAL_DIR")
-  manual = Path(manual_dir) / name if manual_dir else None
+  manual = Path(manual_dir) / name if manual_dir and name in DATASETS else None
   a = _cached_arrays(name, data_dir, manual)
-  if name == "tiny_shakespeare":
-    vocab = "".join(sorted(set(bytes(a["train_text"]).decode() + bytes(a["test_text"]).decode()
-                               + bytes(a["validation_text"]).decode())))
+  if "train_text" in a:
+    splits = [a.get(f"{s}_text", np.zeros(0, np.uint8)) for s in SPLITS]
+    if validation:
+      if not 0 < validation < len(splits[0]):
+        raise DataError(f"validation={validation} must be in [0, {len(splits[0])}) for "
+                        f"{name!r}.")
+      splits = [splits[0][:-validation], splits[1], splits[0][-validation:]]
+    vocab = bytes(sorted(set(np.concatenate(splits).tolist()))).decode("latin-1")
     lut = np.zeros(256, np.uint8)
-    lut[np.frombuffer(vocab.encode(), np.uint8)] = np.arange(len(vocab))
+    lut[np.frombuffer(vocab.encode("latin-1"), np.uint8)] = np.arange(len(vocab))
     empty = np.zeros((0,), np.int32)
-    return Dataset(lut[a["train_text"]], empty, lut[a["test_text"]], empty,
-                   lut[a["validation_text"]], empty, vocab)
+    return Dataset(lut[splits[0]], empty, lut[splits[1]], empty, lut[splits[2]], empty, vocab)
   x, y = a["train_x"], a["train_y"]
   if not 0 <= validation < len(x):
     raise DataError(f"validation={validation} must be in [0, {len(x)}) for {name!r}.")
+  stats = PIXEL_STATS.get(name) or tuple(float(v) for v in a["stats"])
+  if not validation and "validation_x" in a:
+    return Dataset(x, y, a["test_x"], a["test_y"], a["validation_x"], a["validation_y"],
+                   stats=stats)
   cut = len(x) - validation
-  return Dataset(x[:cut], y[:cut], a["test_x"], a["test_y"], x[cut:], y[cut:])
+  return Dataset(x[:cut], y[:cut], a["test_x"], a["test_y"], x[cut:], y[cut:], stats=stats)

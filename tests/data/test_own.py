@@ -20,11 +20,18 @@ def test_a_function_returns_the_dataset():
   np.testing.assert_array_equal(ds.train_x, data.load("userpkg.data:blobs").train_x)
 
 
+def test_targets_of_any_numeric_shape_pass_for_a_task_of_ones_own():
+  ds = data.load("userpkg.data:waves")
+  assert ds.train_y.shape == (1600, 2) and ds.train_y.dtype == np.float32
+  assert data.load("userpkg.data:float_labels").train_y.dtype == np.float32
+
+
 @pytest.mark.parametrize("name, message", [
-    ("userpkg.data:float_labels", r"train_y must be \(2000,\) integer labels, got shape "
-     r"\(2000,\) and dtype float32"),
-    ("userpkg.data:short_test_labels", r"test_y must be \(400,\) integer labels, got shape "
-     r"\(399,\)"),
+    ("userpkg.data:short_test_labels", r"test_y must be \(examples\) with 400 examples, got "
+     r"shape \(399,\)"),
+    ("userpkg.data:narrow_test_targets", r"test_y must have the training arrays' shape "
+     r"\(2,\) per example, got \(1,\)"),
+    ("userpkg.data:text_targets", r"train_y must be numeric, got dtype <U1"),
     ("userpkg.data:not_a_dataset", "returned a dict; return an opujax.data.Dataset"),
     ("userpkg.data:missing", "cannot be loaded: AttributeError"),
     ("userpkg.nowhere:blobs", "cannot be loaded: ModuleNotFoundError"),

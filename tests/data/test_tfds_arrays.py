@@ -59,8 +59,8 @@ def test_corrupt_files_are_a_clear_error(data_env, tmp_path):
 
 
 def test_unknown_dataset_and_bad_validation(data_env):
-  with pytest.raises(data.DataError, match="Unknown dataset 'cifar10'"):
-    data.load("cifar10")
+  with pytest.raises(data.DataError, match="Unknown dataset 'no_such_set': not one of mnist"):
+    data.load("no_such_set")
   with pytest.raises(data.DataError, match="validation"):
     data.load("mnist", validation=60000)
 
@@ -112,3 +112,45 @@ def test_offline_without_a_manual_dir_fails_in_seconds(tmp_path, monkeypatch):
   # Refused before TFDS tries to download (its retries took 212 s).
   with pytest.raises(data.DataError, match=r"Cannot reach storage.googleapis.com.*manual_dir"):
     data.load("mnist", data_dir=str(tmp_path / "tfds"))
+
+
+def mocked_tfds(examples: int):
+  """TFDS answering any dataset with ``examples`` random records a split, from the
+  features its code declares (nothing downloaded)."""
+  import tensorflow_datasets as tfds
+  return tfds.testing.mock_data(num_examples=examples, policy=tfds.testing.MockPolicy.USE_CODE)
+
+
+def test_any_tfds_image_dataset_by_name_with_its_statistics_cached(tmp_path, monkeypatch):
+  from opujax.data import tfds_arrays
+  with mocked_tfds(40):
+    ds = data.load("cifar10", data_dir=str(tmp_path))
+  assert ds.train_x.shape == (40, 32, 32, 3) and ds.train_x.dtype == np.uint8
+  assert ds.train_y.dtype == np.int32 and ds.test_x.shape == (40, 32, 32, 3)
+  assert ds.val_x.shape == (40, 32, 32, 3)  # the mock answers every split, "validation" too
+  pixels = ds.train_x / 255.0
+  np.testing.assert_allclose(ds.stats, (pixels.mean(), pixels.std()), rtol=1e-12)
+  with np.load(tmp_path / "opujax" / "cifar10.npz") as f:
+    np.testing.assert_allclose(f["stats"], ds.stats)
+  # The next run reads the cache alone: TFDS is never asked again.
+  monkeypatch.setattr(tfds_arrays, "_read_tfds", lambda *a: pytest.fail("TFDS asked again"))
+  again = data.load("cifar10", data_dir=str(tmp_path), validation=10)
+  np.testing.assert_array_equal(again.train_x, ds.train_x[:30])
+  np.testing.assert_array_equal(again.val_x, ds.train_x[30:])
+  assert again.stats == ds.stats
+
+
+def test_any_tfds_text_dataset_by_name_is_read_as_bytes(tmp_path):
+  with mocked_tfds(5):
+    ds = data.load("imdb_reviews/plain_text", data_dir=str(tmp_path))
+  assert ds.vocab and ds.train_x.ndim == 1 and ds.train_y.size == 0
+  assert (tmp_path / "opujax" / "imdb_reviews__plain_text.npz").is_file()
+  text = "".join(ds.vocab[i] for i in ds.train_x)
+  assert text.count("\n") == 4  # five records joined
+  assert sorted(set(text) | set("".join(ds.vocab[i] for i in ds.test_x))) == sorted(ds.vocab)
+
+
+def test_a_tfds_dataset_without_images_or_text_is_refused(tmp_path):
+  with mocked_tfds(5), pytest.raises(data.DataError, match="'wine_quality' has the features "
+                                     "quality, features; opujax reads an 'image' and a 'label'"):
+    data.load("wine_quality", data_dir=str(tmp_path))

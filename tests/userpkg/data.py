@@ -29,3 +29,24 @@ def short_test_labels() -> Dataset:
 
 def not_a_dataset():
   return {"train_x": np.zeros((2, 2))}
+
+
+def waves(n: int = 1920, d: int = 8, seed: int = 0) -> Dataset:
+  """Regression: float32 inputs (N, d) in [-1, 1] and two smooth targets (N, 2) of them,
+  ``sin(pi x . u)`` and ``(x . v)^2``; the last sixth is the test split."""
+  rng = np.random.default_rng(seed)
+  x = rng.uniform(-1.0, 1.0, (n, d)).astype(np.float32)
+  u, v = rng.normal(0.0, 1.0 / np.sqrt(d), (2, d))
+  y = np.stack([np.sin(np.pi * x @ u), (x @ v) ** 2], -1).astype(np.float32)
+  cut = n - n // 6
+  return Dataset(x[:cut], y[:cut], x[cut:], y[cut:], x[:0], y[:0])
+
+
+def narrow_test_targets() -> Dataset:
+  ds = waves()
+  return ds._replace(test_y=ds.test_y[:, :1])
+
+
+def text_targets() -> Dataset:
+  ds = blobs()
+  return ds._replace(train_y=np.full(len(ds.train_y), "a"))
