@@ -32,9 +32,6 @@ MANUAL_FILES = {
 }
 DATASETS = tuple(MANUAL_FILES)
 TEXT_DATASETS = ("tiny_shakespeare",)  # a text feature, read as characters
-DOWNLOAD_HOSTS = {"mnist": ("storage.googleapis.com", 443),  # TFDS's download URLs
-                  "fashion_mnist": ("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80),
-                  "tiny_shakespeare": ("raw.githubusercontent.com", 443)}
 CACHED = {"tiny_shakespeare": ("train_text", "test_text", "validation_text")}
 # Pixel mean and standard deviation over the shipped datasets' training images (in [0, 1]);
 # another image dataset's are computed once from its training split and cached with it.
@@ -78,16 +75,20 @@ def _check_manual_dir(name: str, manual_dir: Path) -> None:
         "data.manual_dir / $OPUJAX_MANUAL_DIR at the folder holding them.")
 
 
-def _check_reachable(name: str, timeout: float = 5.0) -> None:
-  """Fails in seconds, not after TFDS's minutes of retries, when the host TFDS downloads
-  ``name`` from cannot be reached."""
-  host, port = DOWNLOAD_HOSTS[name]
-  try:
-    socket.create_connection((host, port), timeout=timeout).close()
-  except OSError as e:
-    raise DataError(f"Cannot reach {host} to download {name!r} ({e}). Offline, put the "
-                    f"original files in <dir>/{name}/ (e.g. ../shared/data) and set "
-                    "data.manual_dir or $OPUJAX_MANUAL_DIR to <dir>.") from e
+def _check_reachable(name: str, builder, timeout: float = 5.0) -> None:
+  """Fails in seconds, not after TFDS's minutes of retries, when a host TFDS downloads
+  ``name`` from (its builder's ``url_infos``) cannot be reached."""
+  from urllib.parse import urlsplit
+  for url in builder.url_infos or {}:
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+      socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+      offline = (f"Offline, put the original files in <dir>/{name}/ (e.g. ../shared/data) "
+                 "and set data.manual_dir or $OPUJAX_MANUAL_DIR to <dir>." if name in DATASETS
+                 else "It needs the internet the first time.")
+      raise DataError(f"Cannot reach {host} to download {name!r} ({e}). {offline}") from e
 
 
 def _read_tfds(name: str, data_dir: Path, manual_dir: Path | None) -> dict[str, np.ndarray]:
@@ -142,8 +143,8 @@ def _prepare(builder, name: str, data_dir: Path, manual_dir: Path | None) -> Non
   if manual_dir is not None:
     _check_manual_dir(name, manual_dir)
     config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-  elif name in DOWNLOAD_HOSTS:
-    _check_reachable(name)
+  else:
+    _check_reachable(name, builder)
   try:  # a download dir per dataset: MNIST and Fashion-MNIST share file names
     builder.download_and_prepare(download_dir=str(data_dir / "downloads" / name),
                                  download_config=config)

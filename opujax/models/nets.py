@@ -140,19 +140,21 @@ POSITIONS = ("learned", "sinusoidal")
 
 
 class Block(nn.Module):
-  """Transformer block: causal self-attention and an MLP, both residual, with
-  LayerNorm before each (``norm="pre"``) or after each residual sum (``"post"``, as
-  Vaswani et al. and Launay et al.'s DFA Transformer)."""
+  """Transformer block: self-attention (causal: each position sees those before it;
+  else all) and an MLP, both residual, with LayerNorm before each (``norm="pre"``) or
+  after each residual sum (``"post"``, as Vaswani et al. and Launay et al.'s DFA
+  Transformer)."""
 
   heads: int
   mlp_ratio: int = 4
   dtype: jnp.dtype = jnp.float32
   norm: str = "pre"
+  causal: bool = True
 
   @nn.compact
   def __call__(self, x_BxTxD):
     d = x_BxTxD.shape[-1]
-    mask = nn.make_causal_mask(jnp.ones(x_BxTxD.shape[:2], jnp.int32))
+    mask = nn.make_causal_mask(jnp.ones(x_BxTxD.shape[:2], jnp.int32)) if self.causal else None
     attention = nn.MultiHeadDotProductAttention(self.heads, dtype=self.dtype)
     ln = lambda h: nn.LayerNorm(dtype=self.dtype)(h)
 

@@ -114,14 +114,20 @@ def test_offline_without_a_manual_dir_fails_in_seconds(tmp_path, monkeypatch):
     data.load("mnist", data_dir=str(tmp_path / "tfds"))
 
 
-def mocked_tfds(examples: int):
+@pytest.fixture
+def mocked_tfds(monkeypatch):
   """TFDS answering any dataset with ``examples`` random records a split, from the
-  features its code declares (nothing downloaded)."""
+  features its code declares, as if online (nothing downloaded)."""
   import tensorflow_datasets as tfds
-  return tfds.testing.mock_data(num_examples=examples, policy=tfds.testing.MockPolicy.USE_CODE)
+
+  from opujax.data import tfds_arrays
+  monkeypatch.setattr(tfds_arrays, "_check_reachable", lambda *a: None)
+  return lambda examples: tfds.testing.mock_data(num_examples=examples,
+                                                 policy=tfds.testing.MockPolicy.USE_CODE)
 
 
-def test_any_tfds_image_dataset_by_name_with_its_statistics_cached(tmp_path, monkeypatch):
+def test_any_tfds_image_dataset_by_name_with_its_statistics_cached(tmp_path, monkeypatch,
+                                                                     mocked_tfds):
   from opujax.data import tfds_arrays
   with mocked_tfds(40):
     ds = data.load("cifar10", data_dir=str(tmp_path))
@@ -140,7 +146,7 @@ def test_any_tfds_image_dataset_by_name_with_its_statistics_cached(tmp_path, mon
   assert again.stats == ds.stats
 
 
-def test_any_tfds_text_dataset_by_name_is_read_as_bytes(tmp_path):
+def test_any_tfds_text_dataset_by_name_is_read_as_bytes(tmp_path, mocked_tfds):
   with mocked_tfds(5):
     ds = data.load("imdb_reviews/plain_text", data_dir=str(tmp_path))
   assert ds.vocab and ds.train_x.ndim == 1 and ds.train_y.size == 0
@@ -150,7 +156,19 @@ def test_any_tfds_text_dataset_by_name_is_read_as_bytes(tmp_path):
   assert sorted(set(text) | set("".join(ds.vocab[i] for i in ds.test_x))) == sorted(ds.vocab)
 
 
-def test_a_tfds_dataset_without_images_or_text_is_refused(tmp_path):
+def test_a_tfds_dataset_without_images_or_text_is_refused(tmp_path, mocked_tfds):
   with mocked_tfds(5), pytest.raises(data.DataError, match="'wine_quality' has the features "
                                      "quality, features; opujax reads an 'image' and a 'label'"):
     data.load("wine_quality", data_dir=str(tmp_path))
+
+
+def test_another_tfds_name_offline_fails_in_seconds(tmp_path, monkeypatch):
+  import socket
+
+  def unreachable(address, timeout=None):
+    raise OSError("[Errno -2] Name or service not known")
+
+  monkeypatch.setattr(socket, "create_connection", unreachable)
+  with pytest.raises(data.DataError, match=r"Cannot reach www.cs.toronto.edu to download "
+                     r"'cifar10' .*It needs the internet the first time."):
+    data.load("cifar10", data_dir=str(tmp_path))

@@ -1,0 +1,11 @@
+"""python -m opujax.run --config configs/fashion_mnist_vit_shallow.py
+
+fashion_mnist: a Vision Transformer (`config.vit`: 4x4 patches, d_model 64, 4 pre-LN
+blocks) with only its head trained (the floor DFA must beat).
+"""
+
+from opujax import config
+
+
+def get_config():
+  return config.vit("shallow")
