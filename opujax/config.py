@@ -179,6 +179,33 @@ def vit(rule: str = "dfa") -> ml_collections.ConfigDict:
   return c
 
 
+def diffusion(rule: str = "dfa") -> ml_collections.ConfigDict:
+  """Denoising diffusion on MNIST (`opujax.diffusion`, by import path as a user's model
+  and task are): a DiT denoiser on 4x4 patches (d_model 64, 4 post-LN blocks of 4 heads,
+  MLP ratio 2), T = 1000, the noise's mean squared error; Adam 1e-3 after 200 steps of
+  warm-up, cosine decay, batch 128. At the end, 1,000 DDIM samples (50 steps) are scored
+  by the BP MLP classifier in runs/mnist_classifier (``python -m opujax.run --config
+  configs/mnist_bp.py --workdir runs/mnist_classifier``). With ``dfa``, the LM's and the
+  ViT's recipe: the error at the head's input (each patch's), one feedback matrix shared
+  by the blocks but the first, and the head."""
+  c = default("mnist", rule)
+  c.data.shift = 0
+  c.task = "opujax.diffusion:task"
+  c.model = ml_collections.ConfigDict({"name": "opujax.diffusion:DiT", "patch": 4,
+                                       "d_model": 64, "depth": 4, "heads": 4, "mlp_ratio": 2,
+                                       "norm": "post", "steps": 1000})
+  c.diffusion = ml_collections.ConfigDict({"samples": 1000, "sample_steps": 50,
+                                           "classifier": "runs/mnist_classifier"})
+  c.units = ("Block", "head")
+  if rule == "dfa":
+    c.feedback = "shared"
+    c.error_at = "head"
+    c.units = ("Block_[1-9][0-9]*", "head")
+  c.optimizer.warmup = 200
+  c.epochs = 8
+  return c
+
+
 def with_opu(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """``c`` through the simulated OPU as published (`REALISTIC_OPU`, realistic camera)."""
   c.device.name = "opu"

@@ -34,7 +34,10 @@ class Splits(NamedTuple):
 
 class Task(Protocol):
   """What the loop asks of a task. ``out`` is the model's output on a batch, ``y`` the
-  batch's targets; every method but `outputs` and `splits` runs inside jit."""
+  batch's targets; every method but `outputs` and `splits` runs inside jit. A task may
+  also have ``final(predict, workdir) -> dict``: figures of the trained model computed
+  once at the end (``predict(x) -> out``, no dropout), logged and kept in the summary,
+  and pictures written to ``workdir`` (e.g. a generative model's samples)."""
 
   eval_batch: int  # examples per evaluation call
   score: tuple[str, str]  # (metric, "max" | "min"): the figure a run's best is taken of
@@ -49,7 +52,9 @@ class Task(Protocol):
 
   def batch(self, train_x: Array, train_y: Array, idx: Array) -> tuple[Array, Array]: ...
 
-  def augment(self, key: Array, x: Array) -> Array: ...
+  def augment(self, key: Array, x: Array, y: Array) -> tuple[Array, Array]:
+    """A training batch's random transformation (each step its own ``key``): of the
+    inputs (shifts, flips), or of both (a diffusion model's noise and its target)."""
 
   def preprocess(self, x: Array) -> Array: ...
 
@@ -87,9 +92,9 @@ class Supervised:
   def batch(self, train_x, train_y, idx):
     return train_x[idx], train_y[idx]
 
-  def augment(self, key, x):
+  def augment(self, key, x, y):
     del key
-    return x
+    return x, y
 
   def preprocess(self, x):
     return standardise(x, self.stats)
@@ -121,10 +126,10 @@ class Classification(Classifies, Supervised):
   def outputs(self, ds: data.Dataset) -> int:
     return int(ds.train_y.max()) + 1
 
-  def augment(self, key, x):
+  def augment(self, key, x, y):
     if self.shift:
       x = shift(key, x, self.shift)
-    return mirror(jax.random.fold_in(key, 1), x) if self.flip else x
+    return (mirror(jax.random.fold_in(key, 1), x) if self.flip else x), y
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,9 +158,9 @@ class Text(Classifies):
     w_BxT1 = train_x[idx[:, None] + jnp.arange(self.context + 1)].astype(jnp.int32)
     return w_BxT1[:, :-1], w_BxT1[:, 1:]
 
-  def augment(self, key, x):
+  def augment(self, key, x, y):
     del key
-    return x
+    return x, y
 
   def preprocess(self, x):
     return x

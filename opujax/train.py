@@ -81,10 +81,18 @@ def create_train_state(config, model, x, units, optimizer, mesh,
   return TrainState(step, params, opt_state, rule, model_state)
 
 
-def epoch_batch(task: tasks.Task, train_x, train_y, perm, i, batch_size: int):
-  """Batch ``i`` of the epoch order ``perm``."""
+def step_batch(task: tasks.Task, train_x, train_y, perm, i, step, *, seed: int,
+               batch_size: int, mesh=None):
+  """The inputs, targets and key of step ``step``: batch ``i`` of the epoch order
+  ``perm``, augmented and preprocessed; the key (dropout, the device's noise) is the
+  step's, split from the augmentation's."""
   idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
-  return task.batch(train_x, train_y, idx)
+  x, y = task.batch(train_x, train_y, idx)
+  if mesh is not None:
+    x = jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh, x.ndim))
+  key, k_augment = jax.random.split(step_key(seed, step))
+  x, y = task.augment(k_augment, x, y)
+  return task.preprocess(x), y, key
 
 
 def train_step(state: TrainState, train_x, train_y, perm, i, *, task: tasks.Task, update,
@@ -92,10 +100,8 @@ def train_step(state: TrainState, train_x, train_y, perm, i, *, task: tasks.Task
   """One update (``update``: a `dfa.train_step_fn`) on batch ``i`` of the epoch order
   ``perm``; then the rule's `after_step` (a drifting medium moves on). Returns the new
   state and (loss, the batch means of the task's other metrics)."""
-  x, y = epoch_batch(task, train_x, train_y, perm, i, batch_size)
-  x = jax.lax.with_sharding_constraint(x, parallel.batch_sharding(mesh, x.ndim))
-  key, k_augment = jax.random.split(step_key(seed, state.step))
-  x = task.preprocess(task.augment(k_augment, x))
+  x, y, key = step_batch(task, train_x, train_y, perm, i, state.step, seed=seed,
+                         batch_size=batch_size, mesh=mesh)
   out = update(state.params, state.opt_state, state.rule, x, y, key, state.model_state)
   metrics = {k: jnp.mean(v) for k, v in task.metrics(out.logits, y).items() if k != "loss"}
   rule = state.rule.after_step(jax.random.fold_in(key, Stream.DRIFT),
@@ -107,13 +113,14 @@ def train_step(state: TrainState, train_x, train_y, perm, i, *, task: tasks.Task
 class Steps(NamedTuple):
   """A run's compiled functions: ``train(state, train_x, train_y, perm, i)``,
   ``evaluate(params, model_state, x, y)`` (`periodic.eval_step`), ``diagnose(state,
-  train_x, train_y, perm, i)`` (`dfa.diagnostics_fn` on the batch the step at ``state``
-  trains on) and ``permute(epoch)`` (the epoch's order)."""
+  train_x, train_y, perm, i)`` (`dfa.diagnostics_fn` on the batch, augmentation and key
+  the step at ``state`` trains with) and ``permute(epoch)`` (the epoch's order)."""
 
   train: Callable
   evaluate: Callable
   diagnose: Callable
   permute: Callable
+  predict: Callable  # (params, model_state, x) -> the model's output, no dropout
 
 
 def compile_steps(config, task: tasks.Task, model, units, optimizer, state: TrainState,
@@ -126,21 +133,23 @@ def compile_steps(config, task: tasks.Task, model, units, optimizer, state: Trai
                                     batch_size=config.batch_size, mesh=mesh),
                   out_shardings=(jax.tree.map(lambda a: a.sharding, state), rep),
                   donate_argnums=(0,))
-  evaluate = jax.jit(functools.partial(
-      periodic.eval_step, apply=dfa.adapter.adapter(model, units).apply, task=task,
-      call_kwargs=build.call_kwargs(model, train=False)), out_shardings=rep)
+  apply = dfa.adapter.adapter(model, units).apply
+  eval_kwargs = build.call_kwargs(model, train=False)
+  evaluate = jax.jit(functools.partial(periodic.eval_step, apply=apply, task=task,
+                                       call_kwargs=eval_kwargs), out_shardings=rep)
+  predict = jax.jit(lambda p, s, x: apply(p, s, x, **eval_kwargs)[0], out_shardings=rep)
   diagnostics = dfa.diagnostics_fn(model, task.loss, state.params, example, units,
                                    train_kwargs=train_kwargs, state=state.model_state)
 
   def diagnose(s, tx, ty, perm, i):
-    x, y = epoch_batch(task, tx, ty, perm, i, config.batch_size)
-    return diagnostics(s.params, s.rule, task.preprocess(x), y,
-                       step_key(config.seed, s.step), s.model_state)
+    x, y, key = step_batch(task, tx, ty, perm, i, s.step, seed=config.seed,
+                           batch_size=config.batch_size)
+    return diagnostics(s.params, s.rule, x, y, key, s.model_state)
 
   data_key = stream(config.seed, Stream.DATA)
   permute = jax.jit(lambda epoch: jax.random.permutation(jax.random.fold_in(data_key, epoch),
                                                          items), out_shardings=rep)
-  return Steps(train, evaluate, jax.jit(diagnose, out_shardings=rep), permute)
+  return Steps(train, evaluate, jax.jit(diagnose, out_shardings=rep), permute, predict)
 
 
 def setup(config):
@@ -166,7 +175,8 @@ def setup(config):
   except ValueError as e:
     raise ConfigError(str(e)) from e
   model = build.model(config, task.outputs(ds))
-  example, _ = task.batch(splits.train_x, splits.train_y, np.arange(2))
+  example, _ = task.augment(jax.random.key(0), *task.batch(splits.train_x, splits.train_y,
+                                                           np.arange(2)))
   return task, splits._replace(evals=evals), mesh, model, jnp.asarray(task.preprocess(example))
 
 
@@ -271,6 +281,12 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
         for action in actions:
           action(step + 1, state, out)
       history = evaluation.history or [evaluation.results(total, state)]  # resumed when done
+      if hasattr(task, "final") and lead:  # the trained model's own figures (`tasks.Task`)
+        extra = task.final(functools.partial(steps.predict, state.params, state.model_state),
+                           workdir)
+        history[-1].update(extra)
+        if evaluation.history:  # else logged already, by the run that finished
+          writer.write(total, extra)
       if manager.latest_step() != total:
         checkpoint.save(manager, total, state, force=True)
       manager.wait_until_finished()

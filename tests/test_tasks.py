@@ -55,11 +55,11 @@ def test_mirror_flips_about_half_the_images_left_right():
 def test_images_augment_shifts_then_mirrors():
   imgs = jnp.asarray(np.random.default_rng(5).normal(size=(8, 28, 28, 1)), jnp.float32)
   key = jax.random.key(6)
-  got = tasks.Classification(data.PIXEL_STATS["fashion_mnist"], shift=2, flip=True).augment(key, imgs)
+  got = tasks.Classification(data.PIXEL_STATS["fashion_mnist"], shift=2, flip=True).augment(key, imgs, None)[0]
   ref = tasks.mirror(jax.random.fold_in(key, 1), tasks.shift(key, imgs, 2))
   chex.assert_trees_all_equal(got, ref)
   plain = tasks.Classification(data.PIXEL_STATS["fashion_mnist"])
-  chex.assert_trees_all_equal(plain.augment(key, imgs), imgs)
+  chex.assert_trees_all_equal(plain.augment(key, imgs, None)[0], imgs)
 
 
 def examples(x: np.ndarray, stats=None) -> data.Dataset:

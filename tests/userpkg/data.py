@@ -50,3 +50,17 @@ def narrow_test_targets() -> Dataset:
 def text_targets() -> Dataset:
   ds = blobs()
   return ds._replace(train_y=np.full(len(ds.train_y), "a"))
+
+
+def squares(n: int = 1440, seed: int = 0) -> Dataset:
+  """8x8 uint8 images, one bright 4x4 quadrant each on a dim noisy background; the label
+  is the quadrant (4 classes). The last sixth is the test split."""
+  rng = np.random.default_rng(seed)
+  y = rng.integers(0, 4, n).astype(np.int32)
+  x = rng.integers(0, 40, (n, 8, 8, 1))
+  for i, q in enumerate(y):
+    r, c = divmod(int(q), 2)
+    x[i, 4 * r:4 * r + 4, 4 * c:4 * c + 4] += 200
+  x = x.astype(np.uint8)
+  cut = n - n // 6
+  return Dataset(x[:cut], y[:cut], x[cut:], y[cut:], x[:0], y[:0])

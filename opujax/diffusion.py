@@ -1,0 +1,292 @@
+"""Denoising diffusion on images (Ho et al. 2020), sampled with DDIM (Song et al. 2021),
+written against the main job's hooks as a user's experiment is: the denoiser
+``model.name = "opujax.diffusion:DiT"`` (a Transformer on patches, Peebles & Xie 2023)
+and the task ``task = "opujax.diffusion:task"``, its options in ``config.diffusion``.
+
+The model sees x_t and t as one array, (B, H, W, C + 1), the last channel t / T, and
+predicts the noise ε patch by patch, (B, N, p·p·C): under DFA each patch's error is one
+error vector, as each token's is for the language model. Trained on the mean squared
+error ||ε̂ - ε||²; evaluated on the test images at fixed noise draws and times (the same
+for every rule and every evaluation); at the end, 1,000 DDIM samples are scored by a
+reference classifier (`sample_metrics`) and 64 of them drawn in ``samples.png``.
+"""
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from opujax import data, files, tasks
+from opujax.errors import ConfigError
+from opujax.models.nets import NORMS, Block, check_choice
+
+Array = jax.Array
+
+
+def alpha_bar(steps: int = 1000) -> np.ndarray:
+  """ᾱ_t = Π_{s≤t} (1 - β_s), β linear from 1e-4 to 0.02 over ``steps`` (DDPM's)."""
+  return np.cumprod(1.0 - np.linspace(1e-4, 0.02, steps))
+
+
+def patchify(x_BxHxWxC, p: int):
+  """(B, H, W, C) -> (B, H/p · W/p, p·p·C), patches in row-major order."""
+  b, h, w, c = x_BxHxWxC.shape
+  x = x_BxHxWxC.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(b, (h // p) * (w // p), p * p * c)
+
+
+def unpatchify(y_BxNxK, p: int, shape: tuple[int, int, int]):
+  """The inverse of `patchify` for images of ``shape`` (H, W, C)."""
+  h, w, c = shape
+  y = y_BxNxK.reshape(-1, h // p, w // p, p, p, c).transpose(0, 1, 3, 2, 4, 5)
+  return y.reshape(-1, h, w, c)
+
+
+def time_embedding(t_B, d: int):
+  """sin and cos of t / 10000^(2i/d): the Transformer's position code at a real t."""
+  freqs = 1.0 / 10000 ** (jnp.arange(0, d, 2) / d)
+  angles = t_B[:, None] * freqs
+  return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], -1)[:, :d]
+
+
+class DiT(nn.Module):
+  """(B, H, W, C + 1) noisy images with t / T in the last channel -> (B, N, outputs):
+  patches embedded linearly, learned positions and the time's embedding (an MLP of its
+  sinusoids) added to every token, ``depth`` `Block`s without a causal mask, a linear
+  head per token."""
+
+  outputs: int
+  patch: int = 4
+  d_model: int = 64
+  depth: int = 4
+  heads: int = 4
+  mlp_ratio: int = 2
+  norm: str = "post"
+  steps: int = 1000  # T: the time's scale for its embedding
+
+  def __post_init__(self):
+    check_choice("norm", self.norm, NORMS)
+    super().__post_init__()
+
+  @nn.compact
+  def __call__(self, x_BxHxWxC1, train: bool = False):
+    d, p = self.d_model, self.patch
+    image, t_B = x_BxHxWxC1[..., :-1], x_BxHxWxC1[:, 0, 0, -1] * self.steps
+    h = nn.Conv(d, (p, p), strides=(p, p), padding="VALID", name="embed")(image)
+    h_BxNxD = h.reshape(h.shape[0], -1, d)
+    pos = self.param("pos", nn.initializers.normal(0.02), h_BxNxD.shape[1:])
+    time = nn.Dense(d, name="time_out")(nn.gelu(nn.Dense(d, name="time_in")(
+        time_embedding(t_B, d))))
+    h_BxNxD = h_BxNxD + pos + time[:, None]
+    for _ in range(self.depth):
+      h_BxNxD = Block(self.heads, self.mlp_ratio, norm=self.norm, causal=False)(h_BxNxD)
+    if self.norm == "pre":
+      h_BxNxD = nn.LayerNorm()(h_BxNxD)
+    return nn.Dense(self.outputs, name="head")(h_BxNxD)
+
+
+def scaled(x_uint8):
+  """Pixels in [0, 255] to [-1, 1]."""
+  return x_uint8.astype(jnp.float32) / 127.5 - 1.0
+
+
+def noised(x0, t, eps, abar, steps: int, patch: int):
+  """(x_t with t / T as a last channel, ε in patches): x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε."""
+  a = abar[t][:, None, None, None]
+  x_t = jnp.sqrt(a) * x0 + jnp.sqrt(1.0 - a) * eps
+  clock = jnp.broadcast_to((t / steps)[:, None, None, None], (*x_t.shape[:3], 1))
+  return jnp.concatenate([x_t, clock.astype(x_t.dtype)], -1), patchify(eps, patch)
+
+
+@dataclasses.dataclass(frozen=True)
+class Diffusion:
+  """The task (`opujax.tasks.Task`): examples are images (labels unused); a step draws
+  each image's t and ε (`augment`); evaluation splits hold fixed draws from ``seed``."""
+
+  shape: tuple[int, int, int]  # (H, W, C) of the images
+  patch: int = 4
+  steps: int = 1000
+  samples: int = 1000
+  sample_steps: int = 50
+  classifier: str = ""  # a run folder of an image classifier ("": no sample scores)
+  seed: int = 0
+  eval_batch: ClassVar[int] = 500
+  score: ClassVar[tuple[str, str]] = ("loss", "min")
+
+  @property
+  def tokens(self) -> int:
+    return (self.shape[0] // self.patch) * (self.shape[1] // self.patch)
+
+  def outputs(self, ds: data.Dataset) -> int:
+    return self.patch * self.patch * self.shape[2]
+
+  def rows(self, batch_size: int) -> int:
+    return batch_size * self.tokens
+
+  def fixed(self, x_uint8: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray]:
+    """An evaluation split's inputs and targets: each image at its own t and ε, drawn
+    once from ``seed`` and the split's number."""
+    rng = np.random.default_rng([self.seed, split])
+    t = rng.integers(0, self.steps, len(x_uint8))
+    eps = rng.standard_normal(x_uint8.shape).astype(np.float32)
+    x, y = noised(scaled(x_uint8), jnp.asarray(t), jnp.asarray(eps),
+                  jnp.asarray(alpha_bar(self.steps), jnp.float32), self.steps, self.patch)
+    return np.asarray(x), np.asarray(y)
+
+  def splits(self, ds: data.Dataset, batch_size: int) -> tasks.Splits:
+    n = len(ds.test_x)
+    evals = {"test": self.fixed(ds.test_x, 1), "validation": self.fixed(ds.val_x, 2),
+             "train_eval": self.fixed(ds.train_x[:n], 3)}
+    return tasks.Splits(ds.train_x, ds.train_y, len(ds.train_x), len(ds.train_x) // batch_size,
+                  evals)
+
+  def batch(self, train_x, train_y, idx):
+    return train_x[idx], train_y[idx]
+
+  def augment(self, key, x, y):
+    del y
+    k_t, k_eps = jax.random.split(key)
+    t = jax.random.randint(k_t, (x.shape[0],), 0, self.steps)
+    x0 = scaled(x)
+    eps = jax.random.normal(k_eps, x0.shape, x0.dtype)
+    return noised(x0, t, eps, jnp.asarray(alpha_bar(self.steps), jnp.float32), self.steps,
+                  self.patch)
+
+  def preprocess(self, x):
+    return x
+
+  def loss(self, out, y):
+    return jnp.mean((out - y) ** 2)
+
+  def metrics(self, out, y):
+    return {"loss": jnp.mean((out - y) ** 2, axis=(1, 2))}
+
+  def final(self, predict: Callable, workdir: Path) -> dict[str, float]:
+    """``samples.png`` (64 of ``samples`` DDIM samples) and, with a classifier, their
+    `sample_metrics` against as many test images of the classifier's dataset."""
+    images = ddim(predict, self.samples, self.shape, self.patch, self.steps,
+                  self.sample_steps, jax.random.key(self.seed))
+    draw(images[:64], Path(workdir) / "samples.png")
+    if not self.classifier:
+      return {}
+    classify, real = load_classifier(self.classifier)
+    _, reference = classify(real[:self.samples])
+    return sample_metrics(*classify((images + 1.0) / 2.0), reference)
+
+
+def ddim(predict: Callable, n: int, shape, patch: int, steps: int, sample_steps: int,
+         key: Array, batch: int = 500) -> np.ndarray:
+  """``n`` images in [-1, 1] by deterministic DDIM (η = 0) over ``sample_steps`` evenly
+  spaced times from T - 1 to 0: x0 = (x_t - √(1-ᾱ_t) ε̂) / √ᾱ_t (clipped to [-1, 1]),
+  x_s = √ᾱ_s x0 + √(1-ᾱ_s) ε̂."""
+  abar = alpha_bar(steps)
+  times = np.linspace(steps - 1, 0, sample_steps).round().astype(int)
+  x = np.asarray(jax.random.normal(key, (n, *shape)))
+  for i, t in enumerate(times):
+    a, a_next = abar[t], abar[times[i + 1]] if i + 1 < len(times) else 1.0
+    clock = np.full((n, *shape[:2], 1), t / steps, np.float32)
+    packed = np.concatenate([x, clock], -1).astype(np.float32)
+    eps = np.concatenate([np.asarray(unpatchify(predict(packed[j:j + batch]), patch, shape))
+                          for j in range(0, n, batch)])
+    x0 = np.clip((x - np.sqrt(1 - a) * eps) / np.sqrt(a), -1.0, 1.0)
+    x = np.sqrt(a_next) * x0 + np.sqrt(1 - a_next) * eps
+  return x
+
+
+def draw(images: np.ndarray, path: Path) -> None:
+  """A square grid of the images (values in [-1, 1])."""
+  k = int(np.ceil(np.sqrt(len(images))))
+  with files.figure(path, k, k, figsize=(k, k)) as (_, axes):
+    for ax, i in zip(axes.ravel(), range(k * k)):
+      ax.axis("off")
+      if i < len(images):
+        ax.imshow((images[i, ..., 0] + 1.0) / 2.0, cmap="gray", vmin=0.0, vmax=1.0)
+
+
+def sample_metrics(logits: np.ndarray, features: np.ndarray,
+                   reference: np.ndarray) -> dict[str, float]:
+  """Scores of generated images by a classifier: ``samples/recognised``, the fraction
+  whose top class has probability >= 0.9; ``samples/class_entropy``, the entropy (nats)
+  of the histogram of top classes (ln 10 = 2.303: balanced over 10); ``samples/fd``, the
+  Fréchet distance between Gaussians fitted to ``features`` and to ``reference`` (the
+  classifier's penultimate features of real images): |μ1 - μ2|² + Tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^½)."""
+  z = logits - logits.max(-1, keepdims=True)
+  prob = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+  hist = np.bincount(prob.argmax(-1), minlength=logits.shape[-1]) / len(logits)
+  entropy = -np.sum(hist[hist > 0] * np.log(hist[hist > 0]))
+  return {"samples/recognised": float(np.mean(prob.max(-1) >= 0.9)),
+          "samples/class_entropy": float(entropy),
+          "samples/fd": frechet(features, reference)}
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+  """Fréchet distance of Gaussians fitted to the rows of ``a`` and of ``b``; Tr((Σa Σb)^½)
+  as the sum of the square roots of Σa Σb's eigenvalues (real, >= 0 for PSD Σ)."""
+  a, b = a.astype(np.float64), b.astype(np.float64)
+  sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  root = np.sum(np.sqrt(np.clip(np.linalg.eigvals(sa @ sb).real, 0.0, None)))
+  return float(np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(sa) + np.trace(sb) - 2 * root)
+
+
+def load_classifier(workdir: str) -> tuple[Callable, np.ndarray]:
+  """The image classifier trained in the run folder ``workdir`` (e.g. by ``python -m
+  opujax.run --config configs/mnist_bp.py --workdir runs/mnist_classifier``), as
+  ``classify(images in [0, 1]) -> (logits, features)`` (features: the input of its
+  ``head``), and its dataset's test images in [0, 1]."""
+  from opujax import build, checkpoint
+  config = ml_collections.ConfigDict(json.loads((Path(workdir) / "config.json").read_text()))
+  step = max(int(p.name) for p in (Path(workdir) / "checkpoints").iterdir() if p.name.isdigit())
+  saved = checkpoint.load(Path(workdir), step)
+  params, state = saved["params"], saved.get("model_state") or {}
+  model = build.model(config, params["head"]["kernel"].shape[-1])
+  ds = data.load(config.dataset, config.data.data_dir or None, config.data.manual_dir or None)
+  stats = tasks.input_stats(ds)
+
+  def head_input(next_fun, args, kwargs, context):
+    if context.module.name == "head" and context.method_name == "__call__":
+      features.append(args[0])
+    return next_fun(*args, **kwargs)
+
+  @jax.jit
+  def forward(x):
+    with nn.intercept_methods(head_input):
+      logits = model.apply({"params": params, **state}, tasks.standardise(x, stats))
+    return logits, features.pop()
+
+  features: list = []
+
+  def classify(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    out = [forward(jnp.asarray(images[i:i + 500], jnp.float32)) for i in range(0, len(images), 500)]
+    return (np.concatenate([np.asarray(l) for l, _ in out]),
+            np.concatenate([np.asarray(f) for _, f in out]))
+
+  return classify, ds.test_x.astype(np.float32) / 255.0
+
+
+def task(config, ds: data.Dataset) -> Diffusion:
+  """The config's `Diffusion` (``task = "opujax.diffusion:task"``): the patch and T of
+  ``config.model``, the rest from ``config.diffusion`` (samples, sample_steps,
+  classifier).
+
+  Raises:
+    ConfigError: a dataset that is not images, or a classifier folder that is not there.
+  """
+  if ds.vocab or ds.train_x.ndim != 4:
+    raise ConfigError(f"the diffusion task generates images (N, H, W, C); {config.dataset} "
+                      "holds none.")
+  o = config.get("diffusion") or ml_collections.ConfigDict()
+  classifier = o.get("classifier", "")
+  if classifier and not (Path(classifier) / "config.json").is_file():
+    raise ConfigError(f"diffusion.classifier={classifier!r} is not a run folder; make it with "
+                      f"python -m opujax.run --config configs/mnist_bp.py --workdir "
+                      f"{classifier} (or leave it '' for no sample scores).")
+  return Diffusion(tuple(ds.train_x.shape[1:]), config.model.get("patch", 4),
+                   config.model.get("steps", 1000), o.get("samples", 1000),
+                   o.get("sample_steps", 50), classifier, config.seed)

@@ -1,0 +1,156 @@
+"""opujax.diffusion: the noising and the sampler against their formulas, the sample scores
+on known inputs, and a tiny DiT through the main job under every rule."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from opujax import diffusion
+from tests.test_run import ROOT, cli
+
+
+@pytest.fixture(autouse=True)
+def userpkg(monkeypatch):
+  monkeypatch.syspath_prepend(str(ROOT / "tests"))
+
+
+def test_patches_in_row_major_order_and_back():
+  x = np.arange(2 * 4 * 6 * 3, dtype=np.float32).reshape(2, 4, 6, 3)
+  y = np.asarray(diffusion.patchify(jnp.asarray(x), 2))
+  want = np.stack([np.stack([x[b, 2 * i:2 * i + 2, 2 * j:2 * j + 2].ravel()
+                             for i in range(2) for j in range(3)]) for b in range(2)])
+  np.testing.assert_array_equal(y, want)
+  np.testing.assert_array_equal(diffusion.unpatchify(jnp.asarray(y), 2, (4, 6, 3)), x)
+
+
+def test_noising_follows_ddpm():
+  abar = diffusion.alpha_bar(1000)
+  betas = np.linspace(1e-4, 0.02, 1000)
+  np.testing.assert_allclose(abar[[0, 499, 999]], [np.prod(1 - betas[:k + 1]) for k in
+                                                   (0, 499, 999)], rtol=1e-12)
+  x0 = np.random.default_rng(0).uniform(-1, 1, (3, 4, 4, 1)).astype(np.float32)
+  eps = np.random.default_rng(1).normal(size=x0.shape).astype(np.float32)
+  t = np.array([0, 500, 999])
+  x, y = diffusion.noised(jnp.asarray(x0), jnp.asarray(t), jnp.asarray(eps),
+                          jnp.asarray(abar, jnp.float32), 1000, 2)
+  a = abar[t][:, None, None, None]
+  np.testing.assert_allclose(x[..., :1], np.sqrt(a) * x0 + np.sqrt(1 - a) * eps, rtol=1e-5,
+                             atol=1e-6)
+  np.testing.assert_allclose(x[:, 1, 2, 1], t / 1000)
+  np.testing.assert_array_equal(y, diffusion.patchify(jnp.asarray(eps), 2))
+
+
+def test_ddim_with_the_exact_noise_recovers_the_image():
+  """For data that is one image x*, the exact ε given x_t is (x_t - √ᾱ x*) / √(1-ᾱ): DDIM
+  with it must land on x*."""
+  target = np.random.default_rng(0).uniform(-1, 1, (4, 4, 1))
+  abar = diffusion.alpha_bar(200)
+
+  def exact(packed):
+    x, t = packed[..., :1], np.round(packed[:, 0, 0, 1] * 200).astype(int)
+    a = abar[t][:, None, None, None]
+    return diffusion.patchify((x - np.sqrt(a) * target) / np.sqrt(1 - a), 2)
+
+  images = diffusion.ddim(exact, 5, (4, 4, 1), 2, 200, 10, jax.random.key(0))
+  np.testing.assert_allclose(images, np.broadcast_to(target, images.shape), atol=1e-4)
+
+
+def quadrant_classifier(images):
+  """A hand-made classifier of `squares`: logits from each quadrant's mean brightness,
+  features the four means."""
+  q = np.stack([images[:, 4 * r:4 * r + 4, 4 * c:4 * c + 4].mean((1, 2, 3))
+                for r in (0, 1) for c in (0, 1)], -1)
+  return 12.0 * (q - q.mean(-1, keepdims=True)), q
+
+
+def test_real_images_score_near_the_top_and_noise_near_the_bottom():
+  from userpkg.data import squares
+  ds = squares()
+  real = ds.train_x[:500] / 255.0
+  reference = quadrant_classifier(ds.test_x / 255.0)[1]
+  good = diffusion.sample_metrics(*quadrant_classifier(real), reference)
+  noise = np.random.default_rng(0).uniform(0, 1, real.shape)
+  bad = diffusion.sample_metrics(*quadrant_classifier(noise), reference)
+  assert good["samples/recognised"] > 0.99 and bad["samples/recognised"] < 0.05
+  assert good["samples/class_entropy"] == pytest.approx(np.log(4), abs=0.02)
+  assert good["samples/fd"] < 0.02 and bad["samples/fd"] > 0.2  # measured 0.005, 0.52
+  one_class = real[ds.train_y[:500] == 0]
+  assert diffusion.sample_metrics(*quadrant_classifier(one_class), reference)[
+      "samples/class_entropy"] == 0.0
+
+
+def test_frechet_distance_against_scipy():
+  linalg = pytest.importorskip("scipy.linalg")
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(size=(400, 5)), rng.normal(0.5, 2.0, size=(300, 5)) @ rng.normal(size=(5, 5))
+  sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  want = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(sa + sb)
+          - 2 * np.trace(linalg.sqrtm(sa @ sb).real))
+  assert diffusion.frechet(a, b) == pytest.approx(want, rel=1e-8)
+
+
+TINY = '''
+from opujax import config
+
+
+def get_config():
+  c = config.diffusion({rule!r})
+  if {optical}:
+    c = config.with_opu(c)
+  c.dataset = "userpkg.data:squares"
+  c.model.update(patch=2, d_model=16, depth=2, heads=2, steps=100)
+  c.diffusion.update(samples=64, sample_steps=8, classifier={classifier!r})
+  c.optimizer.update(learning_rate=3e-3, warmup=0)
+  c.update(epochs=6, batch_size=40, log_every=30, checkpoint_every=1000, diagnostics_every=60)
+  return c
+'''
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+  """A BP MLP on `squares` in a run folder, as configs/mnist_bp.py makes MNIST's."""
+  import sys
+  sys.path.insert(0, str(ROOT / "tests"))
+  workdir = tmp_path_factory.mktemp("classifier")
+  path = workdir.parent / "classifier_config.py"
+  path.write_text("from opujax import config\n\n\ndef get_config():\n"
+                  "  c = config.default('userpkg.data:squares', 'bp')\n"
+                  "  c.model.update(widths=(32,), dropout=0.0)\n"
+                  "  c.update(epochs=3, batch_size=40)\n  return c\n")
+  from opujax import run as run_lib
+  run_lib.parse_or_exit(["opujax.run", "--config", str(path), "--workdir", str(workdir),
+                         "--quiet"])
+  assert run_lib.main([]) == 0
+  return workdir
+
+
+@pytest.mark.parametrize("rule, optical", [("bp", False), ("dfa", False), ("dfa", True)])
+def test_a_tiny_diffusion_model_trains_under_every_rule(rule, optical, classifier, tmp_path,
+                                                        capsys):
+  path = tmp_path / "tiny.py"
+  path.write_text(TINY.format(rule=rule, optical=optical, classifier=str(classifier)))
+  workdir = tmp_path / "run"
+  status, lines = cli(["--config", str(path), "--workdir", str(workdir), "--quiet"], capsys)
+  assert status == 0, lines
+  records = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  tests = [r["test/loss"] for r in records if "test/loss" in r]
+  assert tests[-1] < 0.8 * tests[0], tests  # the denoising error falls
+  summary = json.loads((workdir / "summary.json").read_text())
+  assert summary["final_test_loss"] == tests[-1]
+  assert {"samples/recognised", "samples/class_entropy", "samples/fd"} <= set(summary["final"])
+  assert (workdir / "samples.png").stat().st_size > 0
+  assert any(k.startswith("align/") for r in records for k in r) == (rule != "bp")
+
+
+def test_the_classifier_must_exist_and_the_data_be_images(tmp_path, capsys):
+  path = tmp_path / "tiny.py"
+  path.write_text(TINY.format(rule="bp", optical=False, classifier=str(tmp_path / "none")))
+  status, lines = cli(["--config", str(path), "--workdir", str(tmp_path / "run")], capsys)
+  assert status == 2 and len(lines) == 1 and "is not a run folder; make it with python -m " \
+      "opujax.run --config configs/mnist_bp.py" in lines[0], lines
+  status, lines = cli(["--config", str(path), "--config.dataset=userpkg.data:blobs",
+                       "--workdir", str(tmp_path / "run")], capsys)
+  assert status == 2 and "the diffusion task generates images" in lines[0], lines
