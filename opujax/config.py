@@ -110,14 +110,20 @@ def lm(rule: str = "dfa") -> ml_collections.ConfigDict:
                                        "dtype": "auto"})
   c.optimizer.update(learning_rate=1e-3, b2=0.98, eps=1e-9, clip=0.5)
   if rule == "dfa":
-    c.feedback = "shared"
-    c.error_at = "head"
-    c.units = ("Block_[1-9][0-9]*", "head")
+    launay_dfa(c)
   c.batch_size = 32
   c.steps = 1500
   c.log_every = 50
   c.diagnostics_every = 250
   c.checkpoint_every = 500
+  return c
+
+
+def launay_dfa(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Launay et al. 2020's DFA for Transformers: the error taken at the head's input (the
+  true gradient there, d_model numbers a token), projected by one feedback matrix shared
+  by every block but the first (which learns through the second's input) and the head."""
+  c.update(feedback="shared", error_at="head", units=("Block_[1-9][0-9]*", "head"))
   return c
 
 
@@ -165,15 +171,19 @@ def vit(rule: str = "dfa") -> ml_collections.ConfigDict:
   the error taken at the head's input, projected by one feedback matrix shared by the
   blocks but the first (which learns through the second's input) and the head; fed to
   every block of a pre-LN ViT, DFA did not learn (17 % after 300 steps, post-LN 50 %)."""
-  c = default("fashion_mnist", rule)
-  c.model = ml_collections.ConfigDict({"name": "opujax.models.vit:ViT", "patch": 4,
-                                       "d_model": 64, "depth": 4, "heads": 4, "mlp_ratio": 2,
-                                       "pool": "cls", "norm": "post", "dropout": 0.0})
+  return patch_transformer(default("fashion_mnist", rule), name="opujax.models.vit:ViT",
+                           pool="cls", dropout=0.0)
+
+
+def patch_transformer(c: ml_collections.ConfigDict, **model) -> ml_collections.ConfigDict:
+  """The ViT's and the DiT's recipe: the ``model`` (its name and keys) on 4x4 patches,
+  d_model 64, 4 post-LN blocks of 4 heads, MLP ratio 2; each block a feedback unit and
+  the head (`launay_dfa` for dfa); Adam after 200 steps of warm-up; 8 epochs."""
+  c.model = ml_collections.ConfigDict({**model, "patch": 4, "d_model": 64, "depth": 4,
+                                       "heads": 4, "mlp_ratio": 2, "norm": "post"})
   c.units = ("Block", "head")
-  if rule == "dfa":
-    c.feedback = "shared"
-    c.error_at = "head"
-    c.units = ("Block_[1-9][0-9]*", "head")
+  if c.rule == "dfa":
+    launay_dfa(c)
   c.optimizer.warmup = 200
   c.epochs = 8
   return c
@@ -188,21 +198,11 @@ def diffusion(rule: str = "dfa") -> ml_collections.ConfigDict:
   configs/mnist_bp.py --workdir runs/mnist_classifier``). With ``dfa``, the LM's and the
   ViT's recipe: the error at the head's input (each patch's), one feedback matrix shared
   by the blocks but the first, and the head."""
-  c = default("mnist", rule)
+  c = patch_transformer(default("mnist", rule), name="opujax.diffusion:DiT", steps=1000)
   c.data.shift = 0
   c.task = "opujax.diffusion:task"
-  c.model = ml_collections.ConfigDict({"name": "opujax.diffusion:DiT", "patch": 4,
-                                       "d_model": 64, "depth": 4, "heads": 4, "mlp_ratio": 2,
-                                       "norm": "post", "steps": 1000})
   c.diffusion = ml_collections.ConfigDict({"samples": 1000, "sample_steps": 50,
                                            "classifier": "runs/mnist_classifier"})
-  c.units = ("Block", "head")
-  if rule == "dfa":
-    c.feedback = "shared"
-    c.error_at = "head"
-    c.units = ("Block_[1-9][0-9]*", "head")
-  c.optimizer.warmup = 200
-  c.epochs = 8
   return c
 
 

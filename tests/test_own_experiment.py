@@ -5,10 +5,8 @@ after a kill, swept over the model's own argument, with nothing outside the repo
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -16,7 +14,7 @@ import numpy as np
 import pytest
 
 from opujax import data
-from tests.test_run import ROOT, cli, restore
+from tests.test_run import ROOT, cli, kill_after_checkpoint, restore
 
 USERPKG = str(ROOT / "tests")
 REGRESSION = '''
@@ -112,15 +110,7 @@ def test_an_nnx_model_resumes_after_a_kill_to_the_same_parameters(tmp_path):
   assert done.returncode == 0, done.stderr
   assert json.loads((reference / "summary.json").read_text())["final_test_accuracy"] > 0.9
   args = run(workdir)
-  proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-  deadline = time.time() + 300
-  while not (workdir / "checkpoints" / "100").is_dir():
-    assert proc.poll() is None and time.time() < deadline, "no checkpoint at step 100"
-    time.sleep(0.02)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  assert not (workdir / "summary.json").exists()
+  kill_after_checkpoint(args, env, workdir, 100)
   resumed = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert resumed.returncode == 0, resumed.stderr
   summary = json.loads((workdir / "summary.json").read_text())

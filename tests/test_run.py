@@ -69,20 +69,26 @@ def test_run_leaves_what_a_researcher_needs(finished):
       summary["final_test_accuracy"])
 
 
-def test_killed_run_resumes_to_the_same_parameters(finished, data_env, tmp_path):
-  reference, _ = finished
-  workdir = tmp_path / "killed"
-  args = [sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py", *TINY,
-          "--workdir", str(workdir)]
-  proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **data_env},
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def kill_after_checkpoint(args: list[str], env: dict, workdir: Path, step: int) -> None:
+  """Starts ``args`` and kills it (SIGKILL) once ``workdir`` holds the checkpoint at
+  ``step``, before it finishes."""
+  proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
   deadline = time.time() + 300
-  while not (workdir / "checkpoints" / "100").is_dir():
-    assert proc.poll() is None and time.time() < deadline, "no checkpoint at step 100"
-    time.sleep(0.05)
+  while not (workdir / "checkpoints" / str(step)).is_dir():
+    assert proc.poll() is None and time.time() < deadline, f"no checkpoint at step {step}"
+    time.sleep(0.02)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert not (workdir / "summary.json").exists()
+
+
+def test_killed_run_resumes_to_the_same_parameters(finished, data_env, tmp_path):
+  reference, _ = finished
+  workdir = tmp_path / "killed"
+  kill_after_checkpoint([sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py",
+                         *TINY, "--workdir", str(workdir)], {**os.environ, **data_env},
+                        workdir, 100)
   result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)], data_env)
   assert result.returncode == 0, result.stderr
   got, want = restore(workdir, 300), restore(reference, 300)
