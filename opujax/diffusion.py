@@ -168,12 +168,13 @@ class Diffusion:
   def metrics(self, out, y):
     return {"loss": jnp.mean((out - y) ** 2, axis=(1, 2))}
 
-  def final(self, predict: Callable, workdir: Path) -> dict[str, float]:
-    """``samples.png`` (64 of ``samples`` DDIM samples) and, with a classifier, their
-    `sample_metrics` against as many test images of the classifier's dataset."""
+  def final(self, predict: Callable, workdir: Path | None) -> dict[str, float]:
+    """``samples.png`` in ``workdir`` (64 of ``samples`` DDIM samples) and, with a
+    classifier, their `sample_metrics` against as many test images of its dataset."""
     images = ddim(predict, self.samples, self.shape, self.patch, self.steps,
                   self.sample_steps, jax.random.key(self.seed))
-    draw(images[:64], Path(workdir) / "samples.png")
+    if workdir is not None:
+      draw(images[:64], Path(workdir) / "samples.png")
     if not self.classifier:
       return {}
     classify, real = load_classifier(self.classifier)

@@ -36,8 +36,9 @@ class Task(Protocol):
   """What the loop asks of a task. ``out`` is the model's output on a batch, ``y`` the
   batch's targets; every method but `outputs` and `splits` runs inside jit. A task may
   also have ``final(predict, workdir) -> dict``: figures of the trained model computed
-  once at the end (``predict(x) -> out``, no dropout), logged and kept in the summary,
-  and pictures written to ``workdir`` (e.g. a generative model's samples)."""
+  once at the end by every process (``predict(x) -> out``, no dropout), logged and kept
+  in the summary, and pictures written to ``workdir`` (None but on the first process;
+  e.g. a generative model's samples)."""
 
   eval_batch: int  # examples per evaluation call
   score: tuple[str, str]  # (metric, "max" | "min"): the figure a run's best is taken of

@@ -281,9 +281,9 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
         for action in actions:
           action(step + 1, state, out)
       history = evaluation.history or [evaluation.results(total, state)]  # resumed when done
-      if hasattr(task, "final") and lead:  # the trained model's own figures (`tasks.Task`)
+      if hasattr(task, "final"):  # the trained model's own figures (`tasks.Task`)
         extra = task.final(functools.partial(steps.predict, state.params, state.model_state),
-                           workdir)
+                           workdir if lead else None)
         history[-1].update(extra)
         if evaluation.history:  # else logged already, by the run that finished
           writer.write(total, extra)
