@@ -95,19 +95,19 @@ def text(config, ds: data.Dataset) -> tasks.Text:
 TASKS: dict[str, Callable] = {"classification": classification, "text": text}
 
 
-def _load(kind: str, name: str, error=ConfigError) -> Callable:
+def _load(kind: str, name: str) -> Callable:
   """The attribute an import path ``"package.module:attr"`` names.
 
   Raises:
-    ``error``: a name without ':', or a path that does not import.
+    ConfigError: a name without ':', or a path that does not import.
   """
   module, sep, attr = name.partition(":")
   if not sep or not module or not attr:
-    raise error(f"{kind}={name!r} is not an import path 'package.module:attr'.")
+    raise ConfigError(f"{kind}={name!r} is not an import path 'package.module:attr'.")
   try:
     return getattr(importlib.import_module(module), attr)
   except Exception as e:  # the user's module: any failure to import it is a config error
-    raise error(f"{kind}={name!r} cannot be loaded: {type(e).__name__}: "
+    raise ConfigError(f"{kind}={name!r} cannot be loaded: {type(e).__name__}: "
                 f"{_one_line(e)}") from e
 
 
