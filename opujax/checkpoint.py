@@ -5,23 +5,41 @@ fingerprint of every leaf, checked when the state is read back.
 A step that cannot be read, or reads back other than it was saved (a leaf of the wrong
 shape or dtype, not finite, or whose fingerprint differs), is skipped with a warning
 naming it and set aside (``<step>.damaged``), and the newest good step before it
-restored instead.
+restored instead. A save that cannot be written (disk full, quota, permissions) raises
+`WriteFailed` naming the folder; orbax's threads' own reports of it are kept off stderr,
+and its half-written step (``<step>.orbax-checkpoint-tmp``) is never read back.
 """
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from opujax import files
 from opujax.errors import WorkdirError
 
 FINGERPRINT = "fingerprint"
 
 
+class _WriteFailureFilter(logging.Filter):
+  """Drops the log records of orbax's threads whose exception is a write failure
+  (`files.write_failure`): the main thread raises it as one line."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    e = record.exc_info[1] if record.exc_info else None
+    return e is None or files.write_failure(e) is None
+
+
+_QUIET_WRITE_FAILURES = _WriteFailureFilter()
+
+
 def manager(workdir: Path, keep: int):
   import orbax.checkpoint as ocp
+  logging.getLogger("absl").addFilter(_QUIET_WRITE_FAILURES)  # orbax logs through absl
   return ocp.CheckpointManager((Path(workdir) / "checkpoints").absolute(),
                                item_handlers={"default": ocp.StandardCheckpointHandler(),
                                               FINGERPRINT: ocp.JsonCheckpointHandler()},
@@ -67,13 +85,44 @@ def _legacy(mngr, step: int) -> bool:
   return not (Path(mngr.directory) / str(step) / FINGERPRINT).exists()
 
 
+@contextlib.contextmanager
+def managed(workdir: Path, keep: int) -> Iterator:
+  """`manager` for the block, closed at its end once its saves are on disk (a failure of
+  theirs raises `WriteFailed`, unless the block raised first)."""
+  mngr = manager(workdir, keep)
+  try:
+    yield mngr
+  except BaseException:
+    with contextlib.suppress(Exception):
+      mngr.close()
+    raise
+  with files.writing(mngr.directory, "a checkpoint"):
+    mngr.close()
+
+
 def save(mngr, step: int, state, force: bool = False) -> None:
+  """Starts saving ``state`` at ``step`` (orbax writes it in the background).
+
+  Raises:
+    WriteFailed: this or the previous save could not be written.
+  """
   import orbax.checkpoint as ocp
   tree = _savable(state)
   prints = [int(p) for p in jax.device_get(fingerprint(tree)[0])]
-  mngr.save(step, args=ocp.args.Composite(default=ocp.args.StandardSave(tree),
-                                          **{FINGERPRINT: ocp.args.JsonSave(prints)}),
-            force=force)
+  with files.writing(mngr.directory, "a checkpoint"):
+    mngr.save(step, args=ocp.args.Composite(default=ocp.args.StandardSave(tree),
+                                            **{FINGERPRINT: ocp.args.JsonSave(prints)}),
+              force=force)
+
+
+def finish(mngr) -> None:
+  """Waits for the saves in flight.
+
+  Raises:
+    WriteFailed: one could not be written.
+  """
+  with files.writing(mngr.directory, "a checkpoint"):
+    mngr.wait_until_finished()
 
 
 def load(workdir: Path, step: int) -> dict:

@@ -2,11 +2,15 @@
 
 import json
 import math
+import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
+
+from opujax import files
 
 
 def _plain(v):
@@ -15,42 +19,57 @@ def _plain(v):
 
 
 class MetricWriter:
-  """Appends one JSON object per call to metrics.jsonl and the scalars to TensorBoard;
-  writes nothing when not ``enabled`` (the processes other than the first). A run
-  resumed at step ``resumed_at`` hides what TensorBoard holds from that step on (its
-  ``purge_step``: the killed run's events there are replaced, not doubled)."""
+  """Appends one JSON object per call to metrics.jsonl and the scalars to a TensorBoard
+  event file, both on disk when the call returns; writes nothing when not ``enabled``
+  (the processes other than the first). A run resumed at step ``resumed_at`` hides what
+  TensorBoard holds from that step on (a ``SessionLog.START`` there: the killed run's
+  events are replaced, not doubled). Events are written by tensorboardX's `EventsWriter`
+  in the caller's thread: its `SummaryWriter`'s thread dies on a full disk and then
+  blocks the loop, where here a failed write raises `WriteFailed` naming the file."""
 
   def __init__(self, workdir: Path, enabled: bool = True, resumed_at: int | None = None):
     self.enabled = enabled
     if not enabled:
       return
-    from tensorboardX import SummaryWriter
-    self._jsonl = open(workdir / "metrics.jsonl", "a", encoding="utf-8")
-    self._tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=resumed_at)
+    from tensorboardX.event_file_writer import EventsWriter
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+    self.jsonl_path, self.tb_path = workdir / "metrics.jsonl", workdir / "tensorboard"
+    with files.writing(self.jsonl_path):
+      self._jsonl = open(self.jsonl_path, "a", encoding="utf-8")
+    with files.writing(self.tb_path):
+      self.tb_path.mkdir(exist_ok=True)
+      self._tb = EventsWriter(str(self.tb_path / "events"), f".{os.getpid()}.{uuid.uuid4().hex[:8]}")
+      if resumed_at is not None:
+        self._tb.write_event(Event(wall_time=time.time(), step=resumed_at,
+                                   session_log=SessionLog(status=SessionLog.START)))
+      self._tb.flush()
 
   def write(self, step: int, scalars: dict, jsonl: bool = True) -> None:
-    """Logs ``scalars`` at ``step`` (to TensorBoard only, with ``jsonl=False``)."""
+    """Logs ``scalars`` at ``step`` (to TensorBoard only, with ``jsonl=False``).
+
+    Raises:
+      WriteFailed: a file could not be written (disk full, ...).
+    """
     if not self.enabled:
       return
+    from tensorboardX.proto.event_pb2 import Event
+    from tensorboardX.proto.summary_pb2 import Summary
     scalars = {k: _plain(v) for k, v in scalars.items()}
     if jsonl:
-      self._jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
-      self._jsonl.flush()
-    for k, v in scalars.items():
-      if isinstance(v, (int, float)):
-        self._tb.add_scalar(k, v, step)
-
-  def flush(self) -> None:
-    """Puts TensorBoard's buffered events on disk (before a checkpoint: a run killed
-    after it resumes there with its events up to it kept)."""
-    if self.enabled:
+      with files.writing(self.jsonl_path):
+        self._jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
+        self._jsonl.flush()
+    values = [Summary.Value(tag=k, simple_value=v) for k, v in scalars.items()
+              if isinstance(v, (int, float))]
+    with files.writing(self.tb_path):
+      self._tb.write_event(Event(wall_time=time.time(), step=step,
+                                 summary=Summary(value=values)))
       self._tb.flush()
 
   def close(self) -> None:
-    if not self.enabled:
-      return
-    self._jsonl.close()
-    self._tb.close()
+    if self.enabled:
+      self._jsonl.close()
+      self._tb.close()
 
 
 class Progress:

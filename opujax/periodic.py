@@ -4,6 +4,8 @@ and acts when its schedule says so. The loop (`train.train_and_evaluate`) calls 
 order: the training figures (checked finite) before a checkpoint, a checkpoint before an
 evaluation."""
 
+import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +13,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from opujax import accounting, checkpoint, tasks
+from opujax import accounting, checkpoint, files, tasks
 from opujax.errors import Diverged
 from opujax.metrics import MetricWriter, Progress
+
+WINDOW = "train_window.json"  # `TrainLog.keep`'s file in the workdir
 
 
 class Schedule(NamedTuple):
@@ -38,18 +42,26 @@ class Schedule(NamedTuple):
 class TrainLog:
   """The training loss and the task's metrics, averaged over the steps since the last
   log, to the writer (``train/<k>``, ``examples_per_s``) and the progress line at each
-  log step; checked finite there and before each checkpoint.
+  log step; checked finite there and before each checkpoint. A run interrupted between
+  two logs keeps its steps' figures (`keep`) for the run resumed there (``start``), which
+  then logs what an uninterrupted run does.
 
   Raises (on call):
     Diverged: a non-finite loss, naming the step and the checkpoint kept.
   """
 
   def __init__(self, schedule: Schedule, writer: MetricWriter, progress: Progress,
-               batch_size: int, manager, workdir: Path):
+               batch_size: int, manager, workdir: Path, start: int = 0):
     self.schedule, self.writer, self.progress = schedule, writer, progress
     self.batch_size, self.manager, self.workdir = batch_size, manager, workdir
-    self.window: list[tuple[Any, dict]] = []
+    self.window: list[tuple[Any, dict]] = _kept(workdir / WINDOW, start) if writer.enabled else []
     self.t_log = time.perf_counter()
+
+  def keep(self, done: int) -> None:
+    """Writes the figures of the steps since the last log, the run interrupted at ``done``."""
+    if self.writer.enabled:
+      files.write_json(self.workdir / WINDOW, {"step": done, "window": [
+          [float(loss), {k: float(v) for k, v in m.items()}] for loss, m in self.window]})
 
   def __call__(self, done: int, state, out) -> None:
     del state
@@ -75,18 +87,40 @@ class TrainLog:
     self.window, self.t_log = [], time.perf_counter()
 
 
-class Save:
-  """A checkpoint every ``schedule.checkpoint_every`` steps (TensorBoard flushed first:
-  a run killed after it resumes there with its events up to it kept)."""
+def _kept(path: Path, start: int) -> list[tuple[Any, dict]]:
+  """The window `TrainLog.keep` wrote at ``start`` ([] if none, or kept at another step;
+  the file is removed)."""
+  if not path.is_file():
+    return []
+  try:
+    kept = json.loads(path.read_text())
+    window = [(np.float32(loss), {k: np.float32(v) for k, v in m.items()})
+              for loss, m in kept["window"]] if kept["step"] == start else []
+  except (ValueError, KeyError, TypeError, AttributeError):
+    logging.warning("Ignoring %s: damaged (the first training log after it averages fewer "
+                    "steps).", path)
+    window = []
+  path.unlink()
+  return window
 
-  def __init__(self, schedule: Schedule, writer: MetricWriter, manager):
-    self.schedule, self.writer, self.manager = schedule, writer, manager
+
+class Save:
+  """A checkpoint every ``schedule.checkpoint_every`` steps."""
+
+  def __init__(self, schedule: Schedule, manager):
+    self.schedule, self.manager = schedule, manager
 
   def __call__(self, done: int, state, out) -> None:
     del out
     if self.schedule.save(done):
-      self.writer.flush()
       checkpoint.save(self.manager, done, state)
+
+
+def save_now(manager, done: int, state) -> None:
+  """A checkpoint at ``done`` (unless one is there), on disk when this returns."""
+  if manager.latest_step() != done:
+    checkpoint.save(manager, done, state, force=True)
+  checkpoint.finish(manager)
 
 
 class Evaluate:

@@ -3,18 +3,17 @@
 ``python -m opujax.plots WORKDIR`` (also written at the end of every run with diagnostics).
 """
 
-import json
 import sys
 from pathlib import Path
 
 from opujax import files
+from opujax import workdir as workdir_lib
 
 
-def series(metrics_path: Path, prefix: str = "align/") -> dict[str, tuple[list, list]]:
-  """{unit: (steps, values)} of every scalar named ``prefix<unit>`` in metrics.jsonl."""
+def series(workdir: Path, prefix: str = "align/") -> dict[str, tuple[list, list]]:
+  """{unit: (steps, values)} of every scalar named ``prefix<unit>`` in its metrics.jsonl."""
   out: dict[str, tuple[list, list]] = {}
-  for line in metrics_path.read_text().splitlines():
-    record = json.loads(line)
+  for record in workdir_lib.records(workdir):
     for key, value in record.items():
       if key.startswith(prefix) and value is not None:
         steps, values = out.setdefault(key[len(prefix):], ([], []))
@@ -27,7 +26,7 @@ def alignment(workdir: str | Path) -> Path | None:
   """Writes ``alignment.png``: each unit's angle between its update and BP's gradient
   against steps (90° = orthogonal, 0° = BP). Returns its path, or None without data."""
   workdir = Path(workdir)
-  data = series(workdir / "metrics.jsonl")
+  data = series(workdir)
   try:
     import matplotlib  # noqa: F401
   except ImportError:  # e.g. a bare accelerator image: the numbers stay in metrics.jsonl

@@ -216,7 +216,11 @@ def write(workdir: Path, opu: OPUSpec = OPUSpec(), gpu: GPUSpec = GPUSpec()) -> 
   if not path.is_file():
     raise ReportError(f"{workdir} holds no summary.json; pass the workdir of a finished "
                       "run (python -m opujax.run writes one at the end)")
-  summary = json.loads(path.read_text())
+  try:
+    summary = json.loads(path.read_text())
+  except ValueError as e:
+    raise ReportError(f"{path} is damaged ({e}); rerun the run's command to write it "
+                      "again (the run resumes at its end)") from e
   f = figures(summary, opu, gpu)
   files.write_text(workdir / "report.md", markdown(f, summary, opu, gpu))
   plot(f, workdir / "report.png")

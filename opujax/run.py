@@ -3,7 +3,9 @@
 Trains one config (`train.train_and_evaluate`, which validates it first), then draws its
 alignment picture and OPU-versus-GPU report. Bad input
 (config, data, workdir: `errors.UserError`) exits with status 2 and one line saying what
-is wrong; a diverged run exits with 1 and keeps its last good checkpoint.
+is wrong; a diverged run, or one that could not write its files, exits with 1 and keeps
+its last complete checkpoint; SIGINT (Ctrl-C) or SIGTERM stops it after the step in
+flight, with a checkpoint there: exit status 130 or 143.
 """
 
 import datetime
@@ -16,7 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from opujax import config as config_lib
-from opujax.errors import ConfigError, Fault, UserError, WorkdirError
+from opujax.errors import ConfigError, Fault, Interrupted, UserError, WorkdirError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (configs/<name>.py).", lock_config=True)
@@ -89,6 +91,15 @@ def check_writable(workdir: Path) -> None:
                        "to a folder you can write") from e
 
 
+def interrupted(e: Interrupted, workdir: Path, new_workdir: bool) -> str:
+  """The one line of a run stopped by a signal."""
+  rerun = "rerun the same command" + (f" with --workdir {workdir}" if new_workdir else "")
+  if e.step is None:
+    return (f"interrupted ({e.args[0]}) outside a training step; nothing is lost since the "
+            f"last checkpoint; {rerun} to resume")
+  return f"interrupted ({e.args[0]}) at step {e.step}; checkpoint saved; {rerun} to resume"
+
+
 def main(argv: list[str]) -> int:
   del argv
   logging.set_verbosity(logging.WARNING)
@@ -105,6 +116,9 @@ def main(argv: list[str]) -> int:
   except Fault as e:
     print(f"opujax.run: stopped: {e}", file=sys.stderr)
     return 1
+  except Interrupted as e:
+    print(f"opujax.run: {interrupted(e, workdir, _WORKDIR.value is None)}", file=sys.stderr)
+    return e.exit_code
   if jax.process_index() == 0:
     plots.alignment(workdir)
     report.write(workdir)

@@ -20,7 +20,8 @@ sweep config's ``get_config()`` returns a dict (its keys are dotted config paths
 
 Points equal to the base (an axis at the base's own value) share one run. Finished
 points are skipped, so a killed sweep continues (and each run resumes from its own
-checkpoint). Writes ``results.csv`` / ``results.json`` (one row per run, with the
+checkpoint). SIGINT (Ctrl-C) or SIGTERM is passed on to the runs in flight, which stop
+with a checkpoint; the sweep then exits with status 130 or 143. Writes ``results.csv`` / ``results.json`` (one row per run, with the
 alignment of each feedback unit at the run's last diagnostics, ``align/<unit>``) and one
 PNG per swept key: the metric against the key, one line per rule, mean over seeds with
 their spread.
@@ -33,6 +34,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,7 +42,8 @@ from typing import Any, NamedTuple
 from opujax import config as config_lib
 from opujax import files
 from opujax import workdir as workdir_lib
-from opujax.errors import UserError
+from opujax.errors import Interrupted, UserError
+from opujax.interrupts import Interrupts
 
 
 class SweepError(UserError, ValueError):
@@ -219,17 +222,51 @@ def _same(base_value, value) -> bool:
   return as_tuple(base_value) == as_tuple(value)
 
 
-def _execute(run: Run, workdir: Path, quiet: bool) -> Outcome:
+class Children:
+  """The sweep's runs in flight, each in its own session (a terminal's Ctrl-C reaches the
+  sweep alone); `stop` passes a signal on to each of them once, and none starts after."""
+
+  def __init__(self):
+    self.procs: set[subprocess.Popen] = set()
+    self.lock, self.stopped = threading.RLock(), None
+
+  def run(self, cmd: list[str]) -> subprocess.CompletedProcess | None:
+    """``cmd`` to its end (None: the sweep was stopped before it started)."""
+    with self.lock:
+      if self.stopped is not None:
+        return None
+      proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=die_with_parent, start_new_session=True)
+      self.procs.add(proc)
+    out, err = proc.communicate()
+    with self.lock:
+      self.procs.discard(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+  def stop(self, signum: int) -> None:
+    with self.lock:
+      self.stopped = signum
+      for proc in self.procs:
+        proc.send_signal(signum)
+
+
+def _execute(run: Run, workdir: Path, quiet: bool, children: Children) -> Outcome:
   out = workdir / run.name
   if not (out / "summary.json").is_file():
     cmd = [sys.executable, "-m", "opujax.run", "--config", run.config, "--workdir",
            str(out), "--quiet"] + [flag(k, v) for k, v in run.overrides.items()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=die_with_parent)
+    proc = children.run(cmd)
+    if proc is None:
+      return Outcome(error="not started: the sweep was interrupted")
     if not quiet:
       print(f"{run.name}: " + (proc.stdout.strip() or proc.stderr.strip()), flush=True)
     if proc.returncode != 0:
       return Outcome(error=(proc.stderr.strip().splitlines() or ["?"])[-1])
-  summary = json.loads((out / "summary.json").read_text())
+  try:
+    summary = json.loads((out / "summary.json").read_text())
+  except ValueError as e:
+    return Outcome(error=f"{out / 'summary.json'} is damaged ({e}); delete it and rerun the "
+                   "sweep (that run resumes at its end)")
   ran = {k: _get(summary["config"], k) for k in run.overrides}
   stale = {k: v for k, v in ran.items() if not _same(v, run.overrides[k])}
   if stale:
@@ -265,13 +302,22 @@ def die_with_parent() -> None:
 
 def run_sweep(sweep, workdir: Path, parallel: int = 1, quiet: bool = False) -> list[dict]:
   """Runs (or resumes) every point, ``parallel`` processes at a time; writes the tables
-  and plots; returns the rows."""
+  and plots; returns the rows.
+
+  Raises:
+    Interrupted: SIGINT or SIGTERM, passed on to the runs in flight, which each stopped
+      with a checkpoint.
+  """
   runs = plan(sweep)
   workdir.mkdir(parents=True, exist_ok=True)
   unique = list({r.name: r for r in runs}.values())
-  with ThreadPoolExecutor(max(1, parallel)) as pool:
-    done = dict(zip((r.name for r in unique),
-                    pool.map(lambda r: _execute(r, workdir, quiet), unique)))
+  children = Children()
+  with Interrupts(notify=children.stop) as interrupts, interrupts.deferred():
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+      done = dict(zip((r.name for r in unique),
+                      pool.map(lambda r: _execute(r, workdir, quiet, children), unique)))
+  if interrupts.received is not None:
+    raise Interrupted(interrupts.received)
   rows = [row(r, done[r.name]) for r in runs]
   write_table(rows, workdir)
   plot(rows, sweep, workdir)
@@ -393,6 +439,10 @@ def main(argv=None) -> int:
   except UserError as e:
     print(f"opujax.sweep: error: {e}", file=sys.stderr)
     return 2
+  except Interrupted as e:
+    print(f"opujax.sweep: interrupted ({e.args[0]}); the runs in flight stopped with a "
+          "checkpoint; rerun the same command to continue", file=sys.stderr)
+    return e.exit_code
   failed = [r for r in rows if "error" in r]
   for r in failed:
     print(f"opujax.sweep: {r['name']} failed: {r['error']}", file=sys.stderr)

@@ -24,7 +24,8 @@ from opujax import config as config_lib
 from opujax import data as data_lib
 from opujax import devices, dfa, files, models, parallel, periodic, tasks
 from opujax import workdir as workdir_lib
-from opujax.errors import ConfigError, WorkdirError
+from opujax.errors import ConfigError, Interrupted, WorkdirError
+from opujax.interrupts import Interrupts
 from opujax.metrics import MetricWriter, Progress
 
 
@@ -196,8 +197,8 @@ def resume(manager, state: TrainState, workdir: Path, config, total: int,
     raise WorkdirError(f"{workdir} holds a checkpoint at step {start}, past this config's "
                        f"{total} steps; pass a new --workdir (or the config it was run with).")
   if lead:
-    workdir_lib.record_config(workdir, config)
     workdir_lib.rewind_metrics(workdir, start)
+    workdir_lib.record_config(workdir, config)
   return state
 
 
@@ -235,23 +236,26 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
   Raises:
     ConfigError, data.DataError, WorkdirError: bad input, before anything is written.
     Diverged: NaN/inf loss; the last good checkpoint is kept.
+    WriteFailed: a checkpoint, log or result could not be written (disk full, ...); the
+      complete checkpoints are kept.
+    Interrupted: SIGINT or SIGTERM; in the loop, after the step in flight, saved there.
   """
   config_lib.validate(config)
   d = config.distributed
   parallel.initialize(d.coordinator, d.processes, d.process_id)
   t_start = time.time()
-  task, splits, mesh, model, example = setup(config)
-  units = build.units(config)
-  total = config.steps or splits.steps_per_epoch * config.epochs
-  optimizer = build.optimizer(config, total)
-  state = create_train_state(config, model, example, units, optimizer, mesh, rule_fn)
-  lead, workdir = jax.process_index() == 0, Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  with contextlib.ExitStack() as stack:  # the workdir's lock, held to the end
+  with contextlib.ExitStack() as stack:  # the signals' handlers and the workdir's lock
+    interrupts = stack.enter_context(Interrupts(jax.process_count()))
+    task, splits, mesh, model, example = setup(config)
+    units = build.units(config)
+    total = config.steps or splits.steps_per_epoch * config.epochs
+    optimizer = build.optimizer(config, total)
+    state = create_train_state(config, model, example, units, optimizer, mesh, rule_fn)
+    lead, workdir = jax.process_index() == 0, Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     if lead:
       stack.enter_context(workdir_lib.lock(workdir))
-    manager = checkpoint.manager(workdir, config.keep_checkpoints)
-    stack.callback(manager.close)
+    manager = stack.enter_context(checkpoint.managed(workdir, config.keep_checkpoints))
     state = resume(manager, state, workdir, config, total, lead)
     start = int(state.step)
     steps = compile_steps(config, task, model, units, optimizer, state, example, splits.items,
@@ -270,16 +274,23 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
                                  config.checkpoint_every)
     evaluation = periodic.Evaluate(schedule, writer, steps.evaluate, splits.evals,
                                    task.eval_batch, budget)
-    actions = [periodic.TrainLog(schedule, writer, progress, config.batch_size, manager,
-                                 workdir), periodic.Save(schedule, writer, manager), evaluation]
+    log = periodic.TrainLog(schedule, writer, progress, config.batch_size, manager, workdir,
+                            start)
+    actions = [log, periodic.Save(schedule, manager), evaluation]
     try:
-      for step in range(start, total):
-        batch = order(step)
-        if diagnose and step % config.diagnostics_every == 0:
-          writer.write(step, steps.diagnose(state, train_x, train_y, *batch))
-        state, out = steps.train(state, train_x, train_y, *batch)
-        for action in actions:
-          action(step + 1, state, out)
+      with interrupts.deferred():
+        for step in range(start, total):
+          batch = order(step)
+          if diagnose and step % config.diagnostics_every == 0:
+            writer.write(step, steps.diagnose(state, train_x, train_y, *batch))
+          state, out = steps.train(state, train_x, train_y, *batch)
+          for action in actions:
+            action(step + 1, state, out)
+          if interrupts.stop(step + 1):
+            log.keep(step + 1)
+            periodic.save_now(manager, step + 1, state)
+            raise Interrupted(interrupts.received, step + 1)
+      periodic.save_now(manager, total, state)
       history = evaluation.history or [evaluation.results(total, state)]  # resumed when done
       if hasattr(task, "final"):  # the trained model's own figures (`tasks.Task`)
         extra = task.final(functools.partial(steps.predict, state.params, state.model_state),
@@ -287,9 +298,6 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
         history[-1].update(extra)
         if evaluation.history:  # else logged already, by the run that finished
           writer.write(total, extra)
-      if manager.latest_step() != total:
-        checkpoint.save(manager, total, state, force=True)
-      manager.wait_until_finished()
     except jax.errors.JaxRuntimeError as e:  # a device's host error, as its own type
       devices.raise_host_error(state.rule.device, e)
       raise

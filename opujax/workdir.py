@@ -30,14 +30,19 @@ def lock(workdir: Path) -> Iterator[None]:
   """Holds ``workdir/.lock`` (an exclusive ``flock``, released when the process ends).
 
   Raises:
-    WorkdirError: another process holds it, named by its pid.
+    WorkdirError: another process holds it, named by its pid; or it cannot be opened.
   """
-  fd = os.open(Path(workdir) / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+  path = Path(workdir) / ".lock"
+  try:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  except OSError as e:
+    raise WorkdirError(f"{path} cannot be used as the run's lock ({e.strerror}); remove it "
+                       "(no run holds it then) or pass another --workdir") from e
   try:
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-      holder = os.pread(fd, 32, 0).decode().strip() or "?"
+      holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
       raise WorkdirError(f"{workdir} is in use by process {holder}; wait for it to finish "
                          "or pass another --workdir") from None
     os.ftruncate(fd, 0)
@@ -66,12 +71,19 @@ def check_config(workdir: Path, config) -> None:
   was started with in anything but `RESUMABLE` keys.
 
   Raises:
-    WorkdirError: naming each differing key with both values.
+    WorkdirError: naming each differing key with both values; or a damaged config.json.
   """
   path = Path(workdir) / "config.json"
   if not path.is_file():
     return
-  before, now = _flat(json.loads(path.read_text())), _flat(_plain(config))
+  try:
+    before = json.loads(path.read_text())
+    if not isinstance(before, dict):
+      raise ValueError("not a JSON object")
+  except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    raise WorkdirError(f"{path} is damaged ({e}); delete it to resume with this config "
+                       "(the checkpoints are kept), or pass a new --workdir") from e
+  before, now = _flat(before), _flat(_plain(config))
   # Runs started when every config held every model's keys: those its model does not take.
   before = {k: v for k, v in before.items() if k in now or k not in OLD_MODEL_KEYS}
   before = {**ADDED, **before}
@@ -88,28 +100,52 @@ def record_config(workdir: Path, config) -> None:
   files.write_json(Path(workdir) / "config.json", _plain(config))
 
 
-def _parsed(lines: list[str]) -> list[dict]:
+def _parsed(lines: list[str], path: Path) -> list[dict]:
+  """The records of ``lines``, but a last line torn by a killed process.
+
+  Raises:
+    WorkdirError: an earlier line that is not a record.
+  """
   out = []
-  for line in lines:
+  for i, line in enumerate(lines):
     try:
-      out.append(json.loads(line))
-    except json.JSONDecodeError:  # a line torn by a killed process
-      continue
+      record = json.loads(line)
+      if not (isinstance(record, dict) and isinstance(record.get("step"), int)):
+        raise ValueError("not a record with a step")
+    except ValueError as e:
+      if i == len(lines) - 1:  # torn by a killed process: what the resumed run drops
+        continue
+      raise WorkdirError(f"{path} is damaged at line {i + 1} ({e}); delete that line (or the "
+                         "file: its logged figures are lost, the checkpoints kept) or pass "
+                         "a new --workdir") from e
+    out.append(record)
   return out
 
 
+def _lines(path: Path) -> list[str]:
+  try:
+    return path.read_text().splitlines() if path.is_file() else []
+  except UnicodeDecodeError as e:
+    raise WorkdirError(f"{path} is damaged (not text: {e}); delete it (its logged figures "
+                       "are lost, the checkpoints kept) or pass a new --workdir") from e
+
+
 def records(workdir: Path) -> list[dict]:
-  """The records of ``metrics.jsonl``, but a line torn by a killed process."""
+  """The records of ``metrics.jsonl``, but a last line torn by a killed process.
+
+  Raises:
+    WorkdirError: the file is damaged elsewhere.
+  """
   path = Path(workdir) / "metrics.jsonl"
-  return _parsed(path.read_text().splitlines()) if path.is_file() else []
+  return _parsed(_lines(path), path)
 
 
 def rewind_metrics(workdir: Path, step: int) -> None:
   """Drops what a run logged after ``step`` (and its diagnostics at ``step``, which a run
   resumed there logs again), so that no step is logged twice."""
   path = Path(workdir) / "metrics.jsonl"
-  lines = path.read_text().splitlines() if path.is_file() else []
-  kept = [r for r in _parsed(lines) if r["step"] < step or (
+  lines = _lines(path)
+  kept = [r for r in _parsed(lines, path) if r["step"] < step or (
       r["step"] == step and not any(k.startswith(DIAGNOSTICS) for k in r))]
   if len(kept) < len(lines):
     files.write_text(path, "".join(json.dumps(r) + "\n" for r in kept))

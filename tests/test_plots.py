@@ -10,7 +10,7 @@ def test_series_collects_each_unit_in_step_order(tmp_path, drawn):
            {"step": 100, "train/loss": 2.0},
            {"step": 500, "align/Dense_0": 60.5, "align/head": 0.0}]
   (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(l) for l in lines))
-  assert plots.series(tmp_path / "metrics.jsonl") == {
+  assert plots.series(tmp_path) == {
       "Dense_0": ([0, 500], [89.0, 60.5]), "head": ([0, 500], [0.0, 0.0])}
   assert plots.alignment(tmp_path).read_bytes()[:4] == b"\x89PNG"
   (fig,) = drawn()

@@ -9,10 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import chex
 import jax
 import numpy as np
 import pytest
 
+from opujax import periodic
 from opujax import run as run_lib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,18 +71,58 @@ def test_run_leaves_what_a_researcher_needs(finished):
       summary["final_test_accuracy"])
 
 
-def kill_after_checkpoint(args: list[str], env: dict, workdir: Path, step: int) -> None:
-  """Starts ``args`` and kills it (SIGKILL) once ``workdir`` holds the checkpoint at
-  ``step``, before it finishes."""
-  proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+def signal_after_checkpoint(args: list[str], env: dict, workdir: Path, step: int,
+                            sig: int = signal.SIGKILL) -> subprocess.CompletedProcess:
+  """Starts ``args`` and sends it ``sig`` once ``workdir`` holds the checkpoint at
+  ``step``, before it finishes; returns how it ended."""
+  proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 300
   while not (workdir / "checkpoints" / str(step)).is_dir():
     assert proc.poll() is None and time.time() < deadline, f"no checkpoint at step {step}"
     time.sleep(0.02)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
+  proc.send_signal(sig)
+  out, err = proc.communicate(timeout=300)
   assert not (workdir / "summary.json").exists()
+  return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def kill_after_checkpoint(args: list[str], env: dict, workdir: Path, step: int) -> None:
+  """`signal_after_checkpoint` with SIGKILL."""
+  signal_after_checkpoint(args, env, workdir, step)
+
+
+def metrics_but_speed(workdir: Path) -> list[dict]:
+  return [{k: v for k, v in json.loads(l).items() if k != "examples_per_s"}
+          for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_interrupted_run_saves_where_it_stopped_and_resumes_bit_identical(
+    finished, data_env, tmp_path):
+  """Ctrl-C, then SIGTERM on the resumed run: each stops after the step in flight with a
+  checkpoint there and one line; the twice-resumed run logs and ends as the
+  uninterrupted one."""
+  reference, _ = finished
+  workdir = tmp_path / "interrupted"
+  args = [sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py", *TINY,
+          "--workdir", str(workdir)]
+  env, stopped = {**os.environ, **data_env}, 50
+  for sig, status in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+    result = signal_after_checkpoint(args, env, workdir, stopped, sig)
+    assert result.returncode == status, result.stderr
+    line, = result.stderr.strip().splitlines()
+    assert line.startswith(f"opujax.run: interrupted ({sig.name}) at step "), line
+    assert line.endswith("checkpoint saved; rerun the same command to resume"), line
+    step = int(line.split(" at step ")[1].split(";")[0])
+    assert stopped <= step < 300 and (workdir / "checkpoints" / str(step)).is_dir()
+    stopped = step + 50 - step % 50  # the resumed run's first periodic checkpoint
+  result = run(args[3:], data_env)
+  assert result.returncode == 0, result.stderr
+  assert json.loads((workdir / "summary.json").read_text())["resumed_from_step"] == step
+  got, want = restore(workdir, 300), restore(reference, 300)
+  chex.assert_trees_all_equal(got, want)
+  assert metrics_but_speed(workdir) == metrics_but_speed(reference)
+  assert not (workdir / periodic.WINDOW).exists()
 
 
 def test_killed_run_resumes_to_the_same_parameters(finished, data_env, tmp_path):
@@ -253,6 +295,32 @@ def cli(argv: list[str], capsys) -> tuple[int, list[str]]:
   except SystemExit as e:
     status = e.code
   return status, capsys.readouterr().err.strip().splitlines()
+
+
+DAMAGED = {  # a record of a run folder, damaged; the start of the line that names it
+    "config.json": (lambda p: p.write_text('{"rule": "dfa", '), "config.json is damaged"),
+    "metrics.jsonl": (lambda p: p.write_text("garbage\n" + p.read_text()),
+                      "metrics.jsonl is damaged at line 1"),
+    ".lock": (lambda p: (p.unlink(), p.mkdir()), ".lock cannot be used as the run's lock"),
+}
+
+
+@pytest.mark.parametrize("name", DAMAGED)
+def test_a_damaged_run_folder_record_is_one_line_and_exit_2(name, finished, tmp_path, capsys):
+  workdir = copy_run(finished, tmp_path / "damaged")
+  damage, message = DAMAGED[name]
+  damage(workdir / name)
+
+  def stamps():  # but the lock's, which holds the pid of the process that took it last
+    return sorted((p.relative_to(workdir), p.stat().st_mtime_ns) for p in workdir.rglob("*")
+                  if p.name != ".lock")
+
+  before = stamps()
+  status, lines = cli(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)],
+                      capsys)
+  assert status == 2 and len(lines) == 1 and message in lines[0], lines
+  assert "delete" in lines[0] or "remove" in lines[0]
+  assert stamps() == before
 
 
 @pytest.fixture(scope="module")

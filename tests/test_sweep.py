@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -89,7 +90,8 @@ def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
   base = tmp_path / "tiny_base.py"
   base.write_text("from opujax import config\n\n\ndef get_config():\n"
                   "  c = config.default('mnist', 'dfa')\n" +
-                  "".join(f"  c.{k} = {v!r}\n" for k, v in TINY.items()) + "  return c\n")
+                  "".join(f"  c.{k} = {v!r}\n" for k, v in {
+                      **TINY, "steps": 120, "checkpoint_every": 10}.items()) + "  return c\n")
   cfg = tmp_path / "sweep_tiny.py"
   cfg.write_text(f"def get_config():\n  return {{'base': {str(base)!r}, "
                  "'axes': {'model.dropout': [0.2, 0.5], 'data.shift': [0]}, "
@@ -97,9 +99,23 @@ def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
   out = tmp_path / "out"
   cmd = [sys.executable, "-m", "opujax.sweep", "--config", str(cfg), "--workdir", str(out),
          "--parallel", "2", "--quiet"]
+  sweep = subprocess.Popen(cmd, cwd=ROOT, env=os.environ, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 300
+  while not list(out.glob("*/checkpoints/10")):  # a run in flight: stop the sweep
+    assert sweep.poll() is None and time.time() < deadline
+    time.sleep(0.02)
+  sweep.send_signal(signal.SIGTERM)
+  assert sweep.wait(timeout=300) == 143
+  assert sweep.stderr.read().strip().splitlines() == [
+      "opujax.sweep: interrupted (SIGTERM); the runs in flight stopped with a checkpoint; "
+      "rerun the same command to continue"]
+  stopped = [p.parent.parent for p in out.glob("*/checkpoints/10")]
+  assert stopped and not any((p / "summary.json").exists() for p in stopped)
   proc = subprocess.run(cmd, cwd=ROOT, env=os.environ, capture_output=True, text=True,
                         timeout=600)
   assert proc.returncode == 0, proc.stderr
+  assert all(json.loads((p / "summary.json").read_text())["resumed_from_step"] >= 10
+             for p in stopped)
   rows = json.loads((out / "results.json").read_text())
   # dropout 0.2 and shift 0 are the base's values: one shared run per rule.
   assert len(rows) == 6 and {r["rule"] for r in rows} == {"dfa", "shallow"}

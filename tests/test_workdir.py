@@ -68,3 +68,22 @@ def test_a_run_started_when_configs_held_every_models_keys_resumes(tmp_path):
   (tmp_path / "config.json").write_text(json.dumps(saved))
   with pytest.raises(WorkdirError, match=r"model.widths \[400, 400\] -> \[800, 800\]"):
     workdir.check_config(tmp_path, c)
+
+
+def test_a_damaged_record_names_its_file_and_line(tmp_path):
+  path = tmp_path / "metrics.jsonl"
+  path.write_text('{"step": 1, "a": 1.0}\n[1, 2]\n{"step": 3, "a": 0.5}\n')
+  with pytest.raises(WorkdirError, match=r"metrics.jsonl is damaged at line 2 \(not a record"):
+    workdir.records(tmp_path)
+  path.write_bytes(b'{"step": 1}\n\xff\xfe\n')
+  with pytest.raises(WorkdirError, match=r"metrics.jsonl is damaged \(not text"):
+    workdir.rewind_metrics(tmp_path, 1)
+  path.write_text('{"step": 1, "a": 1.0}\n{"step": 2, "a"')  # torn last line: dropped
+  assert workdir.records(tmp_path) == [{"step": 1, "a": 1.0}]
+  (tmp_path / "config.json").write_text('{"seed": 0, ')
+  with pytest.raises(WorkdirError, match=r"config.json is damaged \(.*\); delete it"):
+    workdir.check_config(tmp_path, config_lib.default())
+  (tmp_path / ".lock").mkdir()
+  with pytest.raises(WorkdirError, match=r"\.lock cannot be used as the run's lock"):
+    with workdir.lock(tmp_path):
+      pass
