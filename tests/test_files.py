@@ -1,11 +1,14 @@
 """opujax.files: whole files or nothing."""
 
+import errno
 import json
+import os
 import stat
 
 import pytest
 
 from opujax import files
+from opujax.errors import WriteFailed
 
 
 def test_write_json_replaces_the_whole_file_readable(tmp_path):
@@ -38,3 +41,22 @@ def test_figure_saves_what_was_drawn_or_nothing(tmp_path):
     with files.figure(tmp_path / "b.png") as (_, ax):
       raise ValueError("drawing failed")
   assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_a_full_disk_is_one_error_naming_the_file_and_the_old_file_stays(tmp_path):
+  path = files.write_text(tmp_path / "summary.json", "old")
+
+  def full(p):
+    p.write_text("half")
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+  with pytest.raises(WriteFailed, match=rf"could not write {path}: No space left on device; "):
+    files.write_atomic(path, full)
+  assert path.read_text() == "old" and sorted(tmp_path.iterdir()) == [path]
+  tensorstore = ValueError('RESOURCE_EXHAUSTED: Failed writing "x": No space left on device')
+  assert files.write_failure(tensorstore) == "No space left on device"
+  assert files.write_failure(OSError(errno.EROFS, "ro")) == "Read-only file system"
+  assert files.write_failure(OSError(errno.ENOENT, "gone")) is None
+  with pytest.raises(KeyError):  # not a write failure: as it was
+    with files.writing(path):
+      raise KeyError("x")

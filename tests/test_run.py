@@ -151,6 +151,37 @@ def test_killed_run_resumes_to_the_same_parameters(finished, data_env, tmp_path)
       if "train/loss" in json.loads(l)}
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 700 kB tmpfs (room for the tiny run's first checkpoint, not its second), or skip
+  where this process may not mount one (not root)."""
+  disk = tmp_path / "disk"
+  disk.mkdir()
+  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs", str(disk)],
+                    capture_output=True).returncode != 0:
+    pytest.skip("cannot mount a tmpfs here (needs root)")
+  yield disk
+  subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_stops_in_one_line_and_the_run_resumes_once_freed(
+    finished, data_env, small_disk):
+  workdir = small_disk / "run"
+  args = ["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)]
+  result = run(args, data_env)
+  assert result.returncode == 1, result.stderr
+  assert result.stderr.strip().splitlines() == [
+      f"opujax.run: stopped: could not write a checkpoint in {workdir}/checkpoints: No space "
+      "left on device; free space there (or make it writable) and rerun the same command "
+      "(a run resumes from its last complete checkpoint)"]
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["50"]
+  subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
+  result = run(args, data_env)
+  assert result.returncode == 0, result.stderr
+  assert json.loads((workdir / "summary.json").read_text())["resumed_from_step"] == 50
+  chex.assert_trees_all_equal(restore(workdir, 300), restore(finished[0], 300))
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(finished, data_env, tmp_path):
   workdir = copy_run(finished, tmp_path / "diverge")
   (workdir / "config.json").unlink()  # a run folder older than the config record: resumable

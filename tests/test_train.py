@@ -84,3 +84,34 @@ def test_a_stateful_model_resumes_to_the_same_state(model, widths, data_env, tmp
   means = [a for p, a in jax.tree_util.tree_leaves_with_path(restored[0]["model_state"])
            if "mean" in jax.tree_util.keystr(p)]
   assert means and all(np.abs(m).max() > 0 for m in means)
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_the_run_in_one_error(
+    data_env, tmp_path, monkeypatch, caplog):
+  """orbax's thread writing step 4 meets a full disk (an injected ENOSPC): the run raises
+  `WriteFailed` naming the folder, orbax's own tracebacks of it stay off the logs, step 2
+  is kept, the half-written step 4 is not read back, and with space again the run
+  resumes from step 2."""
+  import errno
+
+  from orbax.checkpoint._src.path import async_path
+
+  from opujax.errors import WriteFailed
+  write_text = async_path.write_text
+
+  async def full_disk(path, text):
+    if "checkpoints/4." in str(path):
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return await write_text(path, text)
+
+  c = config_lib.default("mnist", "dfa")
+  c.data.shift, c.model.widths, c.batch_size, c.eval_examples = 0, (8,), 32, 100
+  c.steps, c.checkpoint_every, c.log_every, c.diagnostics_every = 6, 2, 2, 0
+  monkeypatch.setattr(async_path, "write_text", full_disk)
+  with pytest.raises(WriteFailed, match=r"could not write a checkpoint in \S+/checkpoints: No "
+                                        r"space left on device; free space there"):
+    train.train_and_evaluate(c, tmp_path, quiet=True)
+  assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+  assert (tmp_path / "checkpoints" / "2").is_dir() and not (tmp_path / "summary.json").exists()
+  monkeypatch.undo()
+  assert train.train_and_evaluate(c, tmp_path, quiet=True)["resumed_from_step"] == 2
