@@ -20,7 +20,9 @@ Both intensity frames come from one complex product x R: a frame costs one
 matmul against [Re R | Im R] plus the camera.
 
 Real-valued inputs are encoded into binary frames (`encoding`) and decoded linearly,
-so ``frames per row = encoding frames x (1 intensity | 2 or 3 linear)``.
+so ``frames per row = encoding frames x (1 intensity | 2 or 3 linear)``. The optics and
+the camera compute in float32 whatever the input's dtype (binary frames and a camera of
+at most 16 bits carry no more); the decoding, and so the output, is in the input's.
 
 Drift: ``device.drifted(key, frames)`` returns the device after ``frames`` steps of
 R_t = sqrt(1-eps) R_{t-1} + sqrt(eps) R' (eps = ``drift_per_frame``); the calibrated

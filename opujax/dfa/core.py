@@ -133,7 +133,8 @@ def dfa(device, shared: bool = False, error_at: str | None = None) -> Rule:
       of a feedback unit projects the true gradient at that unit's input instead (the
       unit itself is trained by the true error).
   """
-  rms = float(jnp.sqrt(jnp.mean(jnp.square(device.effective_matrix()))))
+  m = device.effective_matrix()  # its RMS in float64 where jax_enable_x64 allows it
+  rms = float(jnp.sqrt(jnp.mean(jnp.square(m.astype(jax.dtypes.canonicalize_dtype(float))))))
   return Rule(device=device, name="dfa", gain=1.0 / rms, shared=shared, error_at=error_at)
 
 

@@ -87,6 +87,25 @@ class RulesTest(chex.TestCase):
     return model, model.init(jax.random.key(1), x)["params"], x, labels
 
 
+@pytest.mark.parametrize("storage", ["materialised", "streamed"])
+def test_under_x64_dfa_through_the_digital_device_is_float64(storage):
+  """With jax_enable_x64, the digital device and DFA compute in the input's float64: the
+  hand-written reference (its matrix the device's, exact in float64) to 1e-12."""
+  with jax.enable_x64(True):
+    model = MLP()
+    x = jax.random.normal(jax.random.key(0), (B, D_IN), jnp.float64)
+    labels = jnp.arange(B) % C
+    params = jax.tree.map(lambda a: a.astype(jnp.float64),
+                          model.init(jax.random.key(1), x)["params"])
+    device = devices.make("digital", C, 3 * H, seed=3, storage=storage)
+    _, grads, _ = jax.jit(dfa.grad_fn(model, xent))(params, dfa.dfa(device), x, labels,
+                                                    jax.random.key(0))
+    m = np.asarray(device.effective_matrix(), np.float64)
+    ref = numpy_dfa(params, x, labels, m, 1 / np.sqrt(np.mean(np.square(m))))
+    assert {g.dtype for g in jax.tree.leaves(grads)} == {np.dtype(np.float64)}
+    chex.assert_trees_all_close(grads, ref, rtol=0, atol=1e-12)
+
+
 def test_shallow_changes_only_the_output_layer(setup):
   model, params, x, labels = setup
   _, grads, _ = dfa.grad_fn(model, xent)(params, dfa.shallow(), x, labels, jax.random.key(0))
