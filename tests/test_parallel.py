@@ -3,9 +3,11 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import chex
@@ -126,3 +128,33 @@ def test_same_losses_on_1_device_8_devices_and_2_processes(data_env, tmp_path):
   np.testing.assert_allclose(_losses(tmp_path / "cube"), one, rtol=1e-5)
   np.testing.assert_allclose(_losses(tmp_path / "two_by_four"), one, rtol=1e-5)
   assert len(list((tmp_path / "two_by_four").glob("metrics.jsonl"))) == 1
+
+
+def test_sigterm_to_one_process_stops_both_at_the_same_step(data_env, tmp_path):
+  """A scheduler's SIGTERM reaches one of two processes: JAX's preemption notice tells
+  the other, both save the checkpoint of the step they agree on and exit 143."""
+  workdir = tmp_path / "run"
+  port = _free_port()
+  data_lib.load("mnist")
+  procs = [subprocess.Popen(
+      [sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py",
+       "--config.model.widths=(32,)", "--config.batch_size=64", "--config.steps=5000",
+       "--config.checkpoint_every=100", "--config.diagnostics_every=0",
+       "--config.mesh.data=2", "--quiet", "--workdir", str(workdir),
+       f"--config.distributed.coordinator=localhost:{port}",
+       "--config.distributed.processes=2", f"--config.distributed.process_id={i}"],
+      cwd=ROOT, env={**os.environ, "JAX_NUM_CPU_DEVICES": "1"}, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True) for i in range(2)]
+  deadline = time.time() + 300
+  while not (workdir / "checkpoints" / "100").is_dir():
+    assert all(p.poll() is None for p in procs) and time.time() < deadline
+    time.sleep(0.02)
+  procs[1].send_signal(signal.SIGTERM)
+  lines = []
+  for p in procs:
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 143, err
+    lines.append([l for l in err.splitlines() if l.startswith("opujax.run:")])
+  assert lines[0] == lines[1] and len(lines[0]) == 1, lines
+  step = int(lines[0][0].split(" at step ")[1].split(";")[0])
+  assert 100 <= step < 5000 and (workdir / "checkpoints" / str(step)).is_dir()
