@@ -25,7 +25,7 @@ from pathlib import Path
 
 from opujax import files
 from opujax.devices.budget import Budget, GPUSpec, OPUSpec, estimate, opu_bounds
-from opujax.errors import UserError
+from opujax.errors import UserError, WriteFailed
 
 
 class ReportError(UserError, ValueError):
@@ -252,6 +252,9 @@ def main(argv=None) -> int:
   except UserError as e:
     print(f"opujax.report: error: {e}", file=sys.stderr)
     return 2
+  except WriteFailed as e:
+    print(f"opujax.report: {e}", file=sys.stderr)
+    return 1
   print(f"OPU {f.opu_s:.3g} s / {f.opu_j:.3g} J, GPU {f.gpu_s:.3g} s / "
         f"{f.gpu_j:.3g} J for {f.projections} projections; report.md and report.png "
         f"in {a['workdir']}")

@@ -111,6 +111,9 @@ def main(argv: list[str]) -> int:
   try:
     check_writable(workdir)
     summary = train.train_and_evaluate(config, workdir, quiet=_QUIET.value)
+    if jax.process_index() == 0:
+      plots.alignment(workdir)
+      report.write(workdir)
   except UserError as e:
     return _fail(e)
   except Fault as e:
@@ -119,9 +122,6 @@ def main(argv: list[str]) -> int:
   except Interrupted as e:
     print(f"opujax.run: {interrupted(e, workdir, _WORKDIR.value is None)}", file=sys.stderr)
     return e.exit_code
-  if jax.process_index() == 0:
-    plots.alignment(workdir)
-    report.write(workdir)
   score = next(k[len("final_test_"):] for k in summary if k.startswith("final_test_"))
   losses = "".join(f", {k} {v:.4f}" for k, v in summary["final"].items()
                    if k.endswith("loss") and k != f"test/{score}")

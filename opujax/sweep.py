@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 from opujax import config as config_lib
 from opujax import files
 from opujax import workdir as workdir_lib
-from opujax.errors import Interrupted, UserError
+from opujax.errors import Interrupted, UserError, WriteFailed
 from opujax.interrupts import Interrupts
 
 
@@ -439,6 +439,9 @@ def main(argv=None) -> int:
   except UserError as e:
     print(f"opujax.sweep: error: {e}", file=sys.stderr)
     return 2
+  except WriteFailed as e:
+    print(f"opujax.sweep: {e}", file=sys.stderr)
+    return 1
   except Interrupted as e:
     print(f"opujax.sweep: interrupted ({e.args[0]}); the runs in flight stopped with a "
           "checkpoint; rerun the same command to continue", file=sys.stderr)

@@ -1,13 +1,15 @@
 """opujax.report: the arithmetic on a hand-computed case, the files, and bad input."""
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from opujax import report
+from opujax import files, report
 from opujax.devices import GPUSpec, OPUSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,3 +100,21 @@ def test_constants_come_from_the_command_line(tmp_path):
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr
   assert "frame_rate_hz 20000" in (tmp_path / "report.md").read_text()
+
+
+def test_a_damaged_summary_or_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
+  (tmp_path / "summary.json").write_text('{"config": ')
+  assert report.main([str(tmp_path)]) == 2
+  assert "summary.json is damaged" in capsys.readouterr().err
+  (tmp_path / "summary.json").write_text(json.dumps(SUMMARY))
+
+  def full_disk(path, write):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+  monkeypatch.setattr(files, "_write_atomic", full_disk)
+  assert report.main([str(tmp_path)]) == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err == [f"opujax.report: could not write {tmp_path / 'report.md'}: No space left on "
+                 "device; free space there (or make it writable) and rerun the same command "
+                 "(a run resumes from its last complete checkpoint)"]
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
