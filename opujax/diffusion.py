@@ -59,8 +59,10 @@ def time_embedding(t_B, d: int):
 class DiT(nn.Module):
   """(B, H, W, C + 1) noisy images with t / T in the last channel -> (B, N, outputs):
   patches embedded linearly, learned positions and the time's embedding (an MLP of its
-  sinusoids) added to every token, ``depth`` `Block`s without a causal mask, a linear
-  head per token."""
+  sinusoids) added to every token, ``depth`` `Block`s without a causal mask, and a linear
+  head per token on the last block's output and the token's own noisy pixels (a long
+  skip, as U-ViT's: through LayerNorms alone a token's output forgets its input's scale,
+  which the noise at large t is)."""
 
   outputs: int
   patch: int = 4
@@ -89,7 +91,8 @@ class DiT(nn.Module):
       h_BxNxD = Block(self.heads, self.mlp_ratio, norm=self.norm, causal=False)(h_BxNxD)
     if self.norm == "pre":
       h_BxNxD = nn.LayerNorm()(h_BxNxD)
-    return nn.Dense(self.outputs, name="head")(h_BxNxD)
+    skip_BxNxK = patchify(image, p)
+    return nn.Dense(self.outputs, name="head")(jnp.concatenate([h_BxNxD, skip_BxNxK], -1))
 
 
 def scaled(x_uint8):
