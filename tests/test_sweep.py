@@ -164,7 +164,7 @@ def test_a_finished_run_of_another_config_is_not_taken(tmp_path):
   (out / "metrics.jsonl").write_text("")
   run = sweep.Run("photons=10.0", "configs/mnist_dfa_opu.py",
                   {"epochs": 6, "device.camera.photons": 10.0}, {}, "")
-  done = sweep._execute(run, tmp_path, quiet=True)
+  done = sweep._execute(run, tmp_path, True, sweep.Children())
   assert "holds a finished run of another config (epochs=10)" in done.error
 
 
