@@ -1,7 +1,8 @@
 """python -m opujax.run --config configs/fashion_mnist_vit_dfa.py
 
-fashion_mnist: a Vision Transformer (`config.vit`: 4x4 patches, d_model 64, 4 pre-LN
-blocks) trained with DFA, each block one feedback unit and the head.
+fashion_mnist: a Vision Transformer (`config.vit`: 7x7 patches, d_model 128, 4 post-LN
+blocks) trained with DFA by Launay et al.'s recipe: the error at the head's input, one
+feedback matrix shared by blocks 1-3 and the head.
 """
 
 from opujax import config

@@ -1,8 +1,9 @@
 """python -m opujax.run --config configs/fashion_mnist_vit_dfa_opu.py
 
-fashion_mnist: a Vision Transformer (`config.vit`: 4x4 patches, d_model 64, 4 pre-LN
-blocks) trained with optical DFA through the simulated OPU with realistic noise, each
-block one feedback unit, the error sent in the shipped code (`devices.DFA_CODE`).
+fashion_mnist: a Vision Transformer (`config.vit`: 7x7 patches, d_model 128, 4 post-LN
+blocks) trained with optical DFA through the simulated OPU with realistic noise (Launay
+et al.'s recipe, as `fashion_mnist_vit_dfa`; the error sent in the shipped code,
+`devices.DFA_CODE`).
 """
 
 from opujax import config

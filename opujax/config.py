@@ -165,14 +165,20 @@ def stateful(model: str = "resnet", rule: str = "dfa") -> ml_collections.ConfigD
 
 def vit(rule: str = "dfa") -> ml_collections.ConfigDict:
   """A Vision Transformer on Fashion-MNIST, named by import path as a user's model would
-  be (`opujax.models.vit`): 4x4 patches (49 tokens and a class token), d_model 64, 4
-  post-LN blocks of 4 heads, MLP ratio 2; Adam 1e-3 after 200 steps of warm-up, cosine
-  decay, batch 128, 8 epochs. With ``dfa``, Launay et al.'s Transformer recipe (as `lm`):
-  the error taken at the head's input, projected by one feedback matrix shared by the
-  blocks but the first (which learns through the second's input) and the head; fed to
-  every block of a pre-LN ViT, DFA did not learn (17 % after 300 steps, post-LN 50 %)."""
-  return patch_transformer(default("fashion_mnist", rule), name="opujax.models.vit:ViT",
-                           pool="cls", dropout=0.0)
+  be (`opujax.models.vit`): 7x7 patches (16 tokens and a class token), d_model 128, 4
+  post-LN blocks of 4 heads, MLP ratio 2, training images mirrored left-right at random;
+  Adam 1e-3 (DFA: 3e-3) after 200 steps of warm-up, cosine decay, batch 128, 15 epochs.
+  With ``dfa``, Launay et al.'s Transformer recipe (as `lm`): the error taken at the
+  head's input, projected by one feedback matrix shared by the blocks but the first
+  (which learns through the second's input) and the head; fed to every block of a pre-LN
+  ViT, DFA did not learn (17 % after 300 steps, post-LN 50 %)."""
+  c = patch_transformer(default("fashion_mnist", rule), name="opujax.models.vit:ViT",
+                        pool="cls", dropout=0.0)
+  c.model.update(patch=7, d_model=128)
+  c.data.flip, c.epochs = True, 15
+  if rule == "dfa":
+    c.optimizer.learning_rate = 3e-3
+  return c
 
 
 def patch_transformer(c: ml_collections.ConfigDict, **model) -> ml_collections.ConfigDict:
