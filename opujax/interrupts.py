@@ -44,8 +44,8 @@ class Interrupts:
   def _handle(self, signum: int, frame) -> None:
     del frame
     if self.received is not None:
-      sys.stderr.write(f"{signal.Signals(signum).name} again: stopped at once; the run "
-                       "resumes from its last complete checkpoint\n")
+      sys.stderr.write(f"{signal.Signals(signum).name} again: stopped at once; rerun the "
+                       "same command to resume from the last complete checkpoint\n")
       sys.stderr.flush()
       os._exit(128 + signum)
     if not self.deferring:

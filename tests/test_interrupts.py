@@ -30,7 +30,7 @@ def test_in_the_loop_a_signal_is_noted_and_a_second_ends_the_process(monkeypatch
     assert exits == []
     signal.raise_signal(signal.SIGINT)
     assert exits == [130]
-  assert "SIGINT again: stopped at once" in capfd.readouterr().err
+  assert "SIGINT again: stopped at once; rerun the same command" in capfd.readouterr().err
   assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
