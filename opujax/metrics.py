@@ -5,7 +5,6 @@ import math
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,9 @@ class MetricWriter:
       self._jsonl = open(self.jsonl_path, "a", encoding="utf-8")
     with files.writing(self.tb_path):
       self.tb_path.mkdir(exist_ok=True)
-      self._tb = EventsWriter(str(self.tb_path / "events"), f".{os.getpid()}.{uuid.uuid4().hex[:8]}")
+      # TensorBoard reads a folder's event files in name order: a run resumed within the
+      # second its files were named must sort after them (its purge comes later).
+      self._tb = EventsWriter(str(self.tb_path / "events"), f".{time.time_ns()}.{os.getpid()}")
       if resumed_at is not None:
         self._tb.write_event(Event(wall_time=time.time(), step=resumed_at,
                                    session_log=SessionLog(status=SessionLog.START)))
