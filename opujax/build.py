@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from opujax import data, devices, dfa, models, tasks
+from opujax import averaging, data, devices, dfa, models, tasks
 from opujax.errors import ConfigError, UserError
 
 MODELS: dict[str, Callable] = {"mlp": models.MLP, "cnn": models.CNN, "resnet": models.ResNet,
@@ -267,7 +267,8 @@ def call_kwargs(model, train: bool) -> dict:
 
 def optimizer(config, total_steps: int) -> optax.GradientTransformation:
   """The optimizer, its learning rate on the schedule (after ``optimizer.warmup`` steps
-  of linear warm-up), its updates clipped to global norm ``optimizer.clip`` (0: not)."""
+  of linear warm-up), its updates clipped to global norm ``optimizer.clip`` (0: not),
+  the parameters averaged with decay ``optimizer.ema`` (0: not; `averaging`)."""
   o = config.optimizer
   lr = SCHEDULES[o.schedule](o.learning_rate, max(total_steps - o.warmup, 1))
   if o.warmup:
@@ -275,7 +276,8 @@ def optimizer(config, total_steps: int) -> optax.GradientTransformation:
     lr = optax.join_schedules([optax.linear_schedule(0.0, o.learning_rate, o.warmup), after],
                               [o.warmup])
   opt = OPTIMIZERS[o.name](lr, o)
-  return optax.chain(optax.clip_by_global_norm(o.clip), opt) if o.clip else opt
+  opt = optax.chain(optax.clip_by_global_norm(o.clip), opt) if o.clip else opt
+  return optax.chain(opt, averaging.param_average(o.ema)) if o.get("ema") else opt
 
 
 def units(config) -> tuple:

@@ -74,11 +74,12 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
                                         "options": ml_collections.ConfigDict(),
                                         "camera": camera()})
   # b1, b2, eps: Adam's (adam, adamw); clip: global gradient-norm clipping (0: none);
-  # warmup: steps of linear warm-up before the schedule.
+  # warmup: steps of linear warm-up before the schedule; ema: the decay of a moving
+  # average of the parameters that evaluation and a task's final figures use (0: none).
   c.optimizer = ml_collections.ConfigDict({"name": "adam", "learning_rate": 1e-3,
                                            "schedule": "cosine", "weight_decay": 0.0,
                                            "b1": 0.9, "b2": 0.999, "eps": 1e-8, "clip": 0.0,
-                                           "warmup": 0})
+                                           "warmup": 0, "ema": 0.0})
   # Devices: a (data, fsdp, tensor) mesh over all of them (-1: the rest); processes:
   # jax.distributed from these keys or $JAX_COORDINATOR_ADDRESS, ... (opujax.parallel).
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1, "tensor": 1})
@@ -276,7 +277,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("optimizer.learning_rate", "optimizer.eps", "batch_size", "epochs"):
     sub, _, leaf = key.rpartition(".")
     _positive(key, getattr(config[sub] if sub else config, leaf))
-  for key in ("b1", "b2"):
+  for key in ("b1", "b2", "ema"):
     if not isinstance(config.optimizer[key], float) or not 0 <= config.optimizer[key] < 1:
       raise ConfigError(f"optimizer.{key} must be in [0, 1), got {config.optimizer[key]!r}.")
   clip = config.optimizer.clip

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from opujax import accounting, checkpoint, files, tasks
+from opujax import accounting, averaging, checkpoint, files, tasks
 from opujax.errors import Diverged
 from opujax.metrics import MetricWriter, Progress
 
@@ -124,8 +124,8 @@ def save_now(manager, done: int, state) -> None:
 
 
 class Evaluate:
-  """Every evaluation split's metrics (`evaluate`) at each epoch's end and at the last
-  step, logged as ``<split>/<k>`` with the epoch and the device's budget so far;
+  """Every evaluation split's metrics (`evaluate`, of the parameters' average where the
+  optimizer keeps one: `averaging`) at each epoch's end and at the last step, logged as ``<split>/<k>`` with the epoch and the device's budget so far;
   ``history`` holds them."""
 
   def __init__(self, schedule: Schedule, writer: MetricWriter, eval_fn: Callable,
@@ -138,8 +138,8 @@ class Evaluate:
     out = {"epoch": done / self.schedule.steps_per_epoch}
     for split, (x, y) in self.evals.items():
       if len(x):
-        for k, v in evaluate(self.eval_fn, state.params, state.model_state, x, y,
-                             self.eval_batch).items():
+        for k, v in evaluate(self.eval_fn, averaging.averaged(state.params, state.opt_state),
+                             state.model_state, x, y, self.eval_batch).items():
           out[f"{split}/{k}"] = v
     if self.budget_per_step is not None:
       out.update(accounting.budget_metrics(self.budget_per_step * done))

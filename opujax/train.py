@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx, struct
 
-from opujax import accounting, build, checkpoint
+from opujax import accounting, averaging, build, checkpoint
 from opujax import config as config_lib
 from opujax import data as data_lib
 from opujax import devices, dfa, files, models, parallel, periodic, tasks
@@ -293,7 +293,8 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
       periodic.save_now(manager, total, state)
       history = evaluation.history or [evaluation.results(total, state)]  # resumed when done
       if hasattr(task, "final"):  # the trained model's own figures (`tasks.Task`)
-        extra = task.final(functools.partial(steps.predict, state.params, state.model_state),
+        params = averaging.averaged(state.params, state.opt_state)
+        extra = task.final(functools.partial(steps.predict, params, state.model_state),
                            workdir if lead else None)
         history[-1].update(extra)
         if evaluation.history:  # else logged already, by the run that finished

@@ -19,7 +19,6 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from opujax import config as config_lib
-from opujax import data as data_lib
 from opujax import build, devices, dfa, models, parallel, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +84,9 @@ def test_train_state_feedback_device_split_along_its_output():
                                 np.asarray(devices.make("digital", 10, 32, seed=1).weights))
 
 
+DIGITS = "--config.dataset=opujax.data.synthetic:digits"  # MNIST's shapes, made in memory
+
+
 def _free_port() -> int:
   with socket.socket() as s:
     s.bind(("localhost", 0))
@@ -96,11 +98,11 @@ def _losses(workdir: Path) -> list[float]:
   return [l["train/loss"] for l in lines if "train/loss" in l]
 
 
-def test_same_losses_on_1_device_8_devices_and_2_processes(data_env, tmp_path):
+def test_same_losses_on_1_device_8_devices_and_2_processes(tmp_path):
   """5 DFA steps of a tiny MLP: one device; data x fsdp = 2 x 4 emulated devices; data x
   fsdp x tensor = 2 x 2 x 2; and jax.distributed with 2 processes of 4 devices each on
   localhost."""
-  common = [sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py",
+  common = [sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py", DIGITS,
             "--config.model.widths=(32,)", "--config.batch_size=64", "--config.steps=5",
             "--config.log_every=1", "--config.diagnostics_every=0", "--quiet"]
   sharded = ["--config.mesh.data=2", "--config.mesh.fsdp=4"]
@@ -111,7 +113,6 @@ def test_same_losses_on_1_device_8_devices_and_2_processes(data_env, tmp_path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 
-  data_lib.load("mnist")  # prepared once, before the processes read the cache
   port = _free_port()
   cube = ["--config.mesh.data=2", "--config.mesh.fsdp=2", "--config.mesh.tensor=2"]
   procs = [launch("one", 1, []), launch("eight", 8, sharded), launch("cube", 8, cube)] + [
@@ -130,14 +131,13 @@ def test_same_losses_on_1_device_8_devices_and_2_processes(data_env, tmp_path):
   assert len(list((tmp_path / "two_by_four").glob("metrics.jsonl"))) == 1
 
 
-def test_sigterm_to_one_process_stops_both_at_the_same_step(data_env, tmp_path):
+def test_sigterm_to_one_process_stops_both_at_the_same_step(tmp_path):
   """A scheduler's SIGTERM reaches one of two processes: JAX's preemption notice tells
   the other, both save the checkpoint of the step they agree on and exit 143."""
   workdir = tmp_path / "run"
   port = _free_port()
-  data_lib.load("mnist")
   procs = [subprocess.Popen(
-      [sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py",
+      [sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py", DIGITS,
        "--config.model.widths=(32,)", "--config.batch_size=64", "--config.steps=5000",
        "--config.checkpoint_every=100", "--config.diagnostics_every=0",
        "--config.mesh.data=2", "--quiet", "--workdir", str(workdir),

@@ -18,15 +18,16 @@ from opujax import periodic
 from opujax import run as run_lib
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--config.model.widths=(32,)", "--config.batch_size=200", "--config.epochs=1",
+DIGITS = "--config.dataset=opujax.data.synthetic:digits"  # MNIST's shapes, made in memory
+TINY = [DIGITS, "--config.model.widths=(32,)", "--config.batch_size=200", "--config.epochs=1",
         "--config.model.dropout=0.0",
         "--config.log_every=40", "--config.checkpoint_every=50", "--config.diagnostics_every=100",
         "--quiet"]
 
 
-def run(args, env, **kw):
-  return subprocess.run([sys.executable, "-m", "opujax.run", *args], cwd=ROOT, env={
-      **os.environ, **env}, capture_output=True, text=True, timeout=600, **kw)
+def run(args, **kw):
+  return subprocess.run([sys.executable, "-m", "opujax.run", *args], cwd=ROOT, env=os.environ,
+                        capture_output=True, text=True, timeout=600, **kw)
 
 
 def restore(workdir: Path, step: int):
@@ -40,10 +41,10 @@ def copy_run(finished, workdir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finished(data_env, tmp_path_factory):
+def finished(tmp_path_factory):
   """One uninterrupted tiny DFA run."""
   workdir = tmp_path_factory.mktemp("uninterrupted")
-  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)], data_env)
+  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)])
   assert result.returncode == 0, result.stderr
   return workdir, result
 
@@ -98,7 +99,7 @@ def metrics_but_speed(workdir: Path) -> list[dict]:
 
 
 def test_interrupted_run_saves_where_it_stopped_and_resumes_bit_identical(
-    finished, data_env, tmp_path):
+    finished, tmp_path):
   """Ctrl-C, then SIGTERM on the resumed run: each stops after the step in flight with a
   checkpoint there and one line; the twice-resumed run logs and ends as the
   uninterrupted one."""
@@ -106,7 +107,7 @@ def test_interrupted_run_saves_where_it_stopped_and_resumes_bit_identical(
   workdir = tmp_path / "interrupted"
   args = [sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py", *TINY,
           "--workdir", str(workdir)]
-  env, stopped = {**os.environ, **data_env}, 50
+  env, stopped = os.environ, 50
   for sig, status in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
     result = signal_after_checkpoint(args, env, workdir, stopped, sig)
     assert result.returncode == status, result.stderr
@@ -116,7 +117,7 @@ def test_interrupted_run_saves_where_it_stopped_and_resumes_bit_identical(
     step = int(line.split(" at step ")[1].split(";")[0])
     assert stopped <= step < 300 and (workdir / "checkpoints" / str(step)).is_dir()
     stopped = step + 50 - step % 50  # the resumed run's first periodic checkpoint
-  result = run(args[3:], data_env)
+  result = run(args[3:])
   assert result.returncode == 0, result.stderr
   assert json.loads((workdir / "summary.json").read_text())["resumed_from_step"] == step
   got, want = restore(workdir, 300), restore(reference, 300)
@@ -125,13 +126,13 @@ def test_interrupted_run_saves_where_it_stopped_and_resumes_bit_identical(
   assert not (workdir / periodic.WINDOW).exists()
 
 
-def test_killed_run_resumes_to_the_same_parameters(finished, data_env, tmp_path):
+def test_killed_run_resumes_to_the_same_parameters(finished, tmp_path):
   reference, _ = finished
   workdir = tmp_path / "killed"
   kill_after_checkpoint([sys.executable, "-m", "opujax.run", "--config", "configs/mnist_dfa.py",
-                         *TINY, "--workdir", str(workdir)], {**os.environ, **data_env},
+                         *TINY, "--workdir", str(workdir)], os.environ,
                         workdir, 100)
-  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)], data_env)
+  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)])
   assert result.returncode == 0, result.stderr
   got, want = restore(workdir, 300), restore(reference, 300)
   for a, b in zip(jax.tree.leaves(got["params"]), jax.tree.leaves(want["params"])):
@@ -165,10 +166,10 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_stops_in_one_line_and_the_run_resumes_once_freed(
-    finished, data_env, small_disk):
+    finished, small_disk):
   workdir = small_disk / "run"
   args = ["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)]
-  result = run(args, data_env)
+  result = run(args)
   assert result.returncode == 1, result.stderr
   assert result.stderr.strip().splitlines() == [
       f"opujax.run: stopped: could not write a checkpoint in {workdir}/checkpoints: No space "
@@ -176,17 +177,17 @@ def test_a_full_disk_stops_in_one_line_and_the_run_resumes_once_freed(
       "(a run resumes from its last complete checkpoint)"]
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["50"]
   subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
-  result = run(args, data_env)
+  result = run(args)
   assert result.returncode == 0, result.stderr
   assert json.loads((workdir / "summary.json").read_text())["resumed_from_step"] == 50
   chex.assert_trees_all_equal(restore(workdir, 300), restore(finished[0], 300))
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(finished, data_env, tmp_path):
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(finished, tmp_path):
   workdir = copy_run(finished, tmp_path / "diverge")
   (workdir / "config.json").unlink()  # a run folder older than the config record: resumable
   result = run(["--config", "configs/mnist_dfa.py", *TINY, "--config.epochs=2",
-                "--config.optimizer.learning_rate=1e38", "--workdir", str(workdir)], data_env)
+                "--config.optimizer.learning_rate=1e38", "--workdir", str(workdir)])
   assert result.returncode == 1
   assert "loss became" in result.stderr and "Traceback" not in result.stderr
   steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
@@ -195,9 +196,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(finished, data_env, t
       restore(workdir, 300)["params"]))
 
 
-def test_rerunning_a_finished_run_reports_it_again(finished, data_env, tmp_path):
+def test_rerunning_a_finished_run_reports_it_again(finished, tmp_path):
   workdir = copy_run(finished, tmp_path / "again")
-  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)], data_env)
+  result = run(["--config", "configs/mnist_dfa.py", *TINY, "--workdir", str(workdir)])
   assert result.returncode == 0, result.stderr
   again = json.loads((workdir / "summary.json").read_text())
   first = json.loads((finished[0] / "summary.json").read_text())
@@ -228,7 +229,7 @@ def _flip_bytes(step_dir: Path):
                                     lambda d: shutil.rmtree(d / "default")],
                          ids=["truncated", "flipped_bytes", "default_deleted"])
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
-    damage, finished, mnist, tmp_path, capsys, caplog):
+    damage, finished, tmp_path, capsys, caplog):
   workdir = copy_run(finished, tmp_path / "damaged")
   steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
   damage(workdir / "checkpoints" / str(steps[-1]))
@@ -246,7 +247,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
   assert (workdir / "checkpoints" / f"{steps[-1]}.damaged").is_dir()  # kept for a look
 
 
-def test_no_readable_checkpoint_is_a_clear_error(finished, mnist, tmp_path, capsys):
+def test_no_readable_checkpoint_is_a_clear_error(finished, tmp_path, capsys):
   workdir = copy_run(finished, tmp_path / "all_damaged")
   for d in (workdir / "checkpoints").iterdir():
     if d.name.isdigit():
@@ -263,12 +264,10 @@ def test_no_readable_checkpoint_is_a_clear_error(finished, mnist, tmp_path, caps
     ("--config.optimizer.learning_rate=0.5", "optimizer.learning_rate 0.001 -> 0.5"),
     ("--config.steps=100", "a checkpoint at step 300, past this config's 100 steps"),
 ])
-def test_resuming_another_config_is_a_clear_error(change, message, finished, data_env,
-                                                  tmp_path):
+def test_resuming_another_config_is_a_clear_error(change, message, finished, tmp_path):
   workdir = copy_run(finished, tmp_path / "other")
   before = sorted(p.name for p in workdir.rglob("*"))
-  result = run(["--config", "configs/mnist_dfa.py", *TINY, change, "--workdir", str(workdir)],
-               data_env)
+  result = run(["--config", "configs/mnist_dfa.py", *TINY, change, "--workdir", str(workdir)])
   assert result.returncode == 2 and message in result.stderr
   assert len(result.stderr.strip().splitlines()) == 1
   assert sorted(p.name for p in workdir.rglob("*")) == before
@@ -290,7 +289,7 @@ BAD = [
     (["--config", "configs/mnist_dfa.py", "--config.model.name=vgg"], "model.name"),
     (["--config", "configs/mnist_dfa.py", "--config.dataset=tiny_shakespeare"],
      "tiny_shakespeare is text for model.name='transformer'"),
-    (["--config", "configs/mnist_dfa.py", "--config.mesh.data=3"], "needs 3 devices"),
+    (["--config", "configs/mnist_dfa.py", DIGITS, "--config.mesh.data=3"], "needs 3 devices"),
     (["--config", "configs/mnist_dfa.py", "--config.rule=backprop"], "rule='backprop'"),
     (["--config", "configs/mnist_dfa.py", "--config.device.name=laser"], "device.name"),
     (["--config", "configs/mnist_dfa.py", "--config.optimizer.learning_rate=0"], "learning_rate"),
@@ -299,8 +298,8 @@ BAD = [
     (["--config", "configs/mnist_dfa.py", "--config.batch_size=0"], "batch_size"),
     (["--config", "configs/mnist_dfa.py", "--config.batch_size=-5"], "batch_size"),
     (["--config", "configs/mnist_dfa.py", "--config.epochs=0"], "epochs"),
-    (["--config", "configs/mnist_dfa.py", "--config.batch_size=70000"],
-     "exceeds the training examples of mnist (60000)"),
+    (["--config", "configs/mnist_dfa.py", DIGITS, "--config.batch_size=70000"],
+     "exceeds the training examples of opujax.data.synthetic:digits (60000)"),
     (["--config", "configs/mnist_dfa_opu.py", "--config.device.camera.adc_bits=40"],
      "device.camera: adc_bits must be in 1..16"),
     (["--config", "configs/mnist_dfa_opu.py", "--config.device.options.encoding=morse"],
@@ -354,15 +353,8 @@ def test_a_damaged_run_folder_record_is_one_line_and_exit_2(name, finished, tmp_
   assert stamps() == before
 
 
-@pytest.fixture(scope="module")
-def mnist(data_env):
-  """MNIST prepared (its first preparation prints TFDS's progress)."""
-  from opujax import data
-  data.load("mnist")
-
-
 @pytest.mark.parametrize("args,message", BAD, ids=[b[1] for b in BAD])
-def test_bad_input_is_one_line_and_exit_2(args, message, mnist, tmp_path, capsys):
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
   workdir = tmp_path / "run"
   if message == "not writable":  # root may write anywhere, so: below a plain file
     blocker = tmp_path / "a_file"
@@ -383,23 +375,22 @@ def test_a_config_file_that_fails_names_its_line(text, message, tmp_path, capsys
   assert not (tmp_path / "run").exists()
 
 
-def test_bad_input_from_the_shell_is_one_line_without_traceback(data_env, tmp_path):
+def test_bad_input_from_the_shell_is_one_line_without_traceback(tmp_path):
   for args in (["--config.no_such_key=1"], ["--config.device.name=laser"]):
-    result = run(["--config", "configs/mnist_dfa.py", *args, "--workdir", str(tmp_path / "r")],
-                 data_env)
+    result = run(["--config", "configs/mnist_dfa.py", *args, "--workdir", str(tmp_path / "r")])
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "r").exists()
 
 
-def test_training_through_the_hardware_device_from_the_cli(mnist, data_env, tmp_path, capsys):
+def test_training_through_the_hardware_device_from_the_cli(tmp_path, capsys):
   """In a process of its own with one device, as on a user's machine: in this one's 8
   emulated devices, 7 wait at a collective while device 0 runs the driver's Python
   callback, and on a loaded machine XLA's 40 s rendezvous timeout aborted the whole test
   session (1 run in 3)."""
   workdir = tmp_path / "hardware"
   result = run(["--config", "configs/mnist_dfa_hardware.py", *TINY, "--config.steps=100",
-                "--config.optimizer.learning_rate=0.01", "--workdir", str(workdir)], data_env)
+                "--config.optimizer.learning_rate=0.01", "--workdir", str(workdir)])
   assert result.returncode == 0, result.stderr
   summary = json.loads((workdir / "summary.json").read_text())
   # It learns (100 steps of a 32-unit net through a noisy 8-bit camera: slowly; chance is

@@ -86,10 +86,10 @@ def test_points_at_the_base_share_its_run():
   assert widths[0].name == "widths=8x4"
 
 
-def test_tiny_sweep_runs_resumes_and_plots(data_env, tmp_path):
+def test_tiny_sweep_runs_resumes_and_plots(tmp_path):
   base = tmp_path / "tiny_base.py"
   base.write_text("from opujax import config\n\n\ndef get_config():\n"
-                  "  c = config.default('mnist', 'dfa')\n" +
+                  "  c = config.default('opujax.data.synthetic:digits', 'dfa')\n" +
                   "".join(f"  c.{k} = {v!r}\n" for k, v in {
                       **TINY, "steps": 120, "checkpoint_every": 10}.items()) + "  return c\n")
   cfg = tmp_path / "sweep_tiny.py"

@@ -16,14 +16,16 @@ from opujax import data as data_lib
 from opujax import checkpoint, devices, train, workdir
 
 ROOT = Path(__file__).resolve().parents[1]
+DIGITS, TEXT = "opujax.data.synthetic:digits", "opujax.data.synthetic:text"  # made in memory
 
 
-def test_language_model_learns_and_reports_validation_loss(data_env, tmp_path):
+def test_language_model_learns_and_reports_validation_loss(tmp_path):
   """A tiny char LM trained with block-level DFA goes below the unigram entropy."""
-  ds = data_lib.load("tiny_shakespeare")
+  ds = data_lib.load(TEXT)
   counts = np.bincount(ds.train_x, minlength=len(ds.vocab)) / len(ds.train_x)
   unigram = -np.sum(counts[counts > 0] * np.log(counts[counts > 0]))
-  args = ["--config", "configs/shakespeare_dfa.py", "--config.model.d_model=32",
+  args = ["--config", "configs/shakespeare_dfa.py", f"--config.dataset={TEXT}",
+          "--config.model.d_model=32",
           "--config.model.depth=2", "--config.context=32", "--config.batch_size=32",
           "--config.steps=300", "--config.optimizer.learning_rate=1e-2",
           "--config.eval_examples=200", "--config.diagnostics_every=50", "--quiet",
@@ -41,11 +43,12 @@ def test_language_model_learns_and_reports_validation_loss(data_env, tmp_path):
   assert summary["budget"]["budget/projections"] == 300 * 32 * 32  # one per position
 
 
-def test_a_run_drifts_its_medium_by_the_frames_it_takes(data_env, tmp_path):
+def test_a_run_drifts_its_medium_by_the_frames_it_takes(tmp_path):
   """3 steps of 200 errors (the shipped code: 4 camera frames each) through a drifting OPU
   leave its medium correlated (1 - eps)^(3 * 800 / 2) with the one it started from."""
   eps = 5e-4
-  args = ["--config", "configs/mnist_dfa_opu.py", "--config.model.widths=(64,)",
+  args = ["--config", "configs/mnist_dfa_opu.py", f"--config.dataset={DIGITS}",
+          "--config.model.widths=(64,)",
           "--config.batch_size=200", "--config.steps=3", "--config.log_every=1",
           "--config.diagnostics_every=0", f"--config.device.options.drift_per_frame={eps}",
           "--quiet", "--workdir", str(tmp_path)]
@@ -61,13 +64,13 @@ def test_a_run_drifts_its_medium_by_the_frames_it_takes(data_env, tmp_path):
 
 
 @pytest.mark.parametrize("model, widths", [("resnet", (4, 8, 8)), ("nnx_cnn", (4, 8))])
-def test_a_stateful_model_resumes_to_the_same_state(model, widths, data_env, tmp_path):
+def test_a_stateful_model_resumes_to_the_same_state(model, widths, tmp_path):
   """A BatchNorm model (Linen batch_stats; NNX BatchStat, dropout RNG streams) trained 6
   steps at once (with alignment diagnostics), or 3 then resumed for 3 more: the same
   parameters and model state, bit for bit; the running statistics have moved from their
   initial values."""
   c = config_lib.stateful(model, "dfa")
-  c.dataset, c.data.shift, c.model.widths, c.batch_size = "mnist", 0, widths, 32
+  c.dataset, c.data.shift, c.model.widths, c.batch_size = DIGITS, 0, widths, 32
   c.optimizer.schedule, c.checkpoint_every, c.log_every = "constant", 3, 3
   c.diagnostics_every, c.eval_examples, c.steps = 3, 100, 6
   train.train_and_evaluate(c, tmp_path / "once", quiet=True)
@@ -87,7 +90,7 @@ def test_a_stateful_model_resumes_to_the_same_state(model, widths, data_env, tmp
 
 
 def test_a_checkpoint_that_cannot_be_written_stops_the_run_in_one_error(
-    data_env, tmp_path, monkeypatch, caplog):
+    tmp_path, monkeypatch, caplog):
   """orbax's thread writing step 4 meets a full disk (an injected ENOSPC): the run raises
   `WriteFailed` naming the folder, orbax's own tracebacks of it stay off the logs, step 2
   is kept, the half-written step 4 is not read back, and with space again the run
@@ -104,7 +107,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_in_one_error(
       raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     return await write_text(path, text)
 
-  c = config_lib.default("mnist", "dfa")
+  c = config_lib.default(DIGITS, "dfa")
   c.data.shift, c.model.widths, c.batch_size, c.eval_examples = 0, (8,), 32, 100
   c.steps, c.checkpoint_every, c.log_every, c.diagnostics_every = 6, 2, 2, 0
   monkeypatch.setattr(async_path, "write_text", full_disk)
