@@ -1,10 +1,10 @@
-"""python -m opujax.report WORKDIR [--opu.FIELD=VALUE ...] [--gpu.FIELD=VALUE ...]
+"""python -m opujax.report --workdir DIR [--opu.FIELD=VALUE ...] [--gpu.FIELD=VALUE ...]
 
 The OPU-versus-GPU report of a finished run: for the feedback projections the run did
 (its `Budget`: projections, camera frames, optical MACs, bytes through the DMD and the
 camera), the time and energy on an OPU and on a GPU, the share of I/O in the OPU's
 time, and the whole training's energy split between electronics (everything but the
-projection, on the GPU) and optics. Writes ``report.md`` and ``report.png`` in WORKDIR
+projection, on the GPU) and optics. Writes ``report.md`` and ``report.png`` in DIR
 (also written at the end of every run).
 
     OPU time = max(frames / frame_rate, optical MACs / ops_per_s, t_DMD + t_camera)
@@ -17,15 +17,16 @@ OPU's scan understates both terms alike). Every constant is a field of `OPUSpec`
 `GPUSpec` (defaults and their sources in `opujax.devices.budget`).
 """
 
-import argparse
 import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from opujax import files
+from absl import flags
+
+from opujax import cli, files
 from opujax.devices.budget import Budget, GPUSpec, OPUSpec, estimate, opu_bounds
-from opujax.errors import UserError, WriteFailed
+from opujax.errors import UserError
 
 
 class ReportError(UserError, ValueError):
@@ -236,30 +237,30 @@ def _spec(cls, values: dict[str, float]):
   return spec
 
 
-def main(argv=None) -> int:
-  p = argparse.ArgumentParser(prog="python -m opujax.report",
-                              description=__doc__.split("\n\n")[1])
-  p.add_argument("workdir")
-  for prefix, cls in (("opu", OPUSpec), ("gpu", GPUSpec)):
-    for field in dataclasses.fields(cls):
-      p.add_argument(f"--{prefix}.{field.name}", type=float, dest=f"{prefix}__{field.name}",
-                     help=f"default {field.default:g}")
-  a = vars(p.parse_args(argv))
-  given = lambda prefix: {k.split("__")[1]: v for k, v in a.items()
-                          if k.startswith(prefix + "__") and v is not None}
-  try:
-    f = write(Path(a["workdir"]), _spec(OPUSpec, given("opu")), _spec(GPUSpec, given("gpu")))
-  except UserError as e:
-    print(f"opujax.report: error: {e}", file=sys.stderr)
-    return 2
-  except WriteFailed as e:
-    print(f"opujax.report: {e}", file=sys.stderr)
-    return 1
-  print(f"OPU {f.opu_s:.3g} s / {f.opu_j:.3g} J, GPU {f.gpu_s:.3g} s / "
-        f"{f.gpu_j:.3g} J for {f.projections} projections; report.md and report.png "
-        f"in {a['workdir']}")
-  return 0
+FLAGS = flags.FlagValues()
+_WORKDIR = flags.DEFINE_string("workdir", None, "A finished run's folder.", flag_values=FLAGS,
+                               required=True)
+_SPECS = {prefix: {f.name: flags.DEFINE_float(f"{prefix}.{f.name}", None, f"{cls.__name__}."
+                                              f"{f.name} (default {f.default:g})",
+                                              flag_values=FLAGS)
+                   for f in dataclasses.fields(cls)}
+          for prefix, cls in (("opu", OPUSpec), ("gpu", GPUSpec))}
+COMMAND = cli.Command("opujax.report", __doc__, FLAGS)
+
+
+def report() -> tuple[int, str]:
+  """Writes the parsed run's report; its line."""
+  given = {p: {k: h.value for k, h in holders.items() if h.value is not None}
+           for p, holders in _SPECS.items()}
+  f = write(Path(_WORKDIR.value), _spec(OPUSpec, given["opu"]), _spec(GPUSpec, given["gpu"]))
+  return 0, (f"OPU {f.opu_s:.3g} s / {f.opu_j:.3g} J, GPU {f.gpu_s:.3g} s / {f.gpu_j:.3g} J "
+             f"for {f.projections} projections; report.md and report.png in {_WORKDIR.value}")
+
+
+def main(argv: list[str]) -> int:
+  """``python -m opujax.report`` with ``argv`` (the program first); its exit status."""
+  return cli.main(COMMAND, report, argv, lambda e: f"interrupted ({e.args[0]})")
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  sys.exit(main(sys.argv))

@@ -27,7 +27,6 @@ PNG per swept key: the metric against the key, one line per rule, mean over seed
 their spread.
 """
 
-import argparse
 import csv
 import itertools
 import json
@@ -39,10 +38,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from absl import flags
+
+from opujax import cli
 from opujax import config as config_lib
 from opujax import files
 from opujax import workdir as workdir_lib
-from opujax.errors import Interrupted, UserError, WriteFailed
+from opujax.errors import Interrupted, UserError
 from opujax.interrupts import Interrupts
 
 
@@ -425,33 +427,34 @@ def _draw(fig, ax, ok: list[dict], field: str, key: str, metric: str) -> None:
   ax.legend(fontsize=8)
 
 
-def main(argv=None) -> int:
-  p = argparse.ArgumentParser(prog="python -m opujax.sweep", description=__doc__.split("\n\n")[1])
-  p.add_argument("--config", required=True, help="sweep config file (configs/sweep_*.py)")
-  p.add_argument("--workdir", help="sweep folder (default runs/<config name>)")
-  p.add_argument("--parallel", type=int, default=1, help="points run at once")
-  p.add_argument("--quiet", action="store_true")
-  a = p.parse_args(argv)
-  try:
-    sweep = load_config(a.config)
-    workdir = Path(a.workdir or Path("runs") / Path(a.config).stem)
-    rows = run_sweep(sweep, workdir, a.parallel, a.quiet)
-  except UserError as e:
-    print(f"opujax.sweep: error: {e}", file=sys.stderr)
-    return 2
-  except WriteFailed as e:
-    print(f"opujax.sweep: {e}", file=sys.stderr)
-    return 1
-  except Interrupted as e:
-    print(f"opujax.sweep: interrupted ({e.args[0]}); the runs in flight stopped with a "
-          "checkpoint; rerun the same command to continue", file=sys.stderr)
-    return e.exit_code
+FLAGS = flags.FlagValues()
+_CONFIG = flags.DEFINE_string("config", None, "Sweep config file (configs/sweep_<name>.py).",
+                              flag_values=FLAGS, required=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Sweep folder (default runs/<config name>); "
+                               "rerun with the same one to continue.", flag_values=FLAGS)
+_PARALLEL = flags.DEFINE_integer("parallel", 1, "Runs at once.", lower_bound=1,
+                                 flag_values=FLAGS)
+_QUIET = flags.DEFINE_bool("quiet", False, "No line per finished run.", flag_values=FLAGS)
+COMMAND = cli.Command("opujax.sweep", __doc__, FLAGS, configs="sweeps")
+
+
+def sweep_and_plot() -> tuple[int, str]:
+  """Runs the parsed sweep; its failed runs, a line each on stderr; the closing line."""
+  workdir = Path(_WORKDIR.value or Path("runs") / Path(_CONFIG.value).stem)
+  rows = run_sweep(load_config(_CONFIG.value), workdir, _PARALLEL.value, _QUIET.value)
   failed = [r for r in rows if "error" in r]
   for r in failed:
     print(f"opujax.sweep: {r['name']} failed: {r['error']}", file=sys.stderr)
-  print(f"{len(rows) - len(failed)} of {len(rows)} runs done; table and plots in {workdir}")
-  return 1 if failed else 0
+  return (1 if failed else 0,
+          f"{len(rows) - len(failed)} of {len(rows)} runs done; table and plots in {workdir}")
+
+
+def main(argv: list[str]) -> int:
+  """``python -m opujax.sweep`` with ``argv`` (the program first); its exit status."""
+  return cli.main(COMMAND, sweep_and_plot, argv, lambda e: (
+      f"interrupted ({e.args[0]}); the runs in flight stopped with a checkpoint; rerun the "
+      "same command to continue"))
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  sys.exit(main(sys.argv))

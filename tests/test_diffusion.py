@@ -121,9 +121,8 @@ def classifier(tmp_path_factory):
                   "  c.model.update(widths=(32,), dropout=0.0)\n"
                   "  c.update(epochs=3, batch_size=40)\n  return c\n")
   from opujax import run as run_lib
-  run_lib.parse_or_exit(["opujax.run", "--config", str(path), "--workdir", str(workdir),
-                         "--quiet"])
-  assert run_lib.main([]) == 0
+  assert run_lib.main(["opujax.run", "--config", str(path), "--workdir", str(workdir),
+                       "--quiet"]) == 0
   return workdir
 
 

@@ -319,11 +319,7 @@ BAD_FILES = {  # config files that fail to load, and the line named
 
 def cli(argv: list[str], capsys) -> tuple[int, list[str]]:
   """What ``python -m opujax.run ARGV`` does, in this process: (exit status, stderr)."""
-  try:
-    run_lib.parse_or_exit(["opujax.run", *argv])
-    status = run_lib.main([])
-  except SystemExit as e:
-    status = e.code
+  status = run_lib.main(["opujax.run", *argv])
   return status, capsys.readouterr().err.strip().splitlines()
 
 
