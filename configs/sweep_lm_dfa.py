@@ -1,6 +1,6 @@
 """python -m opujax.sweep --config configs/sweep_lm_dfa.py
 
-Which ingredients of the DFA recipe train the character Transformer LM (issue 11)? The
+Which ingredients of the DFA recipe train the character Transformer LM? The
 base is the shipped shakespeare_dfa, Launay et al. 2020's recipe: post-LN blocks, fixed
 sinusoidal positions, the error taken at the head's input, one shared feedback matrix
 into every block's output but the first's (the embedding learns through block 0), Adam

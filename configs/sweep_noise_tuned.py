@@ -1,7 +1,7 @@
 """python -m opujax.sweep --config configs/sweep_noise_tuned.py --parallel 2
 
-sweep_noise's question at the ternary threshold it found best (0.3 of max|e|, within 0.2
-points of digital DFA after 5 epochs, where the default 0.1 is 2 points below): where do
+sweep_noise's question at the ternary threshold it found best (0.3 of max|e|; its
+results in docs/results.md): where do
 the photon budget, the ADC, read noise and drift take optical DFA more than one point
 below digital DFA? One axis at a time near where they bite, 5 epochs, seed 0. The error
 is ternarised without the common mode, as when this sweep was run.

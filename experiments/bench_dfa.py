@@ -14,8 +14,8 @@ updates side by side, which costs memory and, on 2 cores, time; compare with
 XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false (recorded in the JSON).
 
 ``--large`` adds the scale ladder's 100M-parameter MLP (784-4x5650-10) with the ladder's
-optimizer (Adafactor), timed the same way (8 interleaved rounds): issue 14's optical /
-digital step target at that size, without the ladder's one process per rule.
+optimizer (Adafactor), timed the same way (8 interleaved rounds): the optical / digital step ratio at
+that size, without the ladder's one process per rule.
 """
 
 import argparse
@@ -94,7 +94,7 @@ def bench_case(name, model, units, x, labels, repeats: int,
 
 
 def finish(row: dict) -> None:
-  """Ratios to BP, and optical DFA's step time over digital DFA's (issue 14: <= 1.25)."""
+  """Ratios to BP, and optical DFA's step time over digital DFA's."""
   for rname in ("dfa", "dfa_opu"):
     row[f"{rname}_over_bp_time"] = row[f"{rname}_step_s"] / row["bp_step_s"]
     row[f"{rname}_over_bp_peak"] = row[f"{rname}_peak_bytes"] / row["bp_peak_bytes"]

@@ -39,8 +39,7 @@ def camera(cam=None) -> ml_collections.ConfigDict:
 
 def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigDict:
   """A 784-800-800-10 tanh MLP (dropout 0.2; MNIST images shifted by up to 2 pixels)
-  trained with ``rule`` on ``dataset`` for 60 epochs, Adam with a cosine decay: 3
-  minutes on 2 CPU cores (6.5 through the OPU)."""
+  trained with ``rule`` on ``dataset`` for 60 epochs, Adam with a cosine decay."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   # A name of `data.DATASETS`, another TFDS name (online), or "package.module:attr" (`data.own`).
@@ -48,8 +47,8 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   # data_dir: TFDS data dir ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets); manual_dir:
   # folder of original files ('' = $OPUJAX_MANUAL_DIR, else download); validation:
   # training examples held out; shift: random translation of each training image by up
-  # to this many pixels (0: none; MNIST 2: +0.6 points for BP and DFA; Fashion-MNIST
-  # loses 1.1 points with it); flip: mirror each training image left-right with
+  # to this many pixels (0: none; MNIST gains with 2, Fashion-MNIST loses: docs/results.md);
+  # flip: mirror each training image left-right with
   # probability 1/2.
   c.data = ml_collections.ConfigDict({"data_dir": "", "manual_dir": "", "validation": 0,
                                       "shift": 2 if dataset == "mnist" else 0,
@@ -99,7 +98,7 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
 def lm(rule: str = "dfa") -> ml_collections.ConfigDict:
   """A character-level Transformer LM on tiny_shakespeare (d_model 128, 4 post-LayerNorm
   blocks, 4 heads, context 128, fixed sinusoidal positions; 0.8M parameters), 1500 steps
-  of 32 windows (under 25 minutes a run on 2 CPU cores), Adam (lr 1e-3, beta2 0.98,
+  of 32 windows, Adam (lr 1e-3, beta2 0.98,
   eps 1e-9, gradients clipped at norm 0.5) with a cosine decay: Launay et al. 2020's
   recipe, for BP and DFA alike. With ``dfa``, the error is taken at the head's input (the
   true gradient there, d_model numbers a token) and projected to every block's output but
@@ -129,10 +128,9 @@ def launay_dfa(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def pre_ln(c: ml_collections.ConfigDict, learning_rate: float = 3e-3) -> ml_collections.ConfigDict:
-  """The LM recipe `lm` shipped before Launay et al.'s (what scale_1b_dfa and
-  experiments/lm_feedback_matrix.py measured): pre-LN blocks, learned positions, the
-  error at the logits projected to every block's input, Adam unclipped at
-  ``learning_rate`` (DFA's then; BP's was 1e-3)."""
+  """The other LM recipe (scale_1b_dfa's and experiments/lm_feedback_matrix.py's):
+  pre-LN blocks, learned positions, the error at the logits projected to every block's
+  input, Adam unclipped at ``learning_rate``."""
   c.model.update(norm="pre", positions="learned")
   c.optimizer.update(learning_rate=learning_rate, b2=0.999, eps=1e-8, clip=0.0)
   c.error_at, c.units = "", ()
@@ -146,9 +144,9 @@ def stateful(model: str = "resnet", rule: str = "dfa") -> ml_collections.ConfigD
   map through a Dense layer of 256 with BatchNorm, dropout 0.3; training images mirrored
   left-right at random; 10 epochs. With DFA the error is projected to the hidden Dense
   layer's input and the head's input (the convolutional trunk learns through the hidden
-  layer's input, as the LM's embedding learns through its first block): fed to the
-  14x14 and 7x7 maps of the earlier blocks, feedback did not align with BP (91 degrees)
-  and cost 2.4 points. ``nnx_cnn`` (NNX, BatchNorm and dropout; each conv/Dense layer
+  layer's input, as the LM's embedding learns through its first block; fed to the
+  feature maps of the earlier blocks, feedback did not align with BP: docs/results.md).
+  ``nnx_cnn`` (NNX, BatchNorm and dropout; each conv/Dense layer
   one feedback unit), 3 epochs."""
   c = default("fashion_mnist", rule)
   if model == "resnet":
@@ -172,7 +170,7 @@ def vit(rule: str = "dfa") -> ml_collections.ConfigDict:
   With ``dfa``, Launay et al.'s Transformer recipe (as `lm`): the error taken at the
   head's input, projected by one feedback matrix shared by the blocks but the first
   (which learns through the second's input) and the head; fed to every block of a pre-LN
-  ViT, DFA did not learn (17 % after 300 steps, post-LN 50 %)."""
+  ViT, DFA did not learn (docs/results.md)."""
   c = patch_transformer(default("fashion_mnist", rule), name="opujax.models.vit:ViT",
                         pool="cls", dropout=0.0)
   c.model.update(patch=7, d_model=128)
@@ -208,8 +206,10 @@ def diffusion(rule: str = "dfa") -> ml_collections.ConfigDict:
   c = patch_transformer(default("mnist", rule), name="opujax.diffusion:DiT", steps=1000)
   c.data.shift = 0
   c.task = "opujax.diffusion:task"
+  c.model.long_skips = False
   c.diffusion = ml_collections.ConfigDict({"samples": 1000, "sample_steps": 50,
-                                           "classifier": "runs/mnist_classifier"})
+                                           "classifier": "runs/mnist_classifier",
+                                           "min_snr": 0.0})
   return c
 
 

@@ -6,7 +6,7 @@ and the task ``task = "opujax.diffusion:task"``, its options in ``config.diffusi
 The model sees x_t and t as one array, (B, H, W, C + 1), the last channel t / T, and
 predicts the noise ε patch by patch, (B, N, p·p·C): under DFA each patch's error is one
 error vector, as each token's is for the language model. Trained on the mean squared
-error ||ε̂ - ε||²; evaluated on the test images at fixed noise draws and times (the same
+error ||ε̂ - ε||² (optionally min-SNR weighted: `noised`); evaluated on the test images at fixed noise draws and times (the same
 for every rule and every evaluation); at the end, 1,000 DDIM samples are scored by a
 reference classifier (`sample_metrics`) and 64 of them drawn in ``samples.png``.
 """
@@ -59,8 +59,10 @@ def time_embedding(t_B, d: int):
 class DiT(nn.Module):
   """(B, H, W, C + 1) noisy images with t / T in the last channel -> (B, N, outputs):
   patches embedded linearly, learned positions and the time's embedding (an MLP of its
-  sinusoids) added to every token, ``depth`` `Block`s without a causal mask, and a linear
-  head per token on the last block's output and the token's own noisy pixels (a long
+  sinusoids) added to every token, ``depth`` `Block`s without a causal mask (with
+  ``long_skips``, U-ViT's (Bao et al. 2023): the input of each block of the first half is
+  joined to that of its mirror in the second, mixed by a Dense layer), and a linear head
+  per token on the last block's output and the token's own noisy pixels (a long
   skip, as U-ViT's: through LayerNorms alone a token's output forgets its input's scale,
   which the noise at large t is)."""
 
@@ -72,6 +74,7 @@ class DiT(nn.Module):
   mlp_ratio: int = 2
   norm: str = "post"
   steps: int = 1000  # T: the time's scale for its embedding
+  long_skips: bool = False
 
   def __post_init__(self):
     check_choice("norm", self.norm, NORMS)
@@ -87,7 +90,12 @@ class DiT(nn.Module):
     time = nn.Dense(d, name="time_out")(nn.gelu(nn.Dense(d, name="time_in")(
         time_embedding(t_B, d))))
     h_BxNxD = h_BxNxD + pos + time[:, None]
-    for _ in range(self.depth):
+    skips = []
+    for i in range(self.depth):
+      if self.long_skips and i < self.depth // 2:
+        skips.append(h_BxNxD)
+      elif self.long_skips and skips:
+        h_BxNxD = nn.Dense(d, name=f"skip_{i}")(jnp.concatenate([h_BxNxD, skips.pop()], -1))
       h_BxNxD = Block(self.heads, self.mlp_ratio, norm=self.norm, causal=False)(h_BxNxD)
     if self.norm == "pre":
       h_BxNxD = nn.LayerNorm()(h_BxNxD)
@@ -100,12 +108,20 @@ def scaled(x_uint8):
   return x_uint8.astype(jnp.float32) / 127.5 - 1.0
 
 
-def noised(x0, t, eps, abar, steps: int, patch: int):
-  """(x_t with t / T as a last channel, ε in patches): x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε."""
+def noised(x0, t, eps, abar, steps: int, patch: int, min_snr: float = 0.0):
+  """(x_t with t / T as a last channel, the target): x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε; the
+  target is ε in patches (B, N, p·p·C) and, as one more feature, the loss's weight at t:
+  1, or with ``min_snr`` γ > 0 Hang et al.'s min(SNR_t, γ) / SNR_t, SNR_t = ᾱ_t / (1-ᾱ_t)
+  (the steps of little noise, easy and many, weigh less)."""
   a = abar[t][:, None, None, None]
   x_t = jnp.sqrt(a) * x0 + jnp.sqrt(1.0 - a) * eps
   clock = jnp.broadcast_to((t / steps)[:, None, None, None], (*x_t.shape[:3], 1))
-  return jnp.concatenate([x_t, clock.astype(x_t.dtype)], -1), patchify(eps, patch)
+  target = patchify(eps, patch)
+  snr = a[:, :, :, 0] / (1.0 - a[:, :, :, 0])
+  weight = jnp.minimum(snr, min_snr) / snr if min_snr else jnp.ones_like(snr)
+  weight = jnp.broadcast_to(weight, (*target.shape[:2], 1)).astype(target.dtype)
+  return (jnp.concatenate([x_t, clock.astype(x_t.dtype)], -1),
+          jnp.concatenate([target, weight], -1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +136,7 @@ class Diffusion:
   sample_steps: int = 50
   classifier: str = ""  # a run folder of an image classifier ("": no sample scores)
   seed: int = 0
+  min_snr: float = 0.0  # the training loss's min-SNR weighting γ (0: none; `noised`)
   eval_batch: ClassVar[int] = 500
   score: ClassVar[tuple[str, str]] = ("loss", "min")
 
@@ -140,7 +157,8 @@ class Diffusion:
     t = rng.integers(0, self.steps, len(x_uint8))
     eps = rng.standard_normal(x_uint8.shape).astype(np.float32)
     x, y = noised(scaled(x_uint8), jnp.asarray(t), jnp.asarray(eps),
-                  jnp.asarray(alpha_bar(self.steps), jnp.float32), self.steps, self.patch)
+                  jnp.asarray(alpha_bar(self.steps), jnp.float32), self.steps, self.patch,
+                  self.min_snr)
     return np.asarray(x), np.asarray(y)
 
   def splits(self, ds: data.Dataset, batch_size: int) -> tasks.Splits:
@@ -160,16 +178,18 @@ class Diffusion:
     x0 = scaled(x)
     eps = jax.random.normal(k_eps, x0.shape, x0.dtype)
     return noised(x0, t, eps, jnp.asarray(alpha_bar(self.steps), jnp.float32), self.steps,
-                  self.patch)
+                  self.patch, self.min_snr)
 
   def preprocess(self, x):
     return x
 
   def loss(self, out, y):
-    return jnp.mean((out - y) ** 2)
+    """The noise's squared error, weighted by ``y``'s last feature (`noised`)."""
+    return jnp.mean(y[..., -1:] * (out - y[..., :-1]) ** 2)
 
   def metrics(self, out, y):
-    return {"loss": jnp.mean((out - y) ** 2, axis=(1, 2))}
+    """``loss``: the noise's mean squared error, unweighted, per image."""
+    return {"loss": jnp.mean((out - y[..., :-1]) ** 2, axis=(1, 2))}
 
   def final(self, predict: Callable, workdir: Path | None) -> dict[str, float]:
     """``samples.png`` in ``workdir`` (64 of ``samples`` DDIM samples) and, with a
@@ -277,7 +297,7 @@ def load_classifier(workdir: str) -> tuple[Callable, np.ndarray]:
 def task(config, ds: data.Dataset) -> Diffusion:
   """The config's `Diffusion` (``task = "opujax.diffusion:task"``): the patch and T of
   ``config.model``, the rest from ``config.diffusion`` (samples, sample_steps,
-  classifier).
+  classifier, min_snr).
 
   Raises:
     ConfigError: a dataset that is not images, or a classifier folder that is not there.
@@ -293,4 +313,4 @@ def task(config, ds: data.Dataset) -> Diffusion:
                       f"{classifier} (or leave it '' for no sample scores).")
   return Diffusion(tuple(ds.train_x.shape[1:]), config.model.get("patch", 4),
                    config.model.get("steps", 1000), o.get("samples", 1000),
-                   o.get("sample_steps", 50), classifier, config.seed)
+                   o.get("sample_steps", 50), classifier, config.seed, o.get("min_snr", 0.0))

@@ -40,7 +40,14 @@ def test_noising_follows_ddpm():
   np.testing.assert_allclose(x[..., :1], np.sqrt(a) * x0 + np.sqrt(1 - a) * eps, rtol=1e-5,
                              atol=1e-6)
   np.testing.assert_allclose(x[:, 1, 2, 1], t / 1000)
-  np.testing.assert_array_equal(y, diffusion.patchify(jnp.asarray(eps), 2))
+  np.testing.assert_array_equal(y[..., :-1], diffusion.patchify(jnp.asarray(eps), 2))
+  np.testing.assert_array_equal(y[..., -1], 1.0)
+  _, weighted = diffusion.noised(jnp.asarray(x0), jnp.asarray(t), jnp.asarray(eps),
+                                 jnp.asarray(abar, jnp.float32), 1000, 2, min_snr=5.0)
+  snr = abar[t] / (1 - abar[t])  # t = 0: SNR 1e4, weight 5e-4; t = 999: SNR < 5, weight 1
+  np.testing.assert_allclose(weighted[..., -1], np.broadcast_to(
+      (np.minimum(snr, 5.0) / snr)[:, None], (3, 4)), rtol=1e-3)  # 1 - ᾱ_0 in float32
+  assert weighted[0, 0, -1] < 1e-3 and weighted[2, 0, -1] == 1.0
 
 
 def test_ddim_with_the_exact_noise_recovers_the_image():

@@ -380,19 +380,17 @@ def test_bad_input_from_the_shell_is_one_line_without_traceback(tmp_path):
 
 
 def test_training_through_the_hardware_device_from_the_cli(tmp_path, capsys):
-  """In a process of its own with one device, as on a user's machine: in this one's 8
+  """In a process of its own with one device, as on a user's machine: with this one's 8
   emulated devices, 7 wait at a collective while device 0 runs the driver's Python
-  callback, and on a loaded machine XLA's 40 s rendezvous timeout aborted the whole test
-  session (1 run in 3)."""
+  callback, and on a loaded machine XLA's rendezvous timeout can abort the session."""
   workdir = tmp_path / "hardware"
   result = run(["--config", "configs/mnist_dfa_hardware.py", *TINY, "--config.steps=100",
                 "--config.optimizer.learning_rate=0.01", "--workdir", str(workdir)])
   assert result.returncode == 0, result.stderr
   summary = json.loads((workdir / "summary.json").read_text())
-  # It learns (100 steps of a 32-unit net through a noisy 8-bit camera: slowly; chance is
-  # 10 % and a loss of ln 10 = 2.303). At learning rate 0.01, device seeds 0-3 reached
-  # 24-39 % and losses 1.99-2.14; at 0.003 some feedback matrices do not learn in 100 steps.
-  assert summary["final_test_accuracy"] > 0.15 and summary["final"]["test/loss"] < 2.29
+  # It learns the synthetic digits (chance: 10 % and a loss of ln 10 = 2.303) through the
+  # emulated driver's noisy 8-bit camera.
+  assert summary["final_test_accuracy"] > 0.9 and summary["final"]["test/loss"] < 0.5
   # 200 rows x 2 code frames x 2 anchor frames a step, every one from the driver.
   assert summary["budget"]["budget/frames"] == 100 * 200 * 2 * 2
   status, lines = cli(["--config", "configs/mnist_dfa_hardware.py",

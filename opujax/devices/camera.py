@@ -156,7 +156,7 @@ def apart(fn: Callable, args, key: Array):
   """``fn(args)``, computed apart from its readers: inside a conditional whose branches
   are both ``fn``. XLA fuses an elementwise producer into its readers, which on CPU can
   turn a camera's noise into per-element work in a transposing, unvectorised reader (a
-  DFA unit's reshape: 1.17 -> 1.41 x the digital step on LeNet-5); it keeps a
+  DFA unit's reshape); it keeps a
   conditional's branches apart, while it drops `lax.optimization_barrier` before fusing.
   The predicate comes from ``key`` only so that it is not a constant XLA could fold
   (under a `vmap` over keys the conditional becomes a select: computed twice)."""

@@ -5,8 +5,8 @@ is a function of the key, p and q only (`normal.standard_normal_grid`, its two d
 real and imaginary parts): any block, in any order, is the same numbers, which lets a
 streamed product regenerate the matrix block by block (memory O(block)) and still equal
 the materialised one. A block is drawn in the layout the matmul reads, one hash an
-element per uniform, so regenerating it costs about as much as the matmul that uses it
-(`experiments/bench_devices.py`).
+element per uniform, so that regenerating it costs no more than the matmul that uses it
+(`experiments/bench_devices.py` measures both).
 """
 
 import functools

@@ -2,8 +2,8 @@
 noise and the medium's transmission matrix.
 
 `jax.random.normal` (threefry) costs more than the matmul a frame of the simulated OPU
-needs; these draws cost ~5x less (`standard_normal`, by the inverse error function, a
-function of (key, element index + offset)), and pairs of them on a grid ~2x less again
+needs; these draws cost less (`standard_normal`, by the inverse error function, a
+function of (key, element index + offset)), and pairs of them on a grid less again
 (`standard_normal_grid`, by Box-Muller, a function of (key, row, column)). Any block of
 a large array can be drawn on its own and equal the same block drawn whole.
 """
@@ -26,7 +26,7 @@ def triple32(h: Array) -> Array:
 
 def standard_normal(key: Array, shape: tuple[int, ...], dtype=jnp.float32,
                     offset: Array | int = 0) -> Array:
-  """N(0, 1) draws, ~5x cheaper than threefry on CPU.
+  """N(0, 1) draws, cheaper than threefry on CPU.
 
   Element i gets bits ``h = triple32(triple32((i + offset) ^ k0) + k1)``, with (k0, k1)
   drawn from ``key`` by threefry: distinct keys give unrelated streams. Its top 24 bits
@@ -73,7 +73,7 @@ def box_muller(u1: Array, u2: Array) -> tuple[Array, Array]:
 def standard_normal_grid(key: Array, rows: Array, cols: Array) -> tuple[Array, Array]:
   """Two independent arrays of N(0, 1) draws on a grid, each (len(rows), len(cols)),
   entry (i, j) a function of the key, rows[i] and cols[j] only (any block of a grid is
-  drawn on its own), ~2x cheaper a draw than `standard_normal` on CPU.
+  drawn on its own), cheaper a draw than `standard_normal` on CPU.
 
   Both come by Box-Muller (`box_muller`) from two uniforms, each the `uniform24` of
   ``triple32(B_k[r] + A_k[c])`` with per-row and per-column words

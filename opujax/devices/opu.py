@@ -1,6 +1,6 @@
 """A simulated optical processing unit: DMD -> scattering medium -> camera.
 
-Physics of one frame (see DESIGN.md): a binary pattern x on the DMD, a complex
+Physics of one frame (docs/design.md): a binary pattern x on the DMD, a complex
 Gaussian transmission matrix R (real and imaginary parts N(0, sigma^2), indexed by
 absolute mirror and camera pixel, see `geometry`), and a camera that sees the
 intensity |x R|^2 through the noise model of `camera`.

@@ -49,7 +49,7 @@ def numpy_forward(params, x, labels):
 
 
 def numpy_dfa(params, x, labels, m, gain):
-  """The DFA equations of DESIGN.md, by hand: delta_i = (e B_i) * f'(a_i)."""
+  """The DFA equations of docs/design.md, by hand: delta_i = (e B_i) * f'(a_i)."""
   hs, e = numpy_forward(params, x, labels)
   grads = {"Dense_3": {"kernel": hs[3].T @ e, "bias": e.sum(0)}}
   for i in range(3):
