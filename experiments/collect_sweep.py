@@ -16,6 +16,8 @@ from pathlib import Path
 
 from opujax import files, sweep
 
+import book  # experiments/book.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -114,6 +116,7 @@ def main():
                      out)
     (out / "headline.md").write_text("\n".join(f"- {l}" for l in lines) + "\n")
     print("\n".join(lines))
+  book.refresh()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from opujax import workdir as workdir_lib
 from opujax.devices import encoding as encoding_lib
 from opujax.devices.opu import frames_per_row
 
+import book  # experiments/book.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = (25, 50, 100, 400)
 
@@ -120,6 +122,7 @@ def main() -> None:
   md = (f"`python -m opujax.sweep --config {args.config}` then "
         f"`python experiments/error_codes.py --config {args.config}`\n\n" + table(rows))
   files.write_text(out.with_suffix(".md"), md)
+  book.refresh()
   files.write_json(out.with_suffix(".json"), rows)
   picture(rows, out.with_suffix(".png"), f"error codes: {name}", describe(DFA_CODE))
   print(md)

@@ -40,6 +40,8 @@ from opujax import devices
 from opujax.devices import budget as budget_lib
 from opujax.devices import geometry
 
+import book  # experiments/book.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 FAMILY = [(128, 5), (256, 12), (768, 14), (2048, 20), (4096, 48), (10240, 80), (25600, 128)]
 FEEDBACK = ("shared", "per-block")
@@ -159,6 +161,7 @@ def main() -> None:
         "parameter and token (XLA, the largest digital-DFA Transformer rung of the scale "
         "ladder); the error is d_model numbers a token.\n\n" + table(rows, rates))
   files.write_text(out.with_suffix(".md"), md)
+  book.refresh()
   files.write_json(out.with_suffix(".json"), {"flops_per_param_token": c, "rows": rows})
   picture(rows, rates, out.with_suffix(".png"))
   print(md)

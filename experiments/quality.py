@@ -18,6 +18,8 @@ import numpy as np
 
 from opujax import files
 
+import book  # experiments/book.py, beside this script
+
 RESULTS = Path("experiments/results")
 
 
@@ -71,6 +73,7 @@ def save(row: dict) -> list[dict]:
   rows = [x for x in rows if x["config"] != row["config"]] + [row]
   files.write_json(RESULTS / "quality.json", rows)
   files.write_text(RESULTS / "quality.md", markdown(rows))
+  book.refresh()
   return rows
 
 
