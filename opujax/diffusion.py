@@ -300,7 +300,8 @@ def task(config, ds: data.Dataset) -> Diffusion:
   classifier, min_snr).
 
   Raises:
-    ConfigError: a dataset that is not images, or a classifier folder that is not there.
+    ConfigError: a dataset that is not images, a classifier folder that is not there, or
+      a negative min_snr.
   """
   if ds.vocab or ds.train_x.ndim != 4:
     raise ConfigError(f"the diffusion task generates images (N, H, W, C); {config.dataset} "
@@ -311,6 +312,9 @@ def task(config, ds: data.Dataset) -> Diffusion:
     raise ConfigError(f"diffusion.classifier={classifier!r} is not a run folder; make it with "
                       f"python -m opujax.run --config configs/mnist_bp.py --workdir "
                       f"{classifier} (or leave it '' for no sample scores).")
+  min_snr = o.get("min_snr", 0.0)
+  if not isinstance(min_snr, (int, float)) or not 0 <= min_snr < float("inf"):
+    raise ConfigError(f"diffusion.min_snr must be >= 0 (0: an unweighted loss), got {min_snr!r}.")
   return Diffusion(tuple(ds.train_x.shape[1:]), config.model.get("patch", 4),
                    config.model.get("steps", 1000), o.get("samples", 1000),
-                   o.get("sample_steps", 50), classifier, config.seed, o.get("min_snr", 0.0))
+                   o.get("sample_steps", 50), classifier, config.seed, float(min_snr))

@@ -151,7 +151,7 @@ def test_a_tiny_diffusion_model_trains_under_every_rule(rule, optical, classifie
   assert any(k.startswith("align/") for r in records for k in r) == (rule != "bp")
 
 
-def test_the_classifier_must_exist_and_the_data_be_images(tmp_path, capsys):
+def test_the_classifier_must_exist_the_data_be_images_and_min_snr_positive(tmp_path, capsys):
   path = tmp_path / "tiny.py"
   path.write_text(TINY.format(rule="bp", optical=False, classifier=str(tmp_path / "none")))
   status, lines = cli(["--config", str(path), "--workdir", str(tmp_path / "run")], capsys)
@@ -160,3 +160,7 @@ def test_the_classifier_must_exist_and_the_data_be_images(tmp_path, capsys):
   status, lines = cli(["--config", str(path), "--config.dataset=userpkg.data:blobs",
                        "--workdir", str(tmp_path / "run")], capsys)
   assert status == 2 and "the diffusion task generates images" in lines[0], lines
+  status, lines = cli(["--config", str(path), "--config.diffusion.min_snr=-1.0",
+                       "--config.diffusion.classifier=",
+                       "--workdir", str(tmp_path / "run")], capsys)
+  assert status == 2 and "diffusion.min_snr must be >= 0" in lines[0], lines
