@@ -197,16 +197,18 @@ def patch_transformer(c: ml_collections.ConfigDict, **model) -> ml_collections.C
 def diffusion(rule: str = "dfa") -> ml_collections.ConfigDict:
   """Denoising diffusion on MNIST (`opujax.diffusion`, by import path as a user's model
   and task are): a DiT denoiser on 4x4 patches (d_model 64, 4 post-LN blocks of 4 heads,
-  MLP ratio 2), T = 1000, the noise's mean squared error; Adam 1e-3 after 200 steps of
-  warm-up, cosine decay, batch 128. At the end, 1,000 DDIM samples (50 steps) are scored
-  by the BP MLP classifier in runs/mnist_classifier (``python -m opujax.run --config
+  MLP ratio 2, U-ViT's long skips), T = 1000, the noise's mean squared error; Adam 3e-3
+  after 200 steps of warm-up, cosine decay, batch 128, 10 epochs; evaluated and sampled
+  with the parameters' moving average (decay 0.999). At the end, 1,000 DDIM samples (50
+  steps) are scored by the BP MLP classifier in runs/mnist_classifier (``python -m opujax.run --config
   configs/mnist_bp.py --workdir runs/mnist_classifier``). With ``dfa``, the LM's and the
   ViT's recipe: the error at the head's input (each patch's), one feedback matrix shared
   by the blocks but the first, and the head."""
-  c = patch_transformer(default("mnist", rule), name="opujax.diffusion:DiT", steps=1000)
-  c.data.shift = 0
+  c = patch_transformer(default("mnist", rule), name="opujax.diffusion:DiT", steps=1000,
+                        long_skips=True)
+  c.data.shift, c.epochs = 0, 10
+  c.optimizer.update(learning_rate=3e-3, ema=0.999)
   c.task = "opujax.diffusion:task"
-  c.model.long_skips = False
   c.diffusion = ml_collections.ConfigDict({"samples": 1000, "sample_steps": 50,
                                            "classifier": "runs/mnist_classifier",
                                            "min_snr": 0.0})
