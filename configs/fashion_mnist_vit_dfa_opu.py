@@ -3,8 +3,8 @@
 fashion_mnist: a Vision Transformer (`config.vit`: 7x7 patches, d_model 128, 4 post-LN
 blocks) trained with optical DFA through the simulated OPU with realistic noise (Launay
 et al.'s recipe, as `fashion_mnist_vit_dfa`). The error, 128 numbers a token taken at the
-head's input, is sent as 4-bit offset-binary planes (4 DMD frames, 8 camera frames a
-projection) rather than the MLP's two-frame stochastic code (`devices.DFA_CODE`): with
+head's input, is sent as 4-bit offset-binary planes (`config.PLANES_CODE`: 4 DMD frames,
+8 camera frames a projection) rather than the MLP's two-frame stochastic code (`devices.DFA_CODE`): with
 that code the ViT trails digital DFA by a point, with the planes by a quarter
 (docs/results.md).
 """
@@ -14,5 +14,5 @@ from opujax import config
 
 def get_config():
   c = config.with_opu(config.vit("dfa"))
-  c.device.options.update(encoding="bitplanes", bits=4, common_mode=True)
+  c.device.options.update(config.PLANES_CODE)
   return c

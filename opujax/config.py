@@ -23,6 +23,10 @@ REALISTIC_OPU = {
     # anchor's I(a) and the all-ones frame's P(1) under drift (0: once, at the start).
     "drift_per_frame": 0.0, "recalibrate_every": 0,
 }
+# The error code of the Transformers' optical configs (ViT, diffusion): 4-bit offset-binary
+# planes, 4 DMD frames a projection, for an error of d_model numbers a token that has no
+# few large entries for the two-frame `DFA_CODE` to keep (docs/results.md).
+PLANES_CODE = {"encoding": "bitplanes", "bits": 4, "common_mode": True}
 
 
 TFDS_NAME = re.compile(r"[a-z][a-z0-9_]*(/[\w.-]+)?(:[\d.*]+)?")
