@@ -4,7 +4,9 @@ Where a trained denoiser (`opujax.diffusion`) stands: on 500 test images noised 
 times t, the noise's mean squared error and the error of the image it implies,
 x̂0 = (x_t - √(1-ᾱ_t) ε̂) / √ᾱ_t clipped to [-1, 1] (pixels in [-1, 1]); then 1,000
 DDIM samples under sampler variants (x̂0 clipped at every step, never, or below t = 600;
-50 or 100 steps), each scored by the run's classifier (`diffusion.sample_metrics`).
+50 or 100 steps), each scored by the run's classifier (`diffusion.sample_metrics`); and
+the same DDIM started from 500 test images noised to t0 (SDEdit, Meng et al. 2022): the
+share of the results the classifier recognises, and the share it gives the source's label.
 Evaluates with the parameters the run evaluates with (its moving average, if it keeps
 one). Writes ``diffusion_probe.json`` in the run folder and prints a table.
 """
@@ -27,7 +29,8 @@ SAMPLERS = {"clip every step": (lambda t: True, 50), "never clip": (lambda t: Fa
 
 
 def load(workdir: Path):
-  """(config, the denoiser's predict(x) -> ε̂ in patches, the classifier, test images)."""
+  """(config, the denoiser's predict(x) -> ε̂ in patches, the classifier, 500 test images
+  and their labels)."""
   config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
   step = max(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
   saved = checkpoint.load(workdir, step)
@@ -35,7 +38,7 @@ def load(workdir: Path):
   ds = data.load(config.dataset, config.data.data_dir or None, config.data.manual_dir or None)
   model = build.model(config, build.task(config, ds).outputs(ds))
   predict = jax.jit(lambda x: model.apply({"params": params}, x))
-  return config, predict, D.load_classifier(config.diffusion.classifier), ds.test_x[:500]
+  return config, predict, D.load_classifier(config.diffusion.classifier), ds.test_x[:500], ds.test_y[:500]
 
 
 def errors(predict, x_uint8, patch: int, steps: int) -> dict[str, dict[str, float]]:
@@ -53,10 +56,14 @@ def errors(predict, x_uint8, patch: int, steps: int) -> dict[str, dict[str, floa
   return out
 
 
-def ddim(predict, n: int, shape, patch: int, steps: int, clip, sample_steps: int, seed: int):
-  """`diffusion.ddim`, with x̂0 clipped only where ``clip(t)``."""
-  abar, times = D.alpha_bar(steps), np.linspace(steps - 1, 0, sample_steps).round().astype(int)
-  x = np.asarray(jax.random.normal(jax.random.key(seed), (n, *shape)))
+def ddim(predict, n: int, shape, patch: int, steps: int, clip, sample_steps: int, seed: int,
+         start=None):
+  """`diffusion.ddim`, with x̂0 clipped only where ``clip(t)``; from ``start`` = (x_t0, t0)
+  instead of noise at T - 1 if given."""
+  abar = D.alpha_bar(steps)
+  t0, x = (steps - 1, np.asarray(jax.random.normal(jax.random.key(seed), (n, *shape)))
+           ) if start is None else (start[1], start[0])
+  times = np.linspace(t0, 0, sample_steps).round().astype(int)
   for i, t in enumerate(times):
     a, a_next = abar[t], abar[times[i + 1]] if i + 1 < len(times) else 1.0
     packed = np.concatenate([x, np.full((n, *shape[:2], 1), t / steps, np.float32)], -1)
@@ -73,10 +80,20 @@ def main():
   p.add_argument("--workdir", required=True, help="a finished diffusion run")
   a = p.parse_args()
   workdir = Path(a.workdir)
-  config, predict, (classify, real), test = load(workdir)
+  config, predict, (classify, real), test, labels = load(workdir)
   patch, steps, shape = config.model.patch, config.model.steps, test.shape[1:]
-  result = {"errors": errors(predict, test, patch, steps), "samplers": {}}
+  result = {"errors": errors(predict, test, patch, steps), "samplers": {}, "restarts": {}}
   _, reference = classify(real[:1000])
+  abar, x0 = D.alpha_bar(steps), np.asarray(D.scaled(test))
+  noise = np.random.default_rng(config.seed).standard_normal(x0.shape).astype(np.float32)
+  for t0 in (300, 600):
+    x_t0 = np.sqrt(abar[t0]) * x0 + np.sqrt(1 - abar[t0]) * noise
+    images = ddim(predict, len(x0), shape, patch, steps, lambda t: True, t0 // 20, 0, (x_t0, t0))
+    logits, _ = classify((images + 1.0) / 2.0)
+    prob = np.exp(logits - logits.max(-1, keepdims=True))
+    prob /= prob.sum(-1, keepdims=True)
+    result["restarts"][str(t0)] = {"recognised": float(np.mean(prob.max(-1) >= 0.9)),
+                                   "source_label": float(np.mean(prob.argmax(-1) == labels))}
   for name, (clip, n_steps) in SAMPLERS.items():
     images = ddim(predict, 1000, shape, patch, steps, clip, n_steps, config.seed)
     result["samplers"][name] = D.sample_metrics(*classify((images + 1.0) / 2.0), reference)
@@ -88,6 +105,10 @@ def main():
   for name, m in result["samplers"].items():
     print(f"| {name} | {m['samples/recognised']:.3f} | {m['samples/class_entropy']:.3f} | "
           f"{m['samples/fd']:.1f} |")
+  print("\n| DDIM from test images at t0 | recognised | classified as the source's label |\n"
+        "| --- | --- | --- |")
+  for t0, m in result["restarts"].items():
+    print(f"| {t0} | {m['recognised']:.3f} | {m['source_label']:.3f} |")
 
 
 if __name__ == "__main__":
