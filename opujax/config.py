@@ -170,7 +170,8 @@ def vit(rule: str = "dfa") -> ml_collections.ConfigDict:
   """A Vision Transformer on Fashion-MNIST, named by import path as a user's model would
   be (`opujax.models.vit`): 7x7 patches (16 tokens and a class token), d_model 128, 4
   post-LN blocks of 4 heads, MLP ratio 2, training images mirrored left-right at random;
-  Adam 1e-3 (DFA: 3e-3) after 200 steps of warm-up, cosine decay, batch 128, 15 epochs.
+  Adam 1e-3 (DFA: 3e-3; BP: AdamW, weight decay 0.05, and dropout 0.1 after the
+  embedding) after 200 steps of warm-up, cosine decay, batch 128, 15 epochs.
   With ``dfa``, Launay et al.'s Transformer recipe (as `lm`): the error taken at the
   head's input, projected by one feedback matrix shared by the blocks but the first
   (which learns through the second's input) and the head; fed to every block of a pre-LN
@@ -181,6 +182,9 @@ def vit(rule: str = "dfa") -> ml_collections.ConfigDict:
   c.data.flip, c.epochs = True, 15
   if rule == "dfa":
     c.optimizer.learning_rate = 3e-3
+  if rule == "bp":
+    c.optimizer.update(name="adamw", weight_decay=0.05)
+    c.model.dropout = 0.1
   return c
 
 
