@@ -1,8 +1,8 @@
 """python -m opujax.report --workdir DIR [--opu.FIELD=VALUE ...] [--gpu.FIELD=VALUE ...]
 
 The OPU-versus-GPU report of a finished run: for the feedback projections the run did
-(its `Budget`: projections, camera frames, optical MACs, bytes through the DMD and the
-camera), the time and energy on an OPU and on a GPU, the share of I/O in the OPU's
+(its `Budget`: projections, camera frames and pixels, optical MACs, bytes through the
+DMD and the camera), the time and energy on an OPU and on a GPU, the share of I/O in the OPU's
 time, and the whole training's energy split between electronics (everything but the
 projection, on the GPU) and optics. Writes ``report.md`` and ``report.png`` in DIR
 (also written at the end of every run).
@@ -53,6 +53,7 @@ class Figures:
   optical_macs: int
   bytes_uploaded: int
   bytes_read: int
+  camera_pixels: int
   frames_s: float
   optics_s: float
   dmd_s: float
@@ -127,7 +128,8 @@ def markdown(f: Figures, summary: dict, opu: OPUSpec, gpu: GPUSpec) -> str:
   else:
     lines += ["## Work done by the feedback projections", "", "| count | value |", "|---|---|"]
     lines += [f"| {k.replace('_', ' ')} | {getattr(f, k):.4g} |" for k in (
-        "projections", "macs", "frames", "optical_macs", "bytes_uploaded", "bytes_read")]
+        "projections", "macs", "frames", "camera_pixels", "optical_macs", "bytes_uploaded",
+        "bytes_read")]
     lines += ["", "## The same projections on an OPU and on a GPU", "",
               "| | time (s) | energy (J) |", "|---|---|---|",
               f"| OPU | {f.opu_s:.4g} | {f.opu_j:.4g} |",

@@ -11,7 +11,8 @@ import dataclasses
 class Budget:
   """Counts of work done. ``macs`` is the dense projection rows x in x out that the
   learning rule needed (what a GPU would compute); ``optical_macs`` is what the optics
-  did: camera frames x active mirrors x pixels read."""
+  did: camera frames x active mirrors x pixels read; ``camera_pixels`` the pixels read,
+  camera frames x pixels a frame (the outputs, or a whole hologram)."""
 
   projections: int = 0
   macs: int = 0
@@ -20,6 +21,7 @@ class Budget:
   optical_macs: int = 0
   bytes_uploaded: int = 0
   bytes_read: int = 0
+  camera_pixels: int = 0
 
   def __add__(self, other: "Budget") -> "Budget":
     return Budget(*(a + b for a, b in zip(dataclasses.astuple(self),

@@ -24,6 +24,14 @@ so ``frames per row = encoding frames x (1 intensity | 2 or 3 linear)``. The opt
 the camera compute in float32 whatever the input's dtype (binary frames and a camera of
 at most 16 bits carry no more); the decoding, and so the output, is in the input's.
 
+Spatial speckle (``grain``, `speckle`): the medium maps x to the modes of a pupil in
+the camera's Fourier plane (the columns of R are the pupil's FFT bins instead of
+pixels) and the camera sees their inverse Fourier transform on a 2-D grid, speckles of
+``grain`` pixels. ``protocol="holography"`` (linear mode, needs a grain) recovers the
+modes themselves from one off-axis hologram a binary frame: y = [Re c_0, Im c_0,
+Re c_1, ...] (out_features = 2 x the modes read), y = x @ M with M the interleaved real
+and imaginary parts of R.
+
 Drift: ``device.drifted(key, frames)`` returns the device after ``frames`` steps of
 R_t = sqrt(1-eps) R_{t-1} + sqrt(eps) R' (eps = ``drift_per_frame``); the calibrated
 I(a) (and P(1), for common-mode codes) are kept (a stale calibration, as on hardware)
@@ -32,11 +40,15 @@ until ``recalibrated()``.
 
 import math
 
+import warnings
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from opujax.devices import base, medium
+from opujax.devices import speckle as speckle_lib
 from opujax.devices import camera as camera_lib
 from opujax.devices import encoding as encoding_lib
 from opujax.devices import geometry as geometry_lib
@@ -44,6 +56,12 @@ from opujax.devices.budget import Budget
 
 Array = jax.Array
 STORAGE = ("materialised", "streamed")
+PROTOCOLS = ("anchor", "holography")
+# Holography's speckle grain when none is given (it needs a band-limited field): at 4
+# pixels a speckle, rho = 1/8 and the default carrier (0.32, 0.32) clears |kappa| >= 3 rho
+# by 0.078 and Nyquist by 0.055 cycles/pixel (`speckle.default_carrier`; the least grain
+# with a clear carrier is 3.12), for 2 K / (H W) ~ 0.1 outputs a camera pixel.
+HOLOGRAPHY_GRAIN = 4.0
 # The error code for DFA on an optical device (`config.REALISTIC_OPU`, the scale ladder's
 # optical rule): stochastic ternary with the common mode, 2 DMD frames (4 camera frames
 # with the calibrated anchor) a projection, the cheapest code that learned like digital
@@ -64,15 +82,21 @@ class Optical(base.Projects):
   def out_features(self) -> int:
     return self.geometry.out_features
 
+  @property
+  def pixels_per_frame(self) -> int:
+    """Camera pixels read a frame: the region of interest's outputs."""
+    return self.geometry.out_features
+
   def cost(self, rows: int) -> Budget:
-    return optical_cost(self.geometry, self.camera, rows * self.frames_per_row, rows)
+    return optical_cost(self.geometry, self.camera, rows * self.frames_per_row, rows,
+                        self.pixels_per_frame)
 
 
 @struct.dataclass
 class SimulatedOPU(Optical):
   key: Array
-  weights: Array | None         # (in_features, 2, out_features) x-rows of R, or None
-  anchor_field: Array           # (2, out_features) v = a R
+  weights: Array | None         # (in_features, 2, columns) x-rows of R, or None
+  anchor_field: Array           # (2, out_features) v = a R on the output pixels
   anchor_reference: Array       # (out_features,) calibrated |a R|^2
   ones_reference: Array         # (out_features,) calibrated P(1) (common-mode codes), or 0
   geometry: geometry_lib.Geometry = struct.field(pytree_node=False)
@@ -84,20 +108,61 @@ class SimulatedOPU(Optical):
   drift_per_frame: float = struct.field(pytree_node=False)
   recalibrate_every: int = struct.field(pytree_node=False)
   block_bytes: int = struct.field(pytree_node=False)
+  speckle: speckle_lib.Speckle | None = struct.field(pytree_node=False, default=None)
+  reference: speckle_lib.Reference | None = struct.field(pytree_node=False, default=None)
+
+  @property
+  def protocol(self) -> str:
+    return "anchor" if self.reference is None else "holography"
 
   @property
   def frames_per_row(self) -> int:
-    return frames_per_row(self.mode, self.encoding, self.calibrated_anchor)
+    return frames_per_row(self.mode, self.encoding, self.calibrated_anchor, self.protocol)
 
-  def field(self, x_xN: Array) -> Array:
-    """The complex field x R on the output pixels: (..., N) -> (..., 2, out_features)."""
+  @property
+  def pixels_per_frame(self) -> int:
+    """Camera pixels read a frame: the outputs, or the whole hologram."""
+    if self.reference is None:
+      return self.out_features
+    return math.prod(self.geometry.camera_shape)
+
+  @property
+  def outputs_per_pixel(self) -> float:
+    """Independent real outputs per camera pixel read: 1 for independent pixels; with a
+    grain, at most the field's real degrees of freedom a pixel, 2 K / (H W); through
+    holography, out_features / (H W)."""
+    if self.speckle is None:
+      return 1.0
+    if self.reference is not None:
+      return self.out_features / self.pixels_per_frame
+    return min(1.0, 2 * self.speckle.modes / math.prod(self.speckle.shape))
+
+  def columns(self) -> np.ndarray:
+    """R's columns: the output pixels, or with a grain the pupil's FFT bins (modes)."""
+    return self.geometry.output_pixels() if self.speckle is None else self.speckle.bins()
+
+  def modes(self, x_xN: Array) -> Array:
+    """x R on R's columns: (..., N) -> (..., 2, columns), real and imaginary parts."""
     if self.weights is not None:
       n, _, m = self.weights.shape
       z = x_xN @ self.weights.reshape(n, 2 * m)
       return z.reshape(*x_xN.shape[:-1], 2, m)
-    z = _streamed_field(self.key, x_xN.reshape(-1, self.in_features), self.geometry,
+    z = _streamed_field(self.key, x_xN.reshape(-1, self.in_features), self.columns(),
                         self.sigma, self.block_bytes)
     return z.reshape(*x_xN.shape[:-1], *z.shape[1:])
+
+  def pixels(self, z_xx2xC: Array) -> Array:
+    """The field on the output pixels of fields on R's columns: (..., 2, columns) ->
+    (..., 2, out_features); with a grain, the modes' `speckle.field` on the grid."""
+    if self.speckle is None:
+      return z_xx2xC
+    s = speckle_lib.field(_complex(z_xx2xC), self.speckle.bins(), self.speckle.shape)
+    s = s.reshape(*s.shape[:-2], -1)[..., self.geometry.output_pixels()]
+    return jnp.stack([s.real, s.imag], axis=-2)
+
+  def field(self, x_xN: Array) -> Array:
+    """The complex field x R on the output pixels: (..., N) -> (..., 2, out_features)."""
+    return self.pixels(self.modes(x_xN))
 
   def measure(self, x: Array, key: Array) -> base.Measurement:
     x_BxN, lead = base.flatten_input(x, self.in_features)
@@ -105,11 +170,33 @@ class SimulatedOPU(Optical):
     if self.encoding.kind == "stochastic" and key is not None:
       key, k_code = jax.random.split(key)
     code = encoding_lib.encode(x_BxN, self.encoding, k_code)
-    optics = lambda frame_BxN: self.intensities(self.field(frame_BxN.astype(jnp.float32)))
+    if self.reference is None:
+      optics = lambda frame_BxN: self.intensities(self.field(frame_BxN.astype(jnp.float32)))
+    else:
+      optics = lambda frame_BxN: (self.hologram(self.modes(frame_BxN.astype(jnp.float32))),)
     est, saturated = camera_lib.capture(self.camera, optics, code.frames, key)
-    y = est[0] if self.mode == "intensity" else anchor_readout(est, self.anchor_reference)
+    if self.mode == "intensity":
+      y = est[0]
+    elif self.reference is None:
+      y = anchor_readout(est, self.anchor_reference)
+    else:
+      y = self.holography_readout(est[0])
     y = encoding_lib.decode(y, code, self.ones_reference)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
+
+  def hologram(self, z_xx2xC: Array) -> Array:
+    """The camera frame |S + A e^{2 pi i kappa.r}|^2 of modes, flattened (..., H W)."""
+    i = speckle_lib.hologram(_complex(z_xx2xC), self.speckle.bins(), self.speckle.shape,
+                             self.reference)
+    return i.reshape(*i.shape[:-2], -1)
+
+  def holography_readout(self, frames_xHW: Array) -> Array:
+    """The linear outputs [Re c_0, Im c_0, Re c_1, ...] (..., out_features) of hologram
+    frames (..., H W): their modes, decoded from the sideband."""
+    h, w = self.speckle.shape
+    c = speckle_lib.decode(frames_xHW.reshape(*frames_xHW.shape[:-1], h, w),
+                           self.speckle.bins(), self.speckle.shape, self.reference)
+    return _interleave(c, self.out_features)
 
   def intensities(self, z_xx2xM: Array) -> tuple[Array, ...]:
     """The camera frames of binary frames' fields, each (..., M): |x R|^2 in intensity
@@ -125,21 +212,30 @@ class SimulatedOPU(Optical):
     return i_xa, i_x, jnp.broadcast_to(v[0] ** 2 + v[1] ** 2, i_x.shape)
 
   def effective_matrix(self) -> Array:
-    """M[p, q] = Re(conj(v_q) R[p, q]): y = x @ M in linear mode without noise."""
+    """y = x @ M in linear mode without noise: M[p, q] = Re(conj(v_q) R[p, q]) (anchor),
+    or the interleaved Re R[p, k], Im R[p, k] of the modes (holography)."""
     if self.mode != "linear":
       raise ValueError("An intensity-mode OPU is not linear and has no effective matrix; "
                        "use transmission_matrix(), or mode='linear'.")
     w = self.weights
     if w is None:
-      base.check_fits(self.in_features, self.out_features, 2, 8 << 30)
-      w = _materialise(self.key, self.geometry, self.sigma)
-    return jnp.einsum("npm,pm->nm", w, self.anchor_field)
+      base.check_fits(self.in_features, len(self.columns()), 2, 8 << 30)
+      w = _materialise(self.key, self.in_features, self.columns(), self.sigma)
+    return self.exact(w)
+
+  def exact(self, z_xx2xC: Array) -> Array:
+    """The noiseless linear outputs (..., out_features) of fields on R's columns."""
+    if self.reference is not None:
+      return _interleave(_complex(z_xx2xC), self.out_features)
+    return jnp.einsum("...pm,pm->...m", self.pixels(z_xx2xC), self.anchor_field)
 
   def transmission_matrix(self) -> Array:
-    """R on the input mirrors and output pixels, complex (in_features, out_features)."""
+    """R on the input mirrors and output pixels, complex (in_features, out_features)
+    (with a grain, each mirror's speckle field on the output pixels)."""
     w = self.weights
     if w is None:
-      w = _materialise(self.key, self.geometry, self.sigma)
+      w = _materialise(self.key, self.in_features, self.columns(), self.sigma)
+    w = self.pixels(w)
     return w[:, 0] + 1j * w[:, 1]
 
   def drifted(self, key: Array, frames: int) -> "SimulatedOPU":
@@ -181,14 +277,27 @@ class SimulatedOPU(Optical):
     common-mode code's calibration measures), or zeros when the code does not use it."""
     if self.mode != "linear" or not self.encoding.uses_ones:
       return jnp.zeros((self.out_features,), jnp.float32)
-    z = self.field(jnp.ones((1, self.in_features), jnp.float32))[0]
-    return jnp.sum(z * self.anchor_field, axis=0)
+    return self.exact(self.modes(jnp.ones((1, self.in_features), jnp.float32)))[0]
 
 
-def frames_per_row(mode: str, enc: encoding_lib.Encoding, calibrated_anchor: bool) -> int:
-  """Camera frames per projected row: encoding frames x (1 | 2 | 3) by protocol."""
-  per_binary = 1 if mode == "intensity" else (2 if calibrated_anchor else 3)
-  return enc.frames * per_binary
+def frames_per_row(mode: str, enc: encoding_lib.Encoding, calibrated_anchor: bool,
+                   protocol: str = "anchor") -> int:
+  """Camera frames per projected row: encoding frames x (1 intensity or holography | 2
+  anchor with a calibrated I(a) | 3 anchor without)."""
+  if mode == "intensity" or protocol == "holography":
+    return enc.frames
+  return enc.frames * (2 if calibrated_anchor else 3)
+
+
+def _complex(z_xx2xC: Array) -> Array:
+  return jax.lax.complex(z_xx2xC[..., 0, :], z_xx2xC[..., 1, :])
+
+
+def _interleave(c_xK: Array, out_features: int) -> Array:
+  """[Re c_0, Im c_0, Re c_1, ...][:out_features] of complex modes (..., K)."""
+  c = c_xK[..., :-(-out_features // 2)]
+  y = jnp.stack([c.real, c.imag], axis=-1).reshape(*c.shape[:-1], -1)
+  return y[..., :out_features]
 
 
 def anchor_readout(est: tuple[Array, ...], anchor_reference: Array) -> Array:
@@ -198,26 +307,28 @@ def anchor_readout(est: tuple[Array, ...], anchor_reference: Array) -> Array:
 
 
 def optical_cost(g: geometry_lib.Geometry, cam: camera_lib.Camera, frames: int,
-                 rows: int) -> Budget:
-  """Budget of ``frames`` camera frames serving ``rows`` projections."""
+                 rows: int, pixels: int) -> Budget:
+  """Budget of ``frames`` camera frames of ``pixels`` pixels read serving ``rows``
+  projections."""
   return Budget(
       projections=rows,
       macs=rows * g.in_features * g.out_features,
       frames=frames,
       dmd_frames=frames,
-      optical_macs=frames * g.active_mirrors * g.out_features,
+      optical_macs=frames * g.active_mirrors * pixels,
       bytes_uploaded=frames * math.ceil(g.dmd_shape[0] * g.dmd_shape[1] / 8),
-      bytes_read=frames * g.out_features * cam.bytes_per_pixel)
+      bytes_read=frames * pixels * cam.bytes_per_pixel,
+      camera_pixels=frames * pixels)
 
 
-def _materialise(key: Array, g: geometry_lib.Geometry, sigma: float) -> Array:
-  """R on the input mirrors and output pixels, (in_features, 2, out_features)."""
-  return medium.materialise(key, g.in_features, g.output_pixels(), 2, sigma)
+def _materialise(key: Array, rows: int, cols: np.ndarray, sigma: float) -> Array:
+  """R on mirrors [0, rows) and columns ``cols``, (rows, 2, len(cols))."""
+  return medium.materialise(key, rows, cols, 2, sigma)
 
 
-def _streamed_field(key: Array, x_KxP: Array, g: geometry_lib.Geometry, sigma: float,
+def _streamed_field(key: Array, x_KxP: Array, cols: np.ndarray, sigma: float,
                     block_bytes: int, first_mirror: int = 0) -> Array:
-  z = medium.streamed_product(key, x_KxP, g.output_pixels(), 2, block_bytes, first_mirror)
+  z = medium.streamed_product(key, x_KxP, cols, 2, block_bytes, first_mirror)
   return z * sigma
 
 
@@ -226,7 +337,9 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
         threshold_by: str = "max", common_mode: bool = False,
         camera: camera_lib.Camera | str = "realistic", anchor_pixels: int | None = None,
         calibrated_anchor: bool = True, sigma: float = math.sqrt(0.5),
-        drift_per_frame: float = 0.0, recalibrate_every: int = 0,
+        grain: float | None = None, protocol: str = "anchor", reference_power: float = 1.0,
+        carrier: tuple[float, float] | None = None, drift_per_frame: float = 0.0,
+        recalibrate_every: int = 0,
         storage: str = "materialised", block_bytes: int = medium.BLOCK_BYTES,
         max_bytes: int = 8 << 30,
         dmd_shape: tuple[int, int] | None = None, camera_shape: tuple[int, int] | None = None,
@@ -251,6 +364,20 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
     calibrated_anchor: use a calibrated I(a) (2 frames per binary frame) instead of
       measuring it with every pair (3 frames).
     sigma: standard deviation of Re R and Im R.
+    grain: None (every camera pixel an independent output), or the speckle's size in
+      camera pixels (>= 1): the field is band-limited on a 2-D camera grid (`speckle`),
+      by default the smallest near-square grid holding out_features pixels.
+    protocol: linear recovery by "anchor" (2-3 camera frames a binary frame) or
+      "holography" (1 off-axis hologram a binary frame, on a speckle field of
+      `HOLOGRAPHY_GRAIN` unless ``grain`` is given): the outputs are
+      the real and imaginary parts of the first ceil(out_features / 2) modes, and the
+      default camera grid is the smallest square whose pupil holds them with the
+      carrier clear (`speckle.hologram_shape`); every pixel of it is read.
+    reference_power: holography's reference intensity A^2, relative to the speckle's
+      mean intensity for a half-on input (sigma^2 in_features).
+    carrier: holography's carrier (fy, fx) in cycles/pixel, rounded to the grid's
+      nearest FFT bin; default `speckle.default_carrier`. A carrier whose sideband
+      is not clear of the |S|^2 term is warned about with its leakage.
     drift_per_frame: eps of the transmission-matrix drift (see `drifted`).
     recalibrate_every: steps between measurements of the anchor's I(a) under drift
       (`after_step`; 0: calibrated once, at the start).
@@ -259,25 +386,91 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
     dmd_shape, camera_shape, roi, max_dmd_shape, max_camera_shape: see `geometry`.
   """
   enc, camera = settings(mode, encoding, threshold, bits, camera, drift_per_frame,
-                        recalibrate_every, storage, threshold_by, common_mode)
+                        recalibrate_every, storage, threshold_by, common_mode, grain,
+                        protocol, reference_power, carrier)
+  holography = protocol == "holography"
+  if holography and grain is None:
+    grain = HOLOGRAPHY_GRAIN
   if anchor_pixels is None:
-    anchor_pixels = math.ceil(in_features / 2) if mode == "linear" else 0
-  if mode == "linear" and anchor_pixels < 1:
+    anchor_pixels = math.ceil(in_features / 2) if mode == "linear" and not holography else 0
+  if holography and anchor_pixels:
+    raise ValueError("Holography uses no anchor pattern; leave anchor_pixels unset (or 0).")
+  if mode == "linear" and not holography and anchor_pixels < 1:
     raise ValueError("Linear mode needs an anchor pattern: anchor_pixels >= 1.")
+  if holography:
+    carrier = speckle_lib.default_carrier(grain) if carrier is None else tuple(carrier)
+    camera_shape, roi = _hologram_grid(out_features, grain, carrier, camera_shape, roi,
+                                       max_camera_shape)
+  elif grain is not None and camera_shape is None:
+    camera_shape = _square_grid(out_features, max_camera_shape)
   g = geometry_lib.make_geometry(in_features, out_features, anchor_pixels, dmd_shape,
                                  camera_shape, roi, max_dmd_shape, max_camera_shape)
+  spk = None if grain is None else speckle_lib.Speckle(g.camera_shape, float(grain))
+  ref = None
+  if holography:
+    ref = _reference(spk, out_features, carrier, reference_power, sigma ** 2 * in_features)
+  cols = g.output_pixels() if spk is None else spk.bins()
   key = jax.random.key(seed)
   weights, v = None, jnp.zeros((2, out_features), jnp.float32)
   if storage == "materialised":
-    base.check_fits(in_features, out_features, 2, max_bytes)
-    weights = _materialise(key, g, sigma)
-  if anchor_pixels:  # v = a R, one streamed pass over the anchor's mirrors
-    anchor = jnp.ones((1, anchor_pixels), jnp.float32)
-    v = _streamed_field(key, anchor, g, sigma, block_bytes, first_mirror=in_features)[0]
+    base.check_fits(in_features, len(cols), 2, max_bytes)
+    weights = _materialise(key, in_features, cols, sigma)
   device = SimulatedOPU(key, weights, v, v[0] ** 2 + v[1] ** 2, jnp.zeros_like(v[0]), g,
                         camera, enc, mode, sigma, calibrated_anchor, drift_per_frame,
-                        recalibrate_every, block_bytes)
+                        recalibrate_every, block_bytes, spk, ref)
+  if anchor_pixels:  # v = a R, one streamed pass over the anchor's mirrors
+    anchor = jnp.ones((1, anchor_pixels), jnp.float32)
+    v = device.pixels(_streamed_field(key, anchor, cols, sigma, block_bytes,
+                                      first_mirror=in_features))[0]
+    device = device.replace(anchor_field=v, anchor_reference=v[0] ** 2 + v[1] ** 2)
   return device.replace(ones_reference=device.ones_projection())
+
+
+def _square_grid(pixels: int, max_shape: tuple[int, int]) -> tuple[int, int]:
+  """The near-square grid (rows, cols) of at least ``pixels`` pixels, rows <= cols."""
+  rows = min(math.isqrt(pixels - 1) + 1, max_shape[0])
+  return rows, -(-pixels // rows)
+
+
+def _hologram_grid(out_features: int, grain: float, carrier: tuple[float, float],
+                   camera_shape: tuple[int, int] | None, roi, max_shape: tuple[int, int]):
+  """The camera grid and region of interest (the whole grid) of holography."""
+  if roi is not None:
+    raise ValueError("Holography reads the whole camera frame; leave roi unset (set "
+                     "camera_shape to choose the grid).")
+  if camera_shape is None:
+    camera_shape = speckle_lib.hologram_shape(-(-out_features // 2), grain, carrier, max_shape)
+  if min(camera_shape) < 2:
+    raise ValueError(f"Holography needs a 2-D camera grid (at least 2x2 pixels) for its "
+                     f"2-D Fourier transform, got camera_shape={tuple(camera_shape)}.")
+  return tuple(camera_shape), (0, 0, *camera_shape)
+
+
+def _reference(spk: speckle_lib.Speckle, out_features: int, carrier: tuple[float, float],
+               reference_power: float, speckle_power: float) -> speckle_lib.Reference:
+  """Holography's reference beam on the grid, A^2 = reference_power x speckle_power;
+  warns with the leakage when the carrier is not clear.
+
+  Raises:
+    ValueError: a grid whose pupil holds fewer than ceil(out_features / 2) modes.
+  """
+  (h, w), needed = spk.shape, -(-out_features // 2)
+  if spk.modes < needed:
+    raise ValueError(f"The {h}x{w} camera's pupil at grain {spk.grain} holds {spk.modes} "
+                     f"modes, fewer than the {needed} that out_features={out_features} "
+                     "reads (two outputs a mode); enlarge camera_shape or reduce grain.")
+  ref = speckle_lib.Reference(speckle_lib.carrier_bins(carrier, spk.shape),
+                              math.sqrt(reference_power * speckle_power))
+  leak = speckle_lib.leakage(spk.shape, spk.grain, ref.carrier, reference_power)
+  if leak > 0:
+    rho = spk.radius
+    warnings.warn(
+        f"The holography carrier {carrier} cycles/pixel (FFT bin {ref.carrier} of the "
+        f"{h}x{w} grid) is not clear of the |S|^2 term: leakage {leak:.3g} of the modes' "
+        f"power (half-on input); a clear carrier has |kappa| >= 3 rho = {3 * rho:.4g} and "
+        f"|fy|, |fx| <= 1/2 - rho = {0.5 - rho:.4g} cycles/pixel (rho = 1 / (2 grain)): "
+        "move the carrier or raise grain.", stacklevel=3)
+  return ref
 
 
 def checked_encoding(mode: str, encoding: str, threshold: float, bits: int,
@@ -300,8 +493,11 @@ def checked_encoding(mode: str, encoding: str, threshold: float, bits: int,
 
 def settings(mode: str, encoding: str, threshold: float, bits: int,
              camera: camera_lib.Camera | str, drift_per_frame: float, recalibrate_every: int,
-             storage: str, threshold_by: str = "max",
-             common_mode: bool = False) -> tuple[encoding_lib.Encoding, camera_lib.Camera]:
+             storage: str, threshold_by: str = "max", common_mode: bool = False,
+             grain: float | None = None, protocol: str = "anchor",
+             reference_power: float = 1.0,
+             carrier: tuple[float, float] | None = None
+             ) -> tuple[encoding_lib.Encoding, camera_lib.Camera]:
   """The checked encoding and camera of `opu`'s options: every check it makes before it
   knows its shape (`devices.check` runs it on a config's options).
 
@@ -321,8 +517,38 @@ def settings(mode: str, encoding: str, threshold: float, bits: int,
   if recalibrate_every and not drift_per_frame:
     raise ValueError("recalibrate_every re-measures a drifting OPU's anchor; set "
                      "drift_per_frame > 0 or leave it at 0.")
+  _check_speckle(mode, grain, protocol, reference_power, carrier, drift_per_frame)
   if isinstance(camera, str):
     if camera not in ("realistic", "ideal"):
       raise ValueError(f"Unknown camera {camera!r}; choose 'realistic', 'ideal' or a Camera.")
     camera = camera_lib.Camera.ideal() if camera == "ideal" else camera_lib.Camera()
   return enc, camera
+
+
+def _check_speckle(mode: str, grain, protocol: str, reference_power, carrier,
+                   drift_per_frame: float) -> None:
+  """Checks the spatial field's and the protocol's options (`settings`)."""
+  if protocol not in PROTOCOLS:
+    raise ValueError(f"Unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")
+  if grain is not None:
+    if isinstance(grain, bool) or not isinstance(grain, (int, float)) or not grain >= 1:
+      raise ValueError(f"grain (camera pixels per speckle) must be a number >= 1, or None "
+                       f"for independent pixels; got {grain!r}.")
+    if drift_per_frame:
+      raise ValueError("Drift of a spatial speckle field is not modelled; use grain=None "
+                       "or drift_per_frame=0.")
+  if protocol == "anchor":
+    if carrier is not None:
+      raise ValueError("carrier tilts holography's reference beam; use "
+                       "protocol='holography' or leave carrier unset.")
+    return
+  if mode != "linear":
+    raise ValueError("protocol='holography' recovers a linear projection; use mode='linear'.")
+  grain = HOLOGRAPHY_GRAIN if grain is None else grain
+  if (isinstance(reference_power, bool) or not isinstance(reference_power, (int, float))
+      or not 0 < reference_power < math.inf):
+    raise ValueError(f"reference_power must be a finite number > 0, got {reference_power!r}.")
+  if carrier is None:
+    speckle_lib.default_carrier(grain)
+  else:
+    speckle_lib.check_carrier(grain, carrier)

@@ -1,0 +1,256 @@
+"""The camera as an image: a band-limited speckle field, and off-axis holography.
+
+**Spatial field.** On a camera grid of H x W pixels the field is band-limited by a
+pupil in the camera's Fourier plane: the 2-D FFT bins f = (k_y / H, k_x / W) (signed, in
+cycles/pixel, `numpy.fft.fftfreq` order) with |f| <= rho, rho = 1 / (2 grain). The grain
+is the speckle's size in pixels (the pupil's diameter 2 rho is one cycle per grain); a
+grid holds K ~ pi rho^2 H W modes, so 2 K / (H W) = pi / (2 grain^2) real degrees of
+freedom a pixel. The medium gives each mode a complex amplitude c_k (as it gives each
+pixel one without a grain) and the camera sees their inverse Fourier transform
+
+    S(r) = K^(-1/2) sum_{k in pupil} c_k exp(2 pi i f_k . r),     r = (row, col),
+
+normalised so that E|S(r)|^2 = E|c_k|^2: the intensity's mean (and its exponential
+law, contrast 1) is what it is without a grain. For circular Gaussian c_k, the
+intensity's autocovariance over a shift d is (Siegert) cov(I(r), I(r + d)) / var I =
+|g(d)|^2 with g(d) = K^(-1) sum_k exp(2 pi i f_k . d): the squared, normalised Fourier
+transform of the pupil. The field is periodic on the grid (a discrete Fourier series).
+
+**Off-axis holography.** A reference beam of amplitude A tilted to the carrier kappa
+(cycles/pixel, a bin of the grid) interferes with S on the camera:
+
+    I = |S + A e^{2 pi i kappa.r}|^2 = |S|^2 + A^2 + A S e^{-2 pi i kappa.r} + c.c.
+
+In the frame's FFT F(f) = sum_r I(r) e^{-2 pi i f.r}, the third term puts
+H W A c_k / sqrt(K) at bin f_k - kappa (the sideband): ``decode`` reads it there and
+returns c_k = sqrt(K) F(f_k - kappa) / (H W A), linear in the DMD pattern, from one
+frame. |S|^2 occupies the pupil's autocorrelation (|f| <= 2 rho), A^2 the bin 0 and the
+conjugate sideband kappa - pupil: the sideband is clear of all three when
+|kappa| >= 3 rho and it lies within Nyquist (|kappa_y|, |kappa_x| <= 1/2 - rho).
+Otherwise |S|^2 leaks into it (`leakage`).
+"""
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+# The smallest grain with a clear carrier: a diagonal carrier at |kappa| = 3 rho whose
+# sideband touches Nyquist, kappa_i + rho = 1/2, has rho = 1 / (2 (1 + 3 / sqrt 2)).
+MIN_HOLOGRAPHY_GRAIN = 1 + 3 / math.sqrt(2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Speckle:
+  """A band-limited field on a camera grid of ``shape`` (rows, cols), speckles of
+  ``grain`` pixels."""
+
+  shape: tuple[int, int]
+  grain: float
+
+  @property
+  def radius(self) -> float:
+    """The pupil's radius rho, cycles/pixel."""
+    return radius(self.grain)
+
+  def bins(self) -> np.ndarray:
+    """Linear indices (k_y W + k_x) of the pupil's FFT bins, ascending: the modes."""
+    return pupil_bins(self.shape, self.grain)
+
+  @property
+  def modes(self) -> int:
+    return len(self.bins())
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+  """The reference beam of off-axis holography: its carrier as FFT bins (n_y, n_x) of
+  the grid (kappa = (n_y / H, n_x / W)) and its amplitude A."""
+
+  carrier: tuple[int, int]
+  amplitude: float
+
+
+def radius(grain: float) -> float:
+  """rho = 1 / (2 grain): the pupil's radius in cycles/pixel."""
+  return 1.0 / (2.0 * grain)
+
+
+def pupil(shape: tuple[int, int], grain: float) -> np.ndarray:
+  """Boolean (H, W) mask of the FFT bins with |f| <= rho (f in `numpy.fft.fftfreq`
+  order), decided in exact integer arithmetic but for the factor (2 grain)^2."""
+  h, w = shape
+  my = np.fft.fftfreq(h, 1.0 / h)[:, None] * w  # f_y H W, an integer
+  mx = np.fft.fftfreq(w, 1.0 / w)[None, :] * h
+  return (2.0 * grain) ** 2 * (my ** 2 + mx ** 2) <= float(h * w) ** 2
+
+
+@functools.lru_cache(maxsize=64)
+def pupil_bins(shape: tuple[int, int], grain: float) -> np.ndarray:
+  """`pupil`'s bins as ascending linear indices k_y W + k_x (read-only)."""
+  bins = np.flatnonzero(pupil(shape, grain))
+  bins.flags.writeable = False
+  return bins
+
+
+def field(modes_xK: Array, bins_K: np.ndarray, shape: tuple[int, int]) -> Array:
+  """S(r) = K^(-1/2) sum_k c_k exp(2 pi i f_k . r) on the grid.
+
+  Args:
+    modes_xK: complex mode amplitudes c (..., K), in the order of ``bins_K``.
+    bins_K: the modes' linear FFT bins (`pupil_bins`).
+    shape: the grid (H, W).
+
+  Returns:
+    The complex field (..., H, W).
+  """
+  h, w = shape
+  lead, k = modes_xK.shape[:-1], modes_xK.shape[-1]
+  spectrum = jnp.zeros((math.prod(lead), h * w), modes_xK.dtype)
+  spectrum = spectrum.at[:, bins_K].set(modes_xK.reshape(-1, k))
+  s = jnp.fft.ifft2(spectrum.reshape(-1, h, w)) * (h * w / math.sqrt(k))
+  return s.reshape(*lead, h, w)
+
+
+def reference(shape: tuple[int, int], ref: Reference) -> Array:
+  """A exp(2 pi i (n_y row / H + n_x col / W)), (H, W) complex64, its phases reduced
+  modulo one cycle in integers (exact however large the grid)."""
+  (h, w), (ny, nx) = shape, ref.carrier
+  ey = np.exp(2j * np.pi * ((ny * np.arange(h)) % h) / h)
+  ex = np.exp(2j * np.pi * ((nx * np.arange(w)) % w) / w)
+  return jnp.asarray(ref.amplitude * ey[:, None] * ex[None, :], jnp.complex64)
+
+
+def hologram(modes_xK: Array, bins_K: np.ndarray, shape: tuple[int, int],
+             ref: Reference) -> Array:
+  """The camera's intensity |S + A e^{2 pi i kappa.r}|^2, real (..., H, W)."""
+  s = field(modes_xK, bins_K, shape) + reference(shape, ref)
+  return s.real ** 2 + s.imag ** 2
+
+
+def sideband_bins(bins_K: np.ndarray, shape: tuple[int, int],
+                  carrier: tuple[int, int]) -> np.ndarray:
+  """The linear FFT bins f_k - kappa (modulo the grid) where mode k's sideband lies."""
+  h, w = shape
+  ky, kx = np.divmod(np.asarray(bins_K), w)
+  return ((ky - carrier[0]) % h) * w + (kx - carrier[1]) % w
+
+
+def decode(frames_xHxW: Array, bins_K: np.ndarray, shape: tuple[int, int],
+           ref: Reference) -> Array:
+  """The modes of holograms: c_k = sqrt(K) F(f_k - kappa) / (H W A).
+
+  Args:
+    frames_xHxW: camera intensity frames (..., H, W).
+    bins_K: the modes' linear FFT bins (`pupil_bins`).
+    shape: the grid (H, W).
+    ref: the reference beam.
+
+  Returns:
+    Complex modes (..., K); exactly the field's modes for noiseless frames with a
+    clear carrier (`leakage` 0).
+  """
+  h, w = shape
+  spectrum = jnp.fft.fft2(frames_xHxW.astype(jnp.float32)).reshape(*frames_xHxW.shape[:-2], -1)
+  scale = math.sqrt(len(bins_K)) / (h * w * ref.amplitude)
+  return spectrum[..., sideband_bins(bins_K, shape, ref.carrier)] * scale
+
+
+def leakage(shape: tuple[int, int], grain: float, carrier: tuple[int, int],
+            reference_power: float) -> float:
+  """Expected power of what other terms put into the sideband, relative to the modes'
+  (E|c_k|^2 = P, A^2 = reference_power P): 0 for a clear carrier.
+
+  At the sideband bin b of mode j, |S|^2 adds sqrt(K) / (A K) sum_{k - l = b} c_k
+  conj(c_l): N(b) P / (K reference_power) relative, N(b) the pupil's autocorrelation
+  count (pairs of its bins b apart); the conjugate sideband adds conj(c_l) (relative 1)
+  where kappa - f_l = b. These are uncorrelated with c_j (circular Gaussian modes).
+  A sideband holding the bin 0 (the reference's own power A^2) leaks without bound: inf.
+  """
+  mask = pupil(shape, grain)
+  k = int(mask.sum())
+  spectrum = np.fft.fft2(mask.astype(np.float64))
+  pairs = np.rint(np.fft.ifft2(np.abs(spectrum) ** 2).real).ravel()
+  (h, w), bins = shape, np.flatnonzero(mask)
+  side = sideband_bins(bins, shape, carrier)
+  if np.any(side == 0):
+    return math.inf
+  ky, kx = np.divmod(bins, w)
+  conjugate = ((carrier[0] - ky) % h) * w + (carrier[1] - kx) % w  # kappa - f_l
+  overlap = np.isin(side, conjugate).sum()
+  return float((pairs[side].sum() / (k * reference_power) + overlap) / k)
+
+
+def default_carrier(grain: float) -> tuple[float, float]:
+  """A diagonal carrier (c, c) halfway between the least clear one, |kappa| = 3 rho,
+  and the most, kappa_i = 1/2 - rho (sideband at Nyquist).
+
+  Raises:
+    ValueError: a grain too small for any clear carrier.
+  """
+  if grain < MIN_HOLOGRAPHY_GRAIN:
+    raise ValueError(
+        f"grain={grain} leaves no holography carrier clear of the |S|^2 term within "
+        f"Nyquist (that needs grain >= 1 + 3/sqrt(2) = {MIN_HOLOGRAPHY_GRAIN:.3f}); raise "
+        "grain, or give carrier=(fy, fx) and accept the leakage.")
+  rho = radius(grain)
+  c = (3 * rho / math.sqrt(2) + 0.5 - rho) / 2
+  return (c, c)
+
+
+def check_carrier(grain: float, carrier) -> tuple[float, float]:
+  """The carrier (fy, fx) in cycles/pixel, checked: within Nyquist and outside the
+  pupil (else the reference's own bin 0 lies in the sideband).
+
+  Raises:
+    ValueError: not a pair of finite numbers, outside (-1/2, 1/2) or inside the pupil.
+  """
+  try:
+    fy, fx = (float(v) for v in carrier)
+  except (TypeError, ValueError):
+    raise ValueError(f"carrier must be a pair (fy, fx) of cycles/pixel, got {carrier!r}.")
+  if not (abs(fy) < 0.5 and abs(fx) < 0.5):
+    raise ValueError(f"carrier {carrier!r} is outside the camera's Nyquist band: each of "
+                     "fy, fx must lie in (-0.5, 0.5) cycles/pixel.")
+  rho = radius(grain)
+  if math.hypot(fy, fx) <= rho:
+    raise ValueError(f"carrier {carrier!r} lies inside the pupil (|kappa| <= rho = "
+                     f"{rho:.4g} cycles/pixel at grain {grain}), so the sideband holds the "
+                     f"reference's own bin 0; use |kappa| >= 3 rho = {3 * rho:.4g}.")
+  return fy, fx
+
+
+def carrier_bins(carrier: tuple[float, float], shape: tuple[int, int]) -> tuple[int, int]:
+  """The carrier rounded to the grid's nearest FFT bin, (round(fy H), round(fx W))."""
+  return (round(carrier[0] * shape[0]), round(carrier[1] * shape[1]))
+
+
+def hologram_shape(modes: int, grain: float, carrier: tuple[float, float],
+                   max_shape: tuple[int, int]) -> tuple[int, int]:
+  """The smallest square grid whose pupil holds ``modes`` modes and, if the carrier is
+  clear in the continuum (|kappa| >= 3 rho, within Nyquist), on which its rounded bin
+  is clear too (`leakage` 0).
+
+  Raises:
+    ValueError: no such grid within ``max_shape``.
+  """
+  rho = radius(grain)
+  clear = (math.hypot(*carrier) >= 3 * rho
+           and max(abs(carrier[0]), abs(carrier[1])) + rho <= 0.5)
+  n = max(2, math.ceil(math.sqrt(modes / (math.pi * rho ** 2))))
+  while n > 2 and pupil((n - 1, n - 1), grain).sum() >= modes:
+    n -= 1
+  while n <= min(max_shape):
+    shape = (n, n)
+    if pupil(shape, grain).sum() >= modes and (
+        not clear or leakage(shape, grain, carrier_bins(carrier, shape), 1.0) == 0):
+      return shape
+    n += 1
+  raise ValueError(
+      f"{modes} holography modes (out_features / 2) at grain {grain} need a camera grid "
+      f"larger than {max_shape[0]}x{max_shape[1]}; reduce out_features or grain, or raise "
+      "max_camera_shape.")
