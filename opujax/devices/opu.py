@@ -152,12 +152,15 @@ class SimulatedOPU(Optical):
     return z.reshape(*x_xN.shape[:-1], *z.shape[1:])
 
   def pixels(self, z_xx2xC: Array) -> Array:
-    """The field on the output pixels of fields on R's columns: (..., 2, columns) ->
-    (..., 2, out_features); with a grain, the modes' `speckle.field` on the grid."""
+    """The field on the camera pixels read of fields on R's columns: (..., 2, columns) ->
+    (..., 2, pixels_per_frame); with a grain, the modes' `speckle.field` on the grid, at
+    the output pixels (or, through holography, all of them)."""
     if self.speckle is None:
       return z_xx2xC
     s = speckle_lib.field(_complex(z_xx2xC), self.speckle.bins(), self.speckle.shape)
-    s = s.reshape(*s.shape[:-2], -1)[..., self.geometry.output_pixels()]
+    s = s.reshape(*s.shape[:-2], -1)
+    if self.reference is None:
+      s = s[..., self.geometry.output_pixels()]
     return jnp.stack([s.real, s.imag], axis=-2)
 
   def field(self, x_xN: Array) -> Array:
@@ -230,8 +233,8 @@ class SimulatedOPU(Optical):
     return jnp.einsum("...pm,pm->...m", self.pixels(z_xx2xC), self.anchor_field)
 
   def transmission_matrix(self) -> Array:
-    """R on the input mirrors and output pixels, complex (in_features, out_features)
-    (with a grain, each mirror's speckle field on the output pixels)."""
+    """R on the input mirrors and the camera pixels read, complex (in_features,
+    pixels_per_frame) (with a grain, each mirror's speckle field on them)."""
     w = self.weights
     if w is None:
       w = _materialise(self.key, self.in_features, self.columns(), self.sigma)

@@ -1,0 +1,216 @@
+"""Off-axis holography (`opu(protocol="holography")`, `speckle.decode`) against NumPy."""
+
+import itertools
+import math
+import warnings
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from opujax import devices
+from opujax.devices import speckle
+
+N, M = 40, 96
+
+
+def binary(shape, seed=0):
+  return (jax.random.uniform(jax.random.key(seed), shape) < 0.5).astype(jnp.float32)
+
+
+def numpy_pupil(shape, grain):
+  """Signed integer frequencies (m_y, m_x) of the bins with |f| <= 1 / (2 grain)."""
+  my, mx = np.meshgrid(np.fft.fftfreq(shape[0], 1 / shape[0]),
+                       np.fft.fftfreq(shape[1], 1 / shape[1]), indexing="ij")
+  inside = np.hypot(my / shape[0], mx / shape[1]) <= 1 / (2 * grain) + 1e-12
+  return np.stack([my[inside], mx[inside]], axis=1).astype(int), np.flatnonzero(inside)
+
+
+class NoiselessTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_noiseless_holography_equals_the_matrix_product(self):
+    # The figure of issue 27: <= 1e-4 relative, with the default grain and carrier.
+    opu = devices.make("opu", N, M, protocol="holography", camera="ideal", encoding="binary")
+    x = binary((16, N))
+    y = self.variant(lambda d, x, k: d.project(x, k))(opu, x, jax.random.key(1))
+    ref = np.asarray(x) @ np.asarray(opu.effective_matrix())
+    chex.assert_shape(y, (16, M))
+    assert np.abs(y - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_effective_matrix_is_the_modes_real_and_imaginary_parts():
+  # Output 2j is Re R[:, mode j], 2j + 1 its Im: the medium seen through its modes, its
+  # entries N(0, sigma^2) (no anchor field scales them).
+  opu = devices.make("opu", N, 2 * 25 - 1, seed=3, protocol="holography", sigma=0.8)
+  w = np.asarray(opu.transmission_matrix())  # each mirror's field on the grid's pixels
+  modes = np.fft.fft2(w.reshape(N, *opu.geometry.camera_shape)).reshape(N, -1)
+  c = modes[:, opu.speckle.bins()[:25]] * math.sqrt(opu.speckle.modes) / w.shape[1]
+  m = np.asarray(opu.effective_matrix())
+  np.testing.assert_allclose(m[:, 0::2], c.real[:, :25], rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(m[:, 1::2], c.imag[:, :24], rtol=1e-4, atol=1e-5)
+  full = np.asarray(devices.make("opu", 400, 400, protocol="holography", sigma=0.8)
+                    .effective_matrix())
+  assert abs(full.std() / 0.8 - 1) < 0.02
+
+
+def test_decoder_reads_a_hand_built_hologram():
+  # The hologram built wave by wave in NumPy: K modes' plane waves and a tilted
+  # reference; the decoder returns the modes.
+  shape, grain, carrier, amplitude = (24, 30), 4.0, (-7, 9), 1.7
+  freqs, bins = numpy_pupil(shape, grain)
+  rng = np.random.default_rng(0)
+  c = rng.normal(size=(2, len(bins))) + 1j * rng.normal(size=(2, len(bins)))
+  r = np.stack(np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij"), -1)
+  f = freqs / np.asarray(shape)
+  s = np.einsum("bk,khw->bhw", c, np.exp(2j * np.pi * np.einsum("kd,hwd->khw", f, r)))
+  s /= np.sqrt(len(bins))
+  ref = amplitude * np.exp(2j * np.pi * (r @ (np.asarray(carrier) / np.asarray(shape))))
+  frames = np.abs(s + ref) ** 2
+  assert speckle.leakage(shape, grain, carrier, amplitude ** 2 / 2) == 0
+  got = speckle.decode(jnp.asarray(frames, jnp.float32), bins, shape,
+                       speckle.Reference(carrier, amplitude))
+  np.testing.assert_allclose(got, c, atol=1e-4 * np.abs(c).max())
+
+
+def numpy_leakage(shape, grain, carrier, reference_power):
+  """Relative power leaking into the sideband: per mode j, N(b_j) / (K r) from |S|^2
+  (N(b): pairs of pupil bins b apart, b = f_j - kappa) plus 1 if the conjugate
+  sideband kappa - f_l lands there; averaged over the modes. Brute force over pairs."""
+  m, _ = numpy_pupil(shape, grain)
+  k, wrap = len(m), lambda v: tuple(np.mod(v, shape))
+  pairs = {}
+  for a, b in itertools.product(m, m):
+    if (a != b).any():
+      pairs[wrap(a - b)] = pairs.get(wrap(a - b), 0) + 1
+  conjugate = {wrap(np.asarray(carrier) - f) for f in m}
+  side = [wrap(f - np.asarray(carrier)) for f in m]
+  return sum(pairs.get(b, 0) / (k * reference_power) + (b in conjugate) for b in side) / k
+
+
+@pytest.mark.parametrize("carrier,power", [((0.0, 0.25), 1.0), ((0.19, 0.0), 4.0)])
+def test_a_close_carrier_leaks_as_the_pupil_autocorrelation_predicts(carrier, power):
+  # Between rho and 3 rho the |S|^2 term falls into the sideband: warned, and the
+  # decoded projections' error power is the predicted leakage. One-hot inputs give
+  # independent circular Gaussian modes (rows of R) of E|c|^2 = 2 sigma^2 = 1, so a
+  # reference A^2 = power needs reference_power = power / (sigma^2 n) = 2 power / n.
+  shape, grain, n = (32, 32), 4.0, 128
+  k = len(numpy_pupil(shape, grain)[1])
+  with pytest.warns(UserWarning, match="not clear of the |S|"):
+    opu = devices.make("opu", n, 2 * k, seed=5, protocol="holography", camera="ideal",
+                       grain=grain, carrier=carrier, reference_power=2 * power / n,
+                       camera_shape=shape)
+  bins = speckle.carrier_bins(carrier, shape)
+  expected = numpy_leakage(shape, grain, bins, power)
+  assert expected > 0.01
+  assert speckle.leakage(shape, grain, bins, power) == pytest.approx(expected, rel=1e-9)
+  y = np.asarray(opu.project(jnp.eye(n), None))
+  ref = np.asarray(opu.effective_matrix())
+  assert np.sum((y - ref) ** 2) / np.sum(ref ** 2) == pytest.approx(expected, rel=0.1)
+
+
+def test_the_default_grid_is_the_smallest_square_with_the_modes_and_a_clear_carrier():
+  for out in (2, 21, 96, 1000):
+    opu = devices.make("opu", 8, out, protocol="holography", camera="ideal")
+    (h, w), needed = opu.geometry.camera_shape, -(-out // 2)
+    assert h == w and len(numpy_pupil((h, w), 4.0)[1]) >= needed
+    assert len(numpy_pupil((h - 1, h - 1), 4.0)[1]) < needed or speckle.leakage(
+        (h - 1, h - 1), 4.0, speckle.carrier_bins(speckle.default_carrier(4.0), (h - 1,) * 2),
+        1.0) > 0
+    assert speckle.leakage((h, w), 4.0, opu.reference.carrier, 1.0) == 0
+
+
+def test_noisy_holography_keeps_the_projection():
+  opu = devices.make("opu", N, M, seed=7, protocol="holography")
+  x = binary((32, N))
+  m = opu.measure(x, jax.random.key(3))
+  ref = np.asarray(x) @ np.asarray(opu.effective_matrix())
+  assert 0.95 < np.corrcoef(np.ravel(m.y), ref.ravel())[0, 1] < 0.99999
+  assert not np.allclose(m.y, opu.project(x, jax.random.key(4)))
+  assert 0.0 <= float(m.saturated) < 0.01
+  bright = devices.make("opu", N, M, seed=7, protocol="holography",
+                        camera=devices.Camera(exposure=400.0, full_well=1000.0))
+  assert 0.0 < float(bright.measure(x, jax.random.key(0)).saturated) < 1.0
+
+
+def test_encoded_and_common_mode_inputs_decode_through_holography():
+  opu = devices.make("opu", N, M, seed=7, protocol="holography", camera="ideal",
+                     encoding="ternary", threshold=0.3, common_mode=True)
+  m = np.asarray(opu.effective_matrix())
+  np.testing.assert_allclose(opu.ones_reference, m.sum(0), rtol=1e-4, atol=1e-4)
+  e = jax.random.normal(jax.random.key(2), (5, N)) + 0.7
+  code = devices.encoding.encode(e, opu.encoding)
+  decoded = np.einsum("fbn,fb->bn", code.frames, code.weights) + np.asarray(code.offset)[:, None]
+  y = np.asarray(opu.project(e, jax.random.key(0)))
+  np.testing.assert_allclose(y, decoded @ m, atol=1e-4 * np.abs(y).max())
+
+
+@pytest.mark.parametrize("grain", [None, 2.0])
+def test_streamed_equals_materialised(grain):
+  kw = dict(seed=11, camera="ideal", grain=grain, protocol="holography" if grain is None
+            else "anchor")
+  mat = devices.make("opu", N, M, **kw)
+  streamed = devices.make("opu", N, M, storage="streamed", block_bytes=16 * 64 * 2 * 4, **kw)
+  assert streamed.weights is None
+  x = binary((6, N))
+  np.testing.assert_allclose(streamed.project(x, None), mat.project(x, None), rtol=1e-4,
+                             atol=1e-4)
+  np.testing.assert_allclose(streamed.effective_matrix(), mat.effective_matrix(), rtol=1e-5,
+                             atol=1e-5)
+
+
+def test_one_camera_frame_a_dmd_frame_and_every_pixel_counted():
+  holo = devices.make("opu", 1000, 4000, protocol="holography", encoding="stochastic",
+                      common_mode=True, dmd_shape=(40, 40))
+  (h, w) = holo.geometry.camera_shape
+  assert holo.frames_per_row == 2 and holo.pixels_per_frame == h * w
+  assert holo.outputs_per_pixel == 4000 / (h * w)
+  b = holo.cost(100)
+  assert b.frames == b.dmd_frames == 200
+  assert b.camera_pixels == 200 * h * w and b.bytes_read == 200 * h * w  # 8-bit pixels
+  assert b.optical_macs == 200 * 1000 * h * w  # no anchor mirrors
+  anchor = devices.make("opu", 1000, 4000, encoding="stochastic", common_mode=True,
+                        dmd_shape=(40, 40))
+  a = anchor.cost(100)
+  assert a.frames == 400 and a.camera_pixels == 400 * 4000
+  assert a.optical_macs == 400 * 1500 * 4000 and anchor.outputs_per_pixel == 1.0
+
+
+SHAPELESS = [  # refused before the shape is known: by devices.check and by make
+    (dict(protocol="hologram"), "Unknown protocol"),
+    (dict(protocol="holography", mode="intensity"), "mode='linear'"),
+    (dict(protocol="holography", grain=2.0), "leaves no holography carrier clear"),
+    (dict(protocol="holography", carrier=(0.6, 0.1)), "Nyquist"),
+    (dict(protocol="holography", carrier=(0.1, -0.5)), "Nyquist"),
+    (dict(protocol="holography", carrier=(0.05, 0.05)), "inside the pupil"),
+    (dict(protocol="holography", carrier=0.3), "pair"),
+    (dict(protocol="holography", reference_power=0.0), "reference_power"),
+    (dict(carrier=(0.3, 0.3)), "protocol='holography'"),
+]
+
+
+@pytest.mark.parametrize("options,match", SHAPELESS + [
+    (dict(protocol="holography", anchor_pixels=4), "no anchor"),
+    (dict(protocol="holography", roi=(0, 0, 8, 8)), "whole camera frame"),
+    (dict(protocol="holography", camera_shape=(1, 512)), "2-D camera grid"),
+    (dict(protocol="holography", camera_shape=(16, 16)), "fewer than the 48"),
+    (dict(protocol="holography", max_camera_shape=(16, 16)), "larger than 16x16"),
+])
+def test_bad_configuration(options, match):
+  with pytest.raises(ValueError, match=match):
+    devices.make("opu", N, M, **options)
+
+
+@pytest.mark.parametrize("options,match", SHAPELESS)
+def test_check_refuses_before_the_shape_is_known(options, match):
+  with pytest.raises(ValueError, match=match):
+    devices.check("opu", **options)
+
+
+def test_a_clear_carrier_does_not_warn():
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    devices.make("opu", 8, 64, protocol="holography", grain=5.0, carrier=(-0.3, 0.1))
+  devices.check("opu", protocol="holography", grain=6, carrier=(0.0, 0.3), reference_power=3)
