@@ -32,6 +32,7 @@ Otherwise |S|^2 leaks into it (`leakage`).
 
 import dataclasses
 import functools
+import itertools
 import math
 
 import jax
@@ -231,9 +232,10 @@ def carrier_bins(carrier: tuple[float, float], shape: tuple[int, int]) -> tuple[
 
 def hologram_shape(modes: int, grain: float, carrier: tuple[float, float],
                    max_shape: tuple[int, int]) -> tuple[int, int]:
-  """The smallest square grid whose pupil holds ``modes`` modes and, if the carrier is
-  clear in the continuum (|kappa| >= 3 rho, within Nyquist), on which its rounded bin
-  is clear too (`leakage` 0).
+  """The smallest square grid (beyond the largest square within ``max_shape``, that
+  square widened a column or row at a time) whose pupil holds ``modes`` modes and, if
+  the carrier is clear in the continuum (|kappa| >= 3 rho, within Nyquist), on which its
+  rounded bin is clear too (`leakage` 0).
 
   Raises:
     ValueError: no such grid within ``max_shape``.
@@ -241,15 +243,16 @@ def hologram_shape(modes: int, grain: float, carrier: tuple[float, float],
   rho = radius(grain)
   clear = (math.hypot(*carrier) >= 3 * rho
            and max(abs(carrier[0]), abs(carrier[1])) + rho <= 0.5)
-  n = max(2, math.ceil(math.sqrt(modes / (math.pi * rho ** 2))))
+  side = min(max_shape)
+  n = min(side, max(2, math.ceil(math.sqrt(modes / (math.pi * rho ** 2)))))
   while n > 2 and pupil((n - 1, n - 1), grain).sum() >= modes:
     n -= 1
-  while n <= min(max_shape):
-    shape = (n, n)
+  wide = (((side, c) if max_shape[0] == side else (c, side))
+          for c in range(side + 1, max(max_shape) + 1))
+  for shape in itertools.chain(((m, m) for m in range(n, side + 1)), wide):
     if pupil(shape, grain).sum() >= modes and (
         not clear or leakage(shape, grain, carrier_bins(carrier, shape), 1.0) == 0):
       return shape
-    n += 1
   raise ValueError(
       f"{modes} holography modes (out_features / 2) at grain {grain} need a camera grid "
       f"larger than {max_shape[0]}x{max_shape[1]}; reduce out_features or grain, or raise "
