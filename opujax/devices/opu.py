@@ -20,17 +20,19 @@ Both intensity frames come from one complex product x R: a frame costs one
 matmul against [Re R | Im R] plus the camera.
 
 Real-valued inputs are encoded into binary frames (`encoding`) and decoded linearly,
-so ``frames per row = encoding frames x (1 intensity | 2 or 3 linear)``. The optics and
-the camera compute in float32 whatever the input's dtype (binary frames and a camera of
-at most 16 bits carry no more); the decoding, and so the output, is in the input's.
+so ``frames per row = encoding frames x (1 intensity | 2 or 3 anchor | 1 holography)``.
+The optics and the camera compute in float32 whatever the input's dtype (binary frames
+and a camera of at most 16 bits carry no more); the decoding, and so the output, is in
+the input's.
 
 Spatial speckle (``grain``, `speckle`): the medium maps x to the modes of a pupil in
 the camera's Fourier plane (the columns of R are the pupil's FFT bins instead of
 pixels) and the camera sees their inverse Fourier transform on a 2-D grid, speckles of
-``grain`` pixels. ``protocol="holography"`` (linear mode, needs a grain) recovers the
-modes themselves from one off-axis hologram a binary frame: y = [Re c_0, Im c_0,
-Re c_1, ...] (out_features = 2 x the modes read), y = x @ M with M the interleaved real
-and imaginary parts of R.
+``grain`` pixels. ``protocol="holography"`` (linear mode, on a speckle field of grain
+`HOLOGRAPHY_GRAIN` unless one is given) recovers the modes themselves from one
+off-axis hologram a binary frame (`speckle`): y = [Re c_0, Im c_0, Re c_1, ...]
+(out_features = 2 x the modes read), y = x @ M with M the interleaved real and
+imaginary parts of R.
 
 Drift: ``device.drifted(key, frames)`` returns the device after ``frames`` steps of
 R_t = sqrt(1-eps) R_{t-1} + sqrt(eps) R' (eps = ``drift_per_frame``); the calibrated
@@ -39,7 +41,7 @@ until ``recalibrated()``.
 """
 
 import math
-
+import numbers
 import warnings
 
 import jax
@@ -48,10 +50,10 @@ import numpy as np
 from flax import struct
 
 from opujax.devices import base, medium
-from opujax.devices import speckle as speckle_lib
 from opujax.devices import camera as camera_lib
 from opujax.devices import encoding as encoding_lib
 from opujax.devices import geometry as geometry_lib
+from opujax.devices import speckle as speckle_lib
 from opujax.devices.budget import Budget
 
 Array = jax.Array
@@ -534,7 +536,7 @@ def _check_speckle(mode: str, grain, protocol: str, reference_power, carrier,
   if protocol not in PROTOCOLS:
     raise ValueError(f"Unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")
   if grain is not None:
-    if isinstance(grain, bool) or not isinstance(grain, (int, float)) or not grain >= 1:
+    if isinstance(grain, bool) or not isinstance(grain, numbers.Real) or not grain >= 1:
       raise ValueError(f"grain (camera pixels per speckle) must be a number >= 1, or None "
                        f"for independent pixels; got {grain!r}.")
     if drift_per_frame:
@@ -548,7 +550,7 @@ def _check_speckle(mode: str, grain, protocol: str, reference_power, carrier,
   if mode != "linear":
     raise ValueError("protocol='holography' recovers a linear projection; use mode='linear'.")
   grain = HOLOGRAPHY_GRAIN if grain is None else grain
-  if (isinstance(reference_power, bool) or not isinstance(reference_power, (int, float))
+  if (isinstance(reference_power, bool) or not isinstance(reference_power, numbers.Real)
       or not 0 < reference_power < math.inf):
     raise ValueError(f"reference_power must be a finite number > 0, got {reference_power!r}.")
   if carrier is None:

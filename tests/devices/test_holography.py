@@ -124,7 +124,7 @@ def test_the_default_grid_is_the_smallest_square_with_the_modes_and_a_clear_carr
 
 def test_noisy_holography_keeps_the_projection():
   opu = devices.make("opu", N, M, seed=7, protocol="holography")
-  x = binary((32, N))
+  x = binary((16, N))
   m = opu.measure(x, jax.random.key(3))
   ref = np.asarray(x) @ np.asarray(opu.effective_matrix())
   assert 0.95 < np.corrcoef(np.ravel(m.y), ref.ravel())[0, 1] < 0.99999
@@ -157,25 +157,22 @@ def test_streamed_equals_materialised(grain):
   x = binary((6, N))
   np.testing.assert_allclose(streamed.project(x, None), mat.project(x, None), rtol=1e-4,
                              atol=1e-4)
-  np.testing.assert_allclose(streamed.effective_matrix(), mat.effective_matrix(), rtol=1e-5,
-                             atol=1e-5)
 
 
 def test_one_camera_frame_a_dmd_frame_and_every_pixel_counted():
-  holo = devices.make("opu", 1000, 4000, protocol="holography", encoding="stochastic",
-                      common_mode=True, dmd_shape=(40, 40))
+  kw = dict(encoding="stochastic", storage="streamed", dmd_shape=(20, 25))
+  holo = devices.make("opu", 300, 1000, protocol="holography", **kw)
   (h, w) = holo.geometry.camera_shape
   assert holo.frames_per_row == 2 and holo.pixels_per_frame == h * w
-  assert holo.outputs_per_pixel == 4000 / (h * w)
+  assert holo.outputs_per_pixel == 1000 / (h * w)
   b = holo.cost(100)
   assert b.frames == b.dmd_frames == 200
   assert b.camera_pixels == 200 * h * w and b.bytes_read == 200 * h * w  # 8-bit pixels
-  assert b.optical_macs == 200 * 1000 * h * w  # no anchor mirrors
-  anchor = devices.make("opu", 1000, 4000, encoding="stochastic", common_mode=True,
-                        dmd_shape=(40, 40))
+  assert b.optical_macs == 200 * 300 * h * w  # no anchor mirrors
+  anchor = devices.make("opu", 300, 1000, **kw)
   a = anchor.cost(100)
-  assert a.frames == 400 and a.camera_pixels == 400 * 4000
-  assert a.optical_macs == 400 * 1500 * 4000 and anchor.outputs_per_pixel == 1.0
+  assert a.frames == 400 and a.camera_pixels == 400 * 1000
+  assert a.optical_macs == 400 * 450 * 1000 and anchor.outputs_per_pixel == 1.0
 
 
 SHAPELESS = [  # refused before the shape is known: by devices.check and by make
@@ -214,3 +211,11 @@ def test_a_clear_carrier_does_not_warn():
     warnings.simplefilter("error")
     devices.make("opu", 8, 64, protocol="holography", grain=5.0, carrier=(-0.3, 0.1))
   devices.check("opu", protocol="holography", grain=6, carrier=(0.0, 0.3), reference_power=3)
+
+
+def test_works_with_x64_enabled():
+  with jax.enable_x64(True):
+    opu = devices.make("opu", 16, 64, seed=0, protocol="holography", storage="streamed",
+                       encoding="stochastic", common_mode=True)
+    y = opu.project(jax.random.normal(jax.random.key(0), (2, 16)), jax.random.key(1))
+    assert y.dtype == jnp.float64 and bool(jnp.isfinite(y).all())
