@@ -46,6 +46,7 @@ from opujax.devices import camera as camera_lib
 from opujax.devices import encoding as encoding_lib
 from opujax.devices import geometry as geometry_lib
 from opujax.devices import opu as opu_lib
+from opujax.devices import speckle as speckle_lib
 from opujax.errors import HardwareError
 
 Array = jax.Array
@@ -157,10 +158,27 @@ class HardwareOPU(opu_lib.Optical):
   retries: int = struct.field(pytree_node=False)
   saturation: str = struct.field(pytree_node=False)
   log: HardwareLog = struct.field(pytree_node=False)
+  speckle: speckle_lib.Speckle | None = struct.field(pytree_node=False, default=None)
+  reference: speckle_lib.Reference | None = struct.field(pytree_node=False, default=None)
+
+  @property
+  def protocol(self) -> str:
+    return "anchor" if self.reference is None else "holography"
 
   @property
   def frames_per_row(self) -> int:
-    return opu_lib.frames_per_row(self.mode, self.encoding, calibrated_anchor=True)
+    return opu_lib.frames_per_row(self.mode, self.encoding, True, self.protocol)
+
+  @property
+  def pixels_per_frame(self) -> int:
+    """Camera pixels read a frame: the outputs, or the whole hologram."""
+    return len(self.read_pixels())
+
+  def read_pixels(self) -> np.ndarray:
+    """Linear indices of the camera pixels read: the outputs, or every pixel."""
+    if self.reference is None:
+      return self.geometry.output_pixels()
+    return np.arange(math.prod(self.geometry.camera_shape))
 
   def acquire(self, patterns_KxP: np.ndarray) -> np.ndarray:
     """Host side: displays patterns, captures and checks frames, returns ROI pixels.
@@ -209,7 +227,7 @@ class HardwareOPU(opu_lib.Optical):
                         f"{problem}. Check the camera trigger and cabling.")
 
   def _roi(self, raw: np.ndarray, k: int) -> np.ndarray:
-    pixels = np.asarray(raw).reshape(k, -1)[:, self.geometry.output_pixels()]
+    pixels = np.asarray(raw).reshape(k, -1)[:, self.read_pixels()]
     self.log.frames += k
     if self.camera.adc_bits:
       saturated = int(np.sum(np.any(pixels >= 2 ** self.camera.adc_bits - 1, axis=1)))
@@ -226,7 +244,7 @@ class HardwareOPU(opu_lib.Optical):
     outside it (called directly, so a `HardwareError` reaches the caller as itself)."""
     if not isinstance(patterns_KxP, jax.core.Tracer):
       return jnp.asarray(self.acquire(np.asarray(patterns_KxP)))
-    out = jax.ShapeDtypeStruct((*patterns_KxP.shape[:-1], self.out_features), jnp.float32)
+    out = jax.ShapeDtypeStruct((*patterns_KxP.shape[:-1], self.pixels_per_frame), jnp.float32)
     return jax.pure_callback(self.acquire, out, patterns_KxP, vmap_method="expand_dims")
 
   def measure(self, x: Array, key: Array) -> base.Measurement:
@@ -236,14 +254,19 @@ class HardwareOPU(opu_lib.Optical):
     g = self.geometry
     pad = g.dmd_shape[0] * g.dmd_shape[1] - self.in_features
     x_FxBxP = jnp.pad(frames_FxBxN.astype(jnp.float32), ((0, 0), (0, 0), (0, pad)))
-    if self.mode == "intensity":
+    if self.mode == "intensity" or self.reference is not None:
       patterns = x_FxBxP[None]
     else:
       anchor = jnp.zeros(x_FxBxP.shape[-1:]).at[self.in_features:g.active_mirrors].set(1.0)
       patterns = jnp.stack([x_FxBxP + anchor, x_FxBxP])
     raw = self.capture(patterns)
     est, saturated = camera_lib.read(self.camera, raw, jnp.float32(self.camera.exposure))
-    y = est[0] if self.mode == "intensity" else opu_lib.anchor_readout(est, self.anchor_reference)
+    if self.mode == "intensity":
+      y = est[0]
+    elif self.reference is None:
+      y = opu_lib.anchor_readout(est, self.anchor_reference)
+    else:
+      y = opu_lib.holography_readout(est[0], self.speckle, self.reference, self.out_features)
     y = encoding_lib.decode(y, code, self.ones_reference)
     bad_B = jnp.isnan(frames_FxBxN).any(axis=(0, 2))  # non-binary input under jit
     y = jnp.where(bad_B[:, None], jnp.nan, y)
@@ -256,7 +279,9 @@ class HardwareOPU(opu_lib.Optical):
 
 def settings(driver: "Driver | str | None", driver_options: dict | None, mode: str,
              encoding: str, threshold: float, bits: int, saturation: str,
-             threshold_by: str = "max", common_mode: bool = False) -> encoding_lib.Encoding:
+             threshold_by: str = "max", common_mode: bool = False, protocol: str = "anchor",
+             grain: float | None = None,
+             carrier: tuple[float, float] | None = None) -> encoding_lib.Encoding:
   """The checked encoding of `hardware`'s options: every check it makes before it
   knows its shape (a driver given by name is looked up, not yet made).
 
@@ -278,6 +303,7 @@ def settings(driver: "Driver | str | None", driver_options: dict | None, mode: s
     raise ValueError(f"driver_options must be a dict, got {driver_options!r}.")
   if saturation not in SATURATION:
     raise ValueError(f"Unknown saturation {saturation!r}; choose one of {', '.join(SATURATION)}.")
+  opu_lib.check_speckle(mode, grain, protocol, 1.0, carrier)
   return opu_lib.checked_encoding(mode, encoding, threshold, bits, threshold_by, common_mode)
 
 
@@ -285,7 +311,12 @@ class EmulatedDriver:
   """A NumPy DMD + medium + camera with the physics of `SimulatedOPU`, and faults.
 
   The transmission matrix over the whole grids is the simulator's for the same seed,
-  grids and sigma. Faults, each consumed as it fires: ``timeouts`` captures that time
+  grids and sigma: onto every camera pixel, or with a ``grain`` onto the modes of the
+  camera grid's pupil, whose field the camera sees (`speckle.field`). With
+  ``reference_intensity`` > 0 (and a grain) a reference beam of that intensity, tilted
+  to ``carrier`` (cycles/pixel, default `speckle.default_carrier`; rounded to the grid's
+  FFT bin), interferes with it: the frames are off-axis holograms. Faults, each
+  consumed as it fires: ``timeouts`` captures that time
   out, ``dropped`` captures that lose a frame, ``repeated`` captures that deliver a
   frame twice, ``nan_frames`` captures with a NaN pixel, ``short_frames`` captures whose
   frames lack their last camera row.
@@ -294,13 +325,25 @@ class EmulatedDriver:
   def __init__(self, dmd_shape: tuple[int, int], camera_shape: tuple[int, int], seed: int = 0,
                sigma: float = math.sqrt(0.5), camera: camera_lib.Camera | None = None,
                noise_seed: int = 0, timeouts: int = 0, dropped: int = 0, repeated: int = 0,
-               nan_frames: int = 0, short_frames: int = 0):
+               nan_frames: int = 0, short_frames: int = 0, grain: float | None = None,
+               carrier: tuple[float, float] | None = None, reference_intensity: float = 0.0):
     self.dmd_shape, self.camera_shape = tuple(dmd_shape), tuple(camera_shape)
     self.camera = camera or camera_lib.Camera(exposure=1.0)
-    r = medium.materialise(jax.random.key(seed), dmd_shape[0] * dmd_shape[1],
-                           np.arange(camera_shape[0] * camera_shape[1]), 2)
+    pixels = math.prod(self.camera_shape)
+    self.modes = np.arange(pixels) if grain is None else speckle_lib.pupil_bins(
+        self.camera_shape, grain)
+    r = medium.materialise(jax.random.key(seed), dmd_shape[0] * dmd_shape[1], self.modes, 2)
     r = np.asarray(r, np.float64) * sigma
     self.transmission = r[:, 0] + 1j * r[:, 1]
+    self.grain, self.reference = grain, np.zeros(pixels)
+    if reference_intensity > 0:
+      if grain is None:
+        raise ValueError("A reference beam (reference_intensity > 0) makes holograms of a "
+                         "speckle field: set grain.")
+      ref = speckle_lib.Reference(speckle_lib.carrier_bins(
+          carrier or speckle_lib.default_carrier(grain), self.camera_shape),
+          math.sqrt(reference_intensity))
+      self.reference = np.asarray(speckle_lib.reference(self.camera_shape, ref)).ravel()
     self.rng = np.random.default_rng(noise_seed)
     self.exposure = self.camera.exposure or 1.0
     self.timeouts, self.dropped, self.repeated = timeouts, dropped, repeated
@@ -327,7 +370,7 @@ class EmulatedDriver:
     if count != len(self.patterns):
       raise TimeoutError(f"{len(self.patterns)} patterns displayed, {count} frames awaited")
     x = self.patterns.reshape(count, -1).astype(np.float64)
-    raw = self._camera(np.abs(x @ self.transmission) ** 2)
+    raw = self._camera(np.abs(self._field(x @ self.transmission) + self.reference) ** 2)
     ids = self.next_id + np.arange(count)
     self.next_id += count
     if self.dropped and count > 1:
@@ -345,6 +388,17 @@ class EmulatedDriver:
       self.short_frames -= 1
       raw = raw[:, :-1]
     return raw, ids
+
+  def _field(self, modes_KxC: np.ndarray) -> np.ndarray:
+    """The field on the camera's pixels (K, pixels): the modes' Fourier series with a
+    grain (`speckle.field`, here in NumPy), else the modes are the pixels."""
+    if self.grain is None:
+      return modes_KxC
+    h, w = self.camera_shape
+    spectrum = np.zeros((len(modes_KxC), h * w), complex)
+    spectrum[:, self.modes] = modes_KxC
+    s = np.fft.ifft2(spectrum.reshape(-1, h, w)) * (h * w / math.sqrt(len(self.modes)))
+    return s.reshape(len(modes_KxC), -1)
 
   def _camera(self, i: np.ndarray) -> np.ndarray:
     cam = self.camera
@@ -366,7 +420,9 @@ def hardware(in_features: int, out_features: int, driver: "Driver | str | None" 
              camera: camera_lib.Camera | None = None, exposure: float = 1.0,
              anchor_pixels: int | None = None, calibration_frames: int = 16,
              roi: tuple[int, int, int, int] | None = None, timeout_s: float = 1.0,
-             retries: int = 2, saturation: str = "count") -> HardwareOPU:
+             retries: int = 2, saturation: str = "count", protocol: str = "anchor",
+             grain: float | None = None,
+             carrier: tuple[float, float] | None = None) -> HardwareOPU:
   """An OPU behind a `Driver`.
 
   Args:
@@ -380,21 +436,39 @@ def hardware(in_features: int, out_features: int, driver: "Driver | str | None" 
     camera: the camera's calibration (full well, ADC bits, dark signal) used to decode
       raw pixel values; default `Camera` with the fixed ``exposure`` set on the driver.
     calibration_frames: frames of the anchor pattern averaged into I(a) at start-up (and,
-      for a common-mode code, of the all-ones pattern into P(1)).
+      for a common-mode code, of the all-ones pattern into P(1)); with holography, dark
+      DMD frames (the reference beam alone) averaged into the reference's intensity A^2.
+    protocol: "anchor" or "holography": one hologram a binary frame, every pixel of the
+      driver's camera read and decoded on the host's side of the protocol (the JAX
+      decoder of `SimulatedOPU`, `speckle.decode`); the driver's camera must see the
+      speckle field of ``grain`` interfering with a reference beam at ``carrier``.
+    grain, carrier: the speckle grain (default `opu.HOLOGRAPHY_GRAIN` with holography)
+      and the reference's carrier (default `speckle.default_carrier`) the holograms are
+      decoded with; also given to a driver factory that takes them (an emulator).
     timeout_s, retries: per capture, and how often a failed acquisition is repeated.
     Others as in `opu`.
   """
   enc = settings(driver, driver_options, mode, encoding, threshold, bits, saturation,
-                 threshold_by, common_mode)
+                 threshold_by, common_mode, protocol, grain, carrier)
+  holography = protocol == "holography"
+  if holography:
+    grain = opu_lib.HOLOGRAPHY_GRAIN if grain is None else grain
+    carrier = speckle_lib.default_carrier(grain) if carrier is None else tuple(carrier)
   if isinstance(driver, str):
     factory, options = find_driver(driver), dict(driver_options or {})
+    given = {"seed": seed, "grain": grain, "carrier": carrier}
     try:
-      takes_seed = "seed" in inspect.signature(factory).parameters
+      takes = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-      takes_seed = False
-    driver = factory(**({"seed": seed} if takes_seed else {}), **options)
+      takes = {}
+    driver = factory(**{k: v for k, v in given.items() if k in takes and v is not None},
+                     **options)
   if anchor_pixels is None:
-    anchor_pixels = math.ceil(in_features / 2) if mode == "linear" else 0
+    anchor_pixels = math.ceil(in_features / 2) if mode == "linear" and not holography else 0
+  if holography and anchor_pixels:
+    raise ValueError("Holography uses no anchor pattern; leave anchor_pixels unset (or 0).")
+  if holography:
+    roi = opu_lib.hologram_roi(driver.camera_shape, roi)
   g = geometry_lib.make_geometry(in_features, out_features, anchor_pixels, driver.dmd_shape,
                                  driver.camera_shape, roi, driver.dmd_shape, driver.camera_shape)
   cam = dataclasses.replace(camera or camera_lib.Camera(), exposure=exposure)
@@ -402,8 +476,16 @@ def hardware(in_features: int, out_features: int, driver: "Driver | str | None" 
   zeros = jnp.zeros((out_features,), jnp.float32)
   device = HardwareOPU(zeros, zeros, driver, g, cam, enc, mode, timeout_s, retries,
                        saturation, HardwareLog())
-  if mode == "linear":
-    dmd = g.dmd_shape[0] * g.dmd_shape[1]
+  dmd = g.dmd_shape[0] * g.dmd_shape[1]
+  if holography:  # A^2: the reference alone, on a dark DMD
+    spk = speckle_lib.Speckle(g.camera_shape, float(grain))
+    bins = opu_lib.check_hologram(spk, out_features, carrier, 1.0)
+    device = device.replace(speckle=spk, reference=speckle_lib.Reference(bins, 1.0))
+    dark = np.zeros((calibration_frames, dmd), np.float32)
+    est, _ = camera_lib.read(cam, jnp.asarray(device.acquire(dark)), jnp.float32(exposure))
+    a = math.sqrt(max(float(jnp.mean(est)), np.finfo(np.float32).tiny))
+    device = device.replace(reference=speckle_lib.Reference(bins, a))
+  elif mode == "linear":
     anchor = np.zeros((calibration_frames, dmd), np.float32)
     anchor[:, in_features:g.active_mirrors] = 1.0
     est, _ = camera_lib.read(cam, jnp.asarray(device.acquire(anchor)), jnp.float32(exposure))

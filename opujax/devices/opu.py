@@ -185,7 +185,7 @@ class SimulatedOPU(Optical):
     elif self.reference is None:
       y = anchor_readout(est, self.anchor_reference)
     else:
-      y = self.holography_readout(est[0])
+      y = holography_readout(est[0], self.speckle, self.reference, self.out_features)
     y = encoding_lib.decode(y, code, self.ones_reference)
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
 
@@ -194,14 +194,6 @@ class SimulatedOPU(Optical):
     i = speckle_lib.hologram(_complex(z_xx2xC), self.speckle.bins(), self.speckle.shape,
                              self.reference)
     return i.reshape(*i.shape[:-2], -1)
-
-  def holography_readout(self, frames_xHW: Array) -> Array:
-    """The linear outputs [Re c_0, Im c_0, Re c_1, ...] (..., out_features) of hologram
-    frames (..., H W): their modes, decoded from the sideband."""
-    h, w = self.speckle.shape
-    c = speckle_lib.decode(frames_xHW.reshape(*frames_xHW.shape[:-1], h, w),
-                           self.speckle.bins(), self.speckle.shape, self.reference)
-    return _interleave(c, self.out_features)
 
   def intensities(self, z_xx2xM: Array) -> tuple[Array, ...]:
     """The camera frames of binary frames' fields, each (..., M): |x R|^2 in intensity
@@ -292,6 +284,14 @@ def frames_per_row(mode: str, enc: encoding_lib.Encoding, calibrated_anchor: boo
   if mode == "intensity" or protocol == "holography":
     return enc.frames
   return enc.frames * (2 if calibrated_anchor else 3)
+
+
+def holography_readout(frames_xHW: Array, spk: speckle_lib.Speckle,
+                       ref: speckle_lib.Reference, out_features: int) -> Array:
+  """The linear outputs [Re c_0, Im c_0, Re c_1, ...] (..., out_features) of hologram
+  frames (..., H W): their modes, decoded from the sideband (`speckle.decode`)."""
+  frames_xHxW = frames_xHW.reshape(*frames_xHW.shape[:-1], *spk.shape)
+  return _interleave(speckle_lib.decode(frames_xHxW, spk.bins(), spk.shape, ref), out_features)
 
 
 def _complex(z_xx2xC: Array) -> Array:
@@ -404,8 +404,10 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
     raise ValueError("Linear mode needs an anchor pattern: anchor_pixels >= 1.")
   if holography:
     carrier = speckle_lib.default_carrier(grain) if carrier is None else tuple(carrier)
-    camera_shape, roi = _hologram_grid(out_features, grain, carrier, camera_shape, roi,
-                                       max_camera_shape)
+    if camera_shape is None:
+      camera_shape = speckle_lib.hologram_shape(-(-out_features // 2), grain, carrier,
+                                                max_camera_shape)
+    roi = hologram_roi(camera_shape, roi)
   elif grain is not None and camera_shape is None:
     camera_shape = _square_grid(out_features, max_camera_shape)
   g = geometry_lib.make_geometry(in_features, out_features, anchor_pixels, dmd_shape,
@@ -413,7 +415,8 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
   spk = None if grain is None else speckle_lib.Speckle(g.camera_shape, float(grain))
   ref = None
   if holography:
-    ref = _reference(spk, out_features, carrier, reference_power, sigma ** 2 * in_features)
+    bins = check_hologram(spk, out_features, carrier, reference_power)
+    ref = speckle_lib.Reference(bins, math.sqrt(reference_power * sigma ** 2 * in_features))
   cols = g.output_pixels() if spk is None else spk.bins()
   key = jax.random.key(seed)
   weights, v = None, jnp.zeros((2, out_features), jnp.float32)
@@ -437,24 +440,25 @@ def _square_grid(pixels: int, max_shape: tuple[int, int]) -> tuple[int, int]:
   return rows, -(-pixels // rows)
 
 
-def _hologram_grid(out_features: int, grain: float, carrier: tuple[float, float],
-                   camera_shape: tuple[int, int] | None, roi, max_shape: tuple[int, int]):
-  """The camera grid and region of interest (the whole grid) of holography."""
+def hologram_roi(camera_shape: tuple[int, int], roi) -> tuple[int, int, int, int]:
+  """Holography's region of interest: the whole 2-D camera grid.
+
+  Raises:
+    ValueError: a region of interest given, or a grid less than 2 x 2.
+  """
   if roi is not None:
     raise ValueError("Holography reads the whole camera frame; leave roi unset (set "
                      "camera_shape to choose the grid).")
-  if camera_shape is None:
-    camera_shape = speckle_lib.hologram_shape(-(-out_features // 2), grain, carrier, max_shape)
   if min(camera_shape) < 2:
     raise ValueError(f"Holography needs a 2-D camera grid (at least 2x2 pixels) for its "
                      f"2-D Fourier transform, got camera_shape={tuple(camera_shape)}.")
-  return tuple(camera_shape), (0, 0, *camera_shape)
+  return (0, 0, *camera_shape)
 
 
-def _reference(spk: speckle_lib.Speckle, out_features: int, carrier: tuple[float, float],
-               reference_power: float, speckle_power: float) -> speckle_lib.Reference:
-  """Holography's reference beam on the grid, A^2 = reference_power x speckle_power;
-  warns with the leakage when the carrier is not clear.
+def check_hologram(spk: speckle_lib.Speckle, out_features: int, carrier: tuple[float, float],
+                   reference_power: float) -> tuple[int, int]:
+  """The carrier's FFT bin on the grid; warns with the leakage (`speckle.leakage`, at
+  ``reference_power``) when the carrier is not clear.
 
   Raises:
     ValueError: a grid whose pupil holds fewer than ceil(out_features / 2) modes.
@@ -464,18 +468,17 @@ def _reference(spk: speckle_lib.Speckle, out_features: int, carrier: tuple[float
     raise ValueError(f"The {h}x{w} camera's pupil at grain {spk.grain} holds {spk.modes} "
                      f"modes, fewer than the {needed} that out_features={out_features} "
                      "reads (two outputs a mode); enlarge camera_shape or reduce grain.")
-  ref = speckle_lib.Reference(speckle_lib.carrier_bins(carrier, spk.shape),
-                              math.sqrt(reference_power * speckle_power))
-  leak = speckle_lib.leakage(spk.shape, spk.grain, ref.carrier, reference_power)
+  bins = speckle_lib.carrier_bins(carrier, spk.shape)
+  leak = speckle_lib.leakage(spk.shape, spk.grain, bins, reference_power)
   if leak > 0:
     rho = spk.radius
     warnings.warn(
-        f"The holography carrier {carrier} cycles/pixel (FFT bin {ref.carrier} of the "
+        f"The holography carrier {carrier} cycles/pixel (FFT bin {bins} of the "
         f"{h}x{w} grid) is not clear of the |S|^2 term: leakage {leak:.3g} of the modes' "
         f"power (half-on input); a clear carrier has |kappa| >= 3 rho = {3 * rho:.4g} and "
         f"|fy|, |fx| <= 1/2 - rho = {0.5 - rho:.4g} cycles/pixel (rho = 1 / (2 grain)): "
         "move the carrier or raise grain.", stacklevel=3)
-  return ref
+  return bins
 
 
 def checked_encoding(mode: str, encoding: str, threshold: float, bits: int,
@@ -522,7 +525,7 @@ def settings(mode: str, encoding: str, threshold: float, bits: int,
   if recalibrate_every and not drift_per_frame:
     raise ValueError("recalibrate_every re-measures a drifting OPU's anchor; set "
                      "drift_per_frame > 0 or leave it at 0.")
-  _check_speckle(mode, grain, protocol, reference_power, carrier, drift_per_frame)
+  check_speckle(mode, grain, protocol, reference_power, carrier, drift_per_frame)
   if isinstance(camera, str):
     if camera not in ("realistic", "ideal"):
       raise ValueError(f"Unknown camera {camera!r}; choose 'realistic', 'ideal' or a Camera.")
@@ -530,9 +533,14 @@ def settings(mode: str, encoding: str, threshold: float, bits: int,
   return enc, camera
 
 
-def _check_speckle(mode: str, grain, protocol: str, reference_power, carrier,
-                   drift_per_frame: float) -> None:
-  """Checks the spatial field's and the protocol's options (`settings`)."""
+def check_speckle(mode: str, grain, protocol: str, reference_power, carrier,
+                  drift_per_frame: float = 0.0) -> None:
+  """Checks the spatial field's and the protocol's options (`settings`).
+
+  Raises:
+    ValueError: an unknown protocol, a bad grain, reference power or carrier, or
+      options that do not go together, with what is allowed.
+  """
   if protocol not in PROTOCOLS:
     raise ValueError(f"Unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")
   if grain is not None:

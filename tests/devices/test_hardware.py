@@ -168,3 +168,72 @@ def test_frame_counter_check():
   assert "dropped" in check_counters(np.array([5, 6, 8, 9]), 4)
   assert "repeated" in check_counters(np.array([5, 6, 6, 7]), 4)
   assert "expected 4" in check_counters(np.arange(3), 4)
+
+
+HOLOGRAM = (32, 32)  # a grid whose pupil at grain 4 holds 49 modes: up to 98 outputs
+
+
+def holography_pair(camera=None, **code):
+  """An emulated-hardware OPU whose driver makes off-axis holograms, and the simulated
+  holography OPU with the same medium, reference (A^2 = sigma^2 N) and camera."""
+  camera = camera or Camera.ideal()
+  driver = EmulatedDriver(DMD, HOLOGRAM, seed=4, camera=camera, grain=4.0,
+                          reference_intensity=0.5 * N)
+  hw = devices.make("hardware", N, 90, driver=driver, protocol="holography", camera=camera,
+                    exposure=camera.exposure or 1.0, **code)
+  sim = devices.make("opu", N, 90, seed=4, protocol="holography", dmd_shape=DMD,
+                     camera_shape=HOLOGRAM,
+                     camera=dataclasses.replace(camera, exposure=camera.exposure or 1.0), **code)
+  return hw, sim
+
+
+def test_emulated_holograms_decode_on_the_host_side_as_the_simulation():
+  hw, sim = holography_pair()
+  assert hw.reference.carrier == sim.reference.carrier
+  assert hw.reference.amplitude == pytest.approx(sim.reference.amplitude, rel=1e-5)
+  x = binary((6, N))
+  expected = np.asarray(x) @ np.asarray(sim.effective_matrix())
+  np.testing.assert_allclose(sim.project(x, None), expected, atol=1e-4 * np.abs(expected).max())
+  for y in (hw.project(x, None), jax.jit(lambda x: hw.project(x, None))(x)):
+    np.testing.assert_allclose(y, expected, atol=1e-4 * np.abs(expected).max())
+  assert hw.log.frames == 16 + 6 * 2  # the reference's calibration, one frame a row
+  assert hw.frames_per_row == 1 and hw.cost(10).camera_pixels == 10 * 32 * 32
+
+
+def test_noisy_holograms_match_simulated_noise():
+  cam = Camera(exposure=40.0, full_well=20_000.0, adc_bits=12)
+  hw, sim = holography_pair(camera=cam, encoding="ternary", threshold=0.2, common_mode=True)
+  e = jax.random.normal(jax.random.key(1), (48, N))
+  ideal = np.asarray(devices.make("opu", N, 90, seed=4, protocol="holography", dmd_shape=DMD,
+                                  camera_shape=HOLOGRAM, camera="ideal", encoding="ternary",
+                                  threshold=0.2, common_mode=True).project(e, None))
+  err_hw = np.asarray(hw.project(e, None)) - ideal
+  err_sim = np.asarray(sim.project(e, jax.random.key(1))) - ideal
+  assert abs(err_hw.std() / err_sim.std() - 1) < 0.15
+
+
+def test_holography_through_a_driver_by_name():
+  hw = devices.make("hardware", N, 90, driver="emulated", seed=4, protocol="holography",
+                    camera=Camera.ideal(),
+                    driver_options={"dmd_shape": DMD, "camera_shape": HOLOGRAM,
+                                    "camera": Camera.ideal(), "reference_intensity": 12.0})
+  _, sim = holography_pair()
+  x = binary((3, N))
+  np.testing.assert_allclose(hw.project(x, None), sim.project(x, None), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("options,match", [
+    (dict(protocol="holography", roi=(0, 0, 4, 4)), "whole camera frame"),
+    (dict(protocol="holography", anchor_pixels=3), "no anchor"),
+    (dict(protocol="holography", carrier=(0.7, 0.0)), "Nyquist"),
+    (dict(protocol="hologram"), "Unknown protocol"),
+])
+def test_bad_holography_options(options, match):
+  driver = EmulatedDriver(DMD, HOLOGRAM, grain=4.0, reference_intensity=1.0)
+  with pytest.raises(ValueError, match=match):
+    devices.make("hardware", N, 90, driver=driver, **options)
+
+
+def test_a_reference_beam_needs_a_speckle_field():
+  with pytest.raises(ValueError, match="set grain"):
+    EmulatedDriver(DMD, HOLOGRAM, reference_intensity=1.0)
