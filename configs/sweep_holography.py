@@ -1,0 +1,24 @@
+"""python -m opujax.sweep --config configs/sweep_holography.py --parallel 2
+
+Issue 27's sweep on MNIST, prepared and not yet run: optical DFA through holography
+(mnist_holography_dfa_opu) against its speckle grain and reference power, one axis at a
+time, and the anchor protocol on the same speckle field, 5 epochs, two seeds, with the
+anchor protocol on independent pixels (mnist_dfa_opu, the shipped device), digital DFA
+and BP at the same epochs and seeds as references. Camera frames and pixels per
+projection are in each run's budget (``budget/frames``, ``budget/camera_pixels``).
+"""
+
+
+def get_config():
+  return {
+      "base": "configs/mnist_holography_dfa_opu.py",
+      "axes": {
+          "device.options.grain": [3.5, 4.0, 6.0, 8.0],
+          "device.options.reference_power": [0.25, 1.0, 4.0],
+          "device.options.protocol": ["holography", "anchor"],
+      },
+      "fixed": {"epochs": 5},
+      "seeds": [0, 1],
+      "references": ["configs/mnist_dfa_opu.py", "configs/mnist_dfa.py", "configs/mnist_bp.py"],
+      "metrics": ["final_test_accuracy", "train_test_gap"],
+  }
