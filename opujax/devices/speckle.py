@@ -13,8 +13,8 @@ pixel one without a grain) and the camera sees their inverse Fourier transform
 normalised so that E|S(r)|^2 = E|c_k|^2: the intensity's mean (and its exponential
 law, contrast 1) is what it is without a grain. For circular Gaussian c_k, the
 intensity's autocovariance over a shift d is (Siegert) cov(I(r), I(r + d)) / var I =
-|g(d)|^2 with g(d) = K^(-1) sum_k exp(2 pi i f_k . d): the squared, normalised Fourier
-transform of the pupil. The field is periodic on the grid (a discrete Fourier series).
+|gamma(d)|^2 with gamma(d) = K^(-1) sum_k exp(2 pi i f_k . d): the squared, normalised
+Fourier transform of the pupil. The field is periodic on the grid (a Fourier series).
 
 **Off-axis holography.** A reference beam of amplitude A tilted to the carrier kappa
 (cycles/pixel, a bin of the grid) interferes with S on the camera:

@@ -44,8 +44,8 @@ def test_field_is_the_fourier_series_of_the_modes():
 
 def test_speckle_is_exponential_and_correlated_as_the_pupil_implies():
   # One-hot frames give independent fields (rows of R). With E|R|^2 = 1 each pixel's
-  # intensity is Exp(1); its autocovariance over a shift d is |g(d)|^2 with
-  # g(d) = K^-1 sum_k exp(2 pi i f_k . d), the pupil's normalised Fourier transform.
+  # intensity is Exp(1); its autocovariance over a shift d is |gamma(d)|^2 with
+  # gamma(d) = K^-1 sum_k exp(2 pi i f_k . d), the pupil's normalised Fourier transform.
   shape, grain, n = (48, 48), 4.0, 128
   opu = devices.make("opu", n, shape[0] * shape[1], seed=2, mode="intensity", grain=grain,
                      camera="ideal", camera_shape=shape)
@@ -55,10 +55,10 @@ def test_speckle_is_exponential_and_correlated_as_the_pupil_implies():
   assert abs(np.mean(i > np.log(10)) - 0.1) < 0.01  # P(I > t) = exp(-t)
   freqs, _ = numpy_pupil(shape, grain)
   for d in [(0, 1), (1, 0), (1, 1), (0, 2), (2, 1), (3, 0), (2, 3), (0, 5), (4, 4), (0, 8)]:
-    g = np.mean(np.exp(2j * np.pi * freqs @ np.asarray(d, np.float64)))
+    gamma = np.mean(np.exp(2j * np.pi * freqs @ np.asarray(d, np.float64)))
     shifted = np.roll(i, (-d[0], -d[1]), axis=(1, 2))  # the field is periodic on the grid
     cov = np.mean((i - i.mean()) * (shifted - i.mean())) / i.var()
-    assert abs(cov - abs(g) ** 2) < 0.02, (d, cov, abs(g) ** 2)
+    assert abs(cov - abs(gamma) ** 2) < 0.02, (d, cov, abs(gamma) ** 2)
 
 
 def test_anchor_protocol_on_the_speckle_field_against_numpy():
