@@ -90,10 +90,12 @@ def numpy_leakage(shape, grain, carrier, reference_power):
   return sum(pairs.get(b, 0) / (k * reference_power) + (b in conjugate) for b in side) / k
 
 
-@pytest.mark.parametrize("carrier,power", [((0.0, 0.25), 1.0), ((0.19, 0.0), 4.0)])
+@pytest.mark.parametrize("carrier,power", [((0.0, 0.25), 1.0), ((0.19, 0.0), 4.0),
+                                           ((0.0, 0.45), 1.0)])
 def test_a_close_carrier_leaks_as_the_pupil_autocorrelation_predicts(carrier, power):
-  # Between rho and 3 rho the |S|^2 term falls into the sideband: warned, and the
-  # decoded projections' error power is the predicted leakage. One-hot inputs give
+  # Between rho and 3 rho the |S|^2 term falls into the sideband, past Nyquist (0.45 +
+  # rho > 1/2) the sideband wraps onto the conjugate one: warned, and the decoded
+  # projections' error power is the predicted leakage. One-hot inputs give
   # independent circular Gaussian modes (rows of R) of E|c|^2 = 2 sigma^2 = 1, so a
   # reference A^2 = power needs reference_power = power / (sigma^2 n) = 2 power / n.
   shape, grain, n = (32, 32), 4.0, 128
