@@ -240,6 +240,8 @@ class SimulatedOPU(Optical):
     if self.weights is None:
       raise ValueError("Drift needs the transmission matrix in memory; use "
                        "storage='materialised' (streamed matrices are fixed).")
+    if self.speckle is not None:
+      raise ValueError("Drift of a spatial speckle field is not modelled; use grain=None.")
     k_w, k_a = jax.random.split(key)
     a = self.geometry.anchor_pixels
     scale = self.sigma * math.sqrt(max(a, 1))

@@ -95,3 +95,5 @@ def test_bad_grain(grain):
 def test_no_drift_with_a_grain():
   with pytest.raises(ValueError, match="speckle field is not modelled"):
     devices.make("opu", 8, 32, grain=2.0, drift_per_frame=1e-3)
+  with pytest.raises(ValueError, match="speckle field is not modelled"):
+    devices.make("opu", 8, 32, grain=2.0).drifted(jax.random.key(0), 10)
