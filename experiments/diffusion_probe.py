@@ -41,9 +41,10 @@ def load(workdir: Path):
   return config, predict, D.load_classifier(config.diffusion.classifier), ds.test_x[:500], ds.test_y[:500]
 
 
-def errors(predict, x_uint8, patch: int, steps: int) -> dict[str, dict[str, float]]:
+def errors(predict, x_uint8, patch: int, steps: int,
+           schedule: str) -> dict[str, dict[str, float]]:
   """The noise's and the implied image's mean squared error at each of `TIMES`."""
-  x0, abar, out = D.scaled(x_uint8), D.alpha_bar(steps), {}
+  x0, abar, out = D.scaled(x_uint8), D.alpha_bar(steps, schedule), {}
   shape = x0.shape[1:]
   for t in TIMES:
     eps = np.random.default_rng(t).standard_normal(x0.shape).astype(np.float32)
@@ -56,11 +57,11 @@ def errors(predict, x_uint8, patch: int, steps: int) -> dict[str, dict[str, floa
   return out
 
 
-def ddim(predict, n: int, shape, patch: int, steps: int, clip, sample_steps: int, seed: int,
-         start=None):
+def ddim(predict, n: int, shape, patch: int, steps: int, schedule: str, clip,
+         sample_steps: int, seed: int, start=None):
   """`diffusion.ddim`, with x̂0 clipped only where ``clip(t)``; from ``start`` = (x_t0, t0)
   instead of noise at T - 1 if given."""
-  abar = D.alpha_bar(steps)
+  abar = D.alpha_bar(steps, schedule)
   t0, x = (steps - 1, np.asarray(jax.random.normal(jax.random.key(seed), (n, *shape)))
            ) if start is None else (start[1], start[0])
   times = np.linspace(t0, 0, sample_steps).round().astype(int)
@@ -82,20 +83,23 @@ def main():
   workdir = Path(a.workdir)
   config, predict, (classify, real), test, labels = load(workdir)
   patch, steps, shape = config.model.patch, config.model.steps, test.shape[1:]
-  result = {"errors": errors(predict, test, patch, steps), "samplers": {}, "restarts": {}}
+  schedule = config.diffusion.get("schedule", "linear")
+  result = {"errors": errors(predict, test, patch, steps, schedule), "samplers": {},
+            "restarts": {}}
   _, reference = classify(real[:1000])
-  abar, x0 = D.alpha_bar(steps), np.asarray(D.scaled(test))
+  abar, x0 = D.alpha_bar(steps, schedule), np.asarray(D.scaled(test))
   noise = np.random.default_rng(config.seed).standard_normal(x0.shape).astype(np.float32)
   for t0 in (300, 600):
     x_t0 = np.sqrt(abar[t0]) * x0 + np.sqrt(1 - abar[t0]) * noise
-    images = ddim(predict, len(x0), shape, patch, steps, lambda t: True, t0 // 20, 0, (x_t0, t0))
+    images = ddim(predict, len(x0), shape, patch, steps, schedule, lambda t: True, t0 // 20, 0,
+                  (x_t0, t0))
     logits, _ = classify((images + 1.0) / 2.0)
     prob = np.exp(logits - logits.max(-1, keepdims=True))
     prob /= prob.sum(-1, keepdims=True)
     result["restarts"][str(t0)] = {"recognised": float(np.mean(prob.max(-1) >= 0.9)),
                                    "source_label": float(np.mean(prob.argmax(-1) == labels))}
   for name, (clip, n_steps) in SAMPLERS.items():
-    images = ddim(predict, 1000, shape, patch, steps, clip, n_steps, config.seed)
+    images = ddim(predict, 1000, shape, patch, steps, schedule, clip, n_steps, config.seed)
     result["samplers"][name] = D.sample_metrics(*classify((images + 1.0) / 2.0), reference)
   files.write_json(workdir / "diffusion_probe.json", result)
   print("| t | noise MSE | x0 MSE |\n| --- | --- | --- |")

@@ -2,6 +2,7 @@
 on known inputs, and a tiny DiT through the main job under every rule."""
 
 import json
+import math
 
 import jax
 import jax.numpy as jnp
@@ -50,18 +51,29 @@ def test_noising_follows_ddpm():
   assert weighted[0, 0, -1] < 1e-3 and weighted[2, 0, -1] == 1.0
 
 
-def test_ddim_with_the_exact_noise_recovers_the_image():
+def test_the_cosine_schedule_is_nichol_and_dhariwals():
+  abar = diffusion.alpha_bar(1000, "cosine")
+  f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2
+  for t in (0, 10, 500, 900):  # far from the end, no β reaches the clip
+    assert abar[t] == pytest.approx(f(t + 1) / f(0), rel=1e-9)
+  assert abar[-1] < 1e-4 and np.all(np.diff(abar) < 0)
+  assert abar[499] > 4 * diffusion.alpha_bar(1000)[499]  # half-way, more of the image left
+
+
+@pytest.mark.parametrize("schedule", diffusion.SCHEDULES)
+def test_ddim_with_the_exact_noise_recovers_the_image(schedule):
   """For data that is one image x*, the exact ε given x_t is (x_t - √ᾱ x*) / √(1-ᾱ): DDIM
   with it must land on x*."""
   target = np.random.default_rng(0).uniform(-1, 1, (4, 4, 1))
-  abar = diffusion.alpha_bar(200)
+  abar = diffusion.alpha_bar(200, schedule)
 
   def exact(packed):
     x, t = packed[..., :1], np.round(packed[:, 0, 0, 1] * 200).astype(int)
     a = abar[t][:, None, None, None]
     return diffusion.patchify((x - np.sqrt(a) * target) / np.sqrt(1 - a), 2)
 
-  images = diffusion.ddim(exact, 5, (4, 4, 1), 2, 200, 10, jax.random.key(0))
+  images = diffusion.ddim(exact, 5, (4, 4, 1), 2, 200, 10, jax.random.key(0),
+                          schedule=schedule)
   np.testing.assert_allclose(images, np.broadcast_to(target, images.shape), atol=1e-4)
 
 
@@ -151,7 +163,7 @@ def test_a_tiny_diffusion_model_trains_under_every_rule(rule, optical, classifie
   assert any(k.startswith("align/") for r in records for k in r) == (rule != "bp")
 
 
-def test_the_classifier_must_exist_the_data_be_images_and_min_snr_positive(tmp_path, capsys):
+def test_the_classifier_must_exist_the_data_be_images_and_min_snr_and_schedule_known(tmp_path, capsys):
   path = tmp_path / "tiny.py"
   path.write_text(TINY.format(rule="bp", optical=False, classifier=str(tmp_path / "none")))
   status, lines = cli(["--config", str(path), "--workdir", str(tmp_path / "run")], capsys)
@@ -164,3 +176,8 @@ def test_the_classifier_must_exist_the_data_be_images_and_min_snr_positive(tmp_p
                        "--config.diffusion.classifier=",
                        "--workdir", str(tmp_path / "run")], capsys)
   assert status == 2 and "diffusion.min_snr must be >= 0" in lines[0], lines
+  status, lines = cli(["--config", str(path), "--config.diffusion.schedule=quadratic",
+                       "--config.diffusion.classifier=",
+                       "--workdir", str(tmp_path / "run")], capsys)
+  assert status == 2 and lines == ["opujax.run: error: diffusion.schedule must be one of "
+                                   "linear, cosine, got 'quadratic'."], lines
