@@ -4,6 +4,7 @@ on known inputs, and a tiny DiT through the main job under every rule."""
 import json
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -49,6 +50,11 @@ def test_noising_follows_ddpm():
   np.testing.assert_allclose(weighted[..., -1], np.broadcast_to(
       (np.minimum(snr, 5.0) / snr)[:, None], (3, 4)), rtol=1e-3)  # 1 - ᾱ_0 in float32
   assert weighted[0, 0, -1] < 1e-3 and weighted[2, 0, -1] == 1.0
+  _, whole = diffusion.noised(jnp.asarray(x0), jnp.asarray(t), jnp.asarray(eps),
+                              jnp.asarray(abar, jnp.float32), 1000, 4, min_snr=5.0)
+  chex.assert_shape(whole, (3, 17))  # one patch, the image: one error vector an image
+  np.testing.assert_array_equal(whole[:, :-1], eps.reshape(3, 16))
+  np.testing.assert_array_equal(whole[:, -1], weighted[:, 0, -1])
 
 
 def test_the_cosine_schedule_is_nichol_and_dhariwals():
