@@ -73,8 +73,8 @@ def classification(config, ds: data.Dataset) -> tasks.Classification:
     if y.size and (y.min() < 0 or y.max() >= classes):
       raise data.DataError(f"dataset={config.dataset!r}: {split}_y holds labels outside "
                            f"[0, {classes}) (the training labels').")
-  return tasks.Classification(tasks.input_stats(ds),
-                              config.data.shift, config.data.flip)
+  return tasks.Classification(tasks.input_stats(ds), config.data.shift, config.data.flip,
+                              config.label_smoothing)
 
 
 def text(config, ds: data.Dataset) -> tasks.Text:

@@ -65,6 +65,7 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   # What is learned and measured: "" (text for a dataset with a vocabulary, else
   # classification), a name of `build.TASKS`, or "package.module:attr" (`build.task`).
   c.task = ""
+  c.label_smoothing = 0.0  # classification: train against (1 - α) one-hot + α / classes
   c.rule = rule  # bp | fa | dfa | shallow
   c.units = ()  # feedback units: type names (Dense, Conv, Block) or path regexes
   c.feedback = "independent"  # dfa: each unit its own slice of B, or "shared" (one B)
@@ -305,6 +306,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ("steps", "diagnostics_every", "eval_examples"):
     _count(key, config[key], 0)
   _count("data.shift", config.data.shift, 0)
+  smoothing = config.label_smoothing
+  if not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
+    raise ConfigError(f"label_smoothing must be in [0, 1) (0: the labels themselves), got "
+                      f"{smoothing!r}.")
   if (config.data.shift or config.data.flip) and text:
     raise ConfigError("data.shift and data.flip augment images; leave them at 0 and False "
                       "for tiny_shakespeare.")

@@ -119,10 +119,19 @@ class Classifies:
 class Classification(Classifies, Supervised):
   """Image (or feature-vector) classification; uint8 pixels divided by 255 before
   standardising; each training image translated by up to ``shift`` pixels and, with
-  ``flip``, mirrored left-right with probability 1/2."""
+  ``flip``, mirrored left-right with probability 1/2; trained against labels smoothed by
+  ``label_smoothing`` (the metrics stay against the labels themselves)."""
 
   shift: int = 0
   flip: bool = False
+  label_smoothing: float = 0.0
+
+  def loss(self, out, y):
+    """Cross-entropy against (1 - α) one-hot(y) + α / C, α = ``label_smoothing``."""
+    if not self.label_smoothing:
+      return super().loss(out, y)
+    target = optax.smooth_labels(jax.nn.one_hot(y, out.shape[-1]), self.label_smoothing)
+    return optax.softmax_cross_entropy(out, target).mean()
 
   def outputs(self, ds: data.Dataset) -> int:
     return int(ds.train_y.max()) + 1

@@ -4,6 +4,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from opujax import data, tasks
 
@@ -60,6 +61,24 @@ def test_images_augment_shifts_then_mirrors():
   chex.assert_trees_all_equal(got, ref)
   plain = tasks.Classification(data.PIXEL_STATS["fashion_mnist"])
   chex.assert_trees_all_equal(plain.augment(key, imgs, None)[0], imgs)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_label_smoothing_is_cross_entropy_against_smoothed_labels(jit):
+  logits = np.random.default_rng(7).normal(size=(5, 4))
+  y = np.array([0, 3, 1, 1, 2])
+  task = tasks.Classification(data.PIXEL_STATS["fashion_mnist"], label_smoothing=0.2)
+  loss = jax.jit(task.loss) if jit else task.loss
+  p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+  target = np.full((5, 4), 0.2 / 4)
+  target[np.arange(5), y] += 0.8
+  want = -np.mean(np.sum(target * np.log(p), -1))
+  np.testing.assert_allclose(loss(jnp.asarray(logits), jnp.asarray(y)), want, rtol=1e-5)
+  plain = -np.mean(np.log(p[np.arange(5), y]))
+  np.testing.assert_allclose(tasks.Classification((0.0, 1.0)).loss(jnp.asarray(logits), y),
+                             plain, rtol=1e-5)
+  np.testing.assert_allclose(task.metrics(jnp.asarray(logits), y)["loss"],
+                             -np.log(p[np.arange(5), y]), rtol=1e-5)  # metrics: unsmoothed
 
 
 def examples(x: np.ndarray, stats=None) -> data.Dataset:
