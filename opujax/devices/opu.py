@@ -28,12 +28,12 @@ the input's.
 Spatial speckle (``grain``, `speckle`): the medium maps x to the modes of a pupil in
 the camera's Fourier plane (the columns of R are the pupil's FFT bins instead of
 pixels) and the camera sees their inverse Fourier transform on a 2-D grid, speckles of
-``grain`` pixels (for few mirrors computed once a call, a mirror at a time, and summed
-on the pixels: `SimulatedOPU.field`). ``protocol="holography"`` (linear mode, on a speckle field of grain
-`HOLOGRAPHY_GRAIN` unless one is given) recovers the modes themselves from one
-off-axis hologram a binary frame (`speckle`): y = [Re c_0, Im c_0, Re c_1, ...]
-(out_features = 2 x the modes read), y = x @ M with M the interleaved real and
-imaginary parts of R.
+``grain`` pixels (for few mirrors in memory computed once a call, a mirror at a time,
+and summed on the pixels: `SimulatedOPU.field`). ``protocol="holography"`` (linear
+mode, on a speckle field of grain `HOLOGRAPHY_GRAIN` unless one is given) recovers the
+modes themselves from one off-axis hologram a binary frame (`speckle`):
+y = [Re c_0, Im c_0, Re c_1, ...] (out_features = 2 x the modes read), y = x @ M with M
+the interleaved real and imaginary parts of R.
 
 Drift: ``device.drifted(key, frames)`` returns the device after ``frames`` steps of
 R_t = sqrt(1-eps) R_{t-1} + sqrt(eps) R' (eps = ``drift_per_frame``); the calibrated
@@ -174,16 +174,15 @@ class SimulatedOPU(Optical):
 
   def field(self, x_xN: Array) -> Array:
     """The complex field x R on the camera pixels read: (..., N) -> (..., 2,
-    pixels_per_frame). With a grain and at most `PIXEL_DOMAIN_MIRRORS` mirrors, the sum
-    over mirrors of x_p times mirror p's field on the pixels (N inverse FFTs a call,
-    then 2 N multiply-adds a pixel a frame); else each frame's modes x R and their
-    inverse FFT (`pixels`). The same linear map either way."""
-    if self.speckle is None or self.in_features > PIXEL_DOMAIN_MIRRORS:
+    pixels_per_frame). With a grain, R in memory and at most `PIXEL_DOMAIN_MIRRORS`
+    mirrors, the sum over mirrors of x_p times mirror p's field on the pixels (N inverse
+    FFTs a call, then 2 N multiply-adds a pixel a frame); else each frame's modes x R
+    and their inverse FFT (`pixels`; streamed, memory that of a chunk of frames). The
+    same linear map either way."""
+    if (self.speckle is None or self.weights is None
+        or self.in_features > PIXEL_DOMAIN_MIRRORS):
       return self.pixels(self.modes(x_xN))
-    w = self.weights
-    if w is None:
-      w = _materialise(self.key, self.in_features, self.columns(), self.sigma)
-    w_Nx2xP = self.pixels(w)
+    w_Nx2xP = self.pixels(self.weights)
     # An elementwise sum, not a matmul: it fuses into the camera's one pass over the
     # pixels, where a matmul's output would be stored, and read back re-indexed under
     # the camera's vmap (2x slower on XLA:CPU).
