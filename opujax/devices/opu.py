@@ -392,8 +392,8 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
       "holography" (1 off-axis hologram a binary frame, on a speckle field of
       `HOLOGRAPHY_GRAIN` unless ``grain`` is given): the outputs are
       the real and imaginary parts of the first ceil(out_features / 2) modes, and the
-      default camera grid is the smallest square whose pupil holds them with the
-      carrier clear (`speckle.hologram_shape`); every pixel of it is read.
+      default camera grid is the near-square grid of fast FFT sides whose pupil holds
+      them with the carrier clear (`speckle.hologram_shape`); every pixel of it is read.
     reference_power: holography's reference intensity A^2, relative to the speckle's
       mean intensity for a half-on input (sigma^2 in_features).
     carrier: holography's carrier (fy, fx) in cycles/pixel, rounded to the grid's
