@@ -1,4 +1,5 @@
-"""python experiments/bench_dfa.py [--quick] [--large] [--out experiments/results/bench_dfa.json]
+"""python experiments/bench_dfa.py [--quick] [--large] [--holography] [--models SUBSTRING]
+    [--out experiments/results/bench_dfa.json]
 
 DFA vs BP train-step time (batch 128) and compiled memory, measured in one run.
 
@@ -16,6 +17,12 @@ XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false (recorded in th
 ``--large`` adds the scale ladder's 100M-parameter MLP (784-4x5650-10) with the ladder's
 optimizer (Adafactor), timed the same way (8 interleaved rounds): the optical / digital step ratio at
 that size, without the ladder's one process per rule.
+
+``--holography`` adds DFA through the simulated OPU with off-axis holography
+(``protocol="holography"``, same code and camera; issue 27's figure is its step time
+over the anchor protocol's, ``dfa_holo_over_dfa_opu_time``), and times the two devices'
+projections alone, interleaved (``holo_over_opu_project_time``). ``--models`` keeps the
+cases whose name contains the given string (e.g. ``mlp_784-2x800``).
 """
 
 import argparse
@@ -57,15 +64,16 @@ def large_cases(batch: int):
 
 
 def bench_case(name, model, units, x, labels, repeats: int,
-               opt: optax.GradientTransformation) -> dict:
+               opt: optax.GradientTransformation, holography: bool = False) -> dict:
   params = model.init(jax.random.key(0), x)["params"]
   size = dfa.feedback_size(model, params, x, units=units)
   classes = model.apply({"params": params}, x).shape[-1]
-  rules = {
-      "bp": dfa.bp(),
-      "dfa": dfa.dfa(devices.make("digital", classes, size, seed=1)),
-      "dfa_opu": dfa.dfa(devices.make("opu", classes, size, seed=1, **devices.DFA_CODE)),
-  }
+  opus = {"dfa_opu": devices.make("opu", classes, size, seed=1, **devices.DFA_CODE)}
+  if holography:
+    opus["dfa_holo"] = devices.make("opu", classes, size, seed=1, protocol="holography",
+                                    **devices.DFA_CODE)
+  rules = {"bp": dfa.bp(), "dfa": dfa.dfa(devices.make("digital", classes, size, seed=1)),
+           **{rname: dfa.dfa(opu) for rname, opu in opus.items()}}
   runs, row = {}, {"model": name, "params": param_count(params), "feedback_size": size}
   step = jax.jit(dfa.train_step_fn(model, xent, opt, units), donate_argnums=(0, 1))
   for rname, rule in rules.items():
@@ -90,7 +98,26 @@ def bench_case(name, model, units, x, labels, repeats: int,
       run[0], run[1] = p, s
   for rname, (_, _, _, times) in runs.items():
     row[f"{rname}_step_s"] = statistics.median(times)
+  if holography:
+    row["holo_camera_shape"] = list(opus["dfa_holo"].geometry.camera_shape)
+    row.update(bench_projections(opus, x.shape[0], classes, repeats))
   return row
+
+
+def bench_projections(opus: dict, batch: int, classes: int, repeats: int) -> dict:
+  """Median time of each device's ``project`` of a (batch, classes) error alone, jitted,
+  timed interleaved."""
+  project = jax.jit(lambda device, e, key: device.project(e, key))
+  e = jax.random.normal(jax.random.key(0), (batch, classes))
+  times = {rname: [] for rname in opus}
+  for rname, opu in opus.items():
+    jax.block_until_ready(project(opu, e, jax.random.key(0)))  # warm-up
+  for i in range(repeats):
+    for rname, opu in opus.items():
+      t = time.perf_counter()
+      jax.block_until_ready(project(opu, e, jax.random.key(i)))
+      times[rname].append(time.perf_counter() - t)
+  return {f"{rname}_project_s": statistics.median(ts) for rname, ts in times.items()}
 
 
 def finish(row: dict) -> None:
@@ -99,6 +126,10 @@ def finish(row: dict) -> None:
     row[f"{rname}_over_bp_time"] = row[f"{rname}_step_s"] / row["bp_step_s"]
     row[f"{rname}_over_bp_peak"] = row[f"{rname}_peak_bytes"] / row["bp_peak_bytes"]
   row["dfa_opu_over_dfa_time"] = row["dfa_opu_step_s"] / row["dfa_step_s"]
+  if "dfa_holo_step_s" in row:
+    row["dfa_holo_over_bp_time"] = row["dfa_holo_step_s"] / row["bp_step_s"]
+    row["dfa_holo_over_dfa_opu_time"] = row["dfa_holo_step_s"] / row["dfa_opu_step_s"]
+    row["holo_over_opu_project_time"] = row["dfa_holo_project_s"] / row["dfa_opu_project_s"]
 
 
 def main():
@@ -106,6 +137,9 @@ def main():
   parser.add_argument("--quick", action="store_true", help="few repeats, smaller LM")
   parser.add_argument("--batch", type=int, default=128)
   parser.add_argument("--large", action="store_true", help="add the 100M-parameter MLP")
+  parser.add_argument("--holography", action="store_true",
+                      help="add DFA through the simulated OPU with off-axis holography")
+  parser.add_argument("--models", default="", help="keep the cases whose name contains this")
   parser.add_argument("--out", default="experiments/results/bench_dfa.json")
   args = parser.parse_args()
   repeats = 5 if args.quick else 30
@@ -116,8 +150,9 @@ def main():
           for case in cases(args.batch, args.quick)]
   plan += [(case, min(repeats, 8), "adafactor 1e-2", optax.adafactor(1e-2))
            for case in (large_cases(args.batch) if args.large else [])]
+  plan = [p for p in plan if args.models in p[0][0]]
   for case, n, opt_name, opt in plan:
-    r = bench_case(*case, repeats=n, opt=opt)
+    r = bench_case(*case, repeats=n, opt=opt, holography=args.holography)
     r["repeats"], r["optimizer"] = n, opt_name
     finish(r)
     rows.append(r)
@@ -126,8 +161,13 @@ def main():
           f"{r['dfa_opu_over_bp_time']:7.3f} {r['dfa_opu_over_dfa_time']:8.3f} "
           f"{r['bp_dot_gflop']:6.3f}/{r['dfa_dot_gflop']:<7.3f} "
           f"{r['dfa_over_bp_peak']:12.3f}", flush=True)
+    if args.holography:
+      print(f"{'':24s} holography {r['holo_camera_shape']}: step {r['dfa_holo_step_s'] * 1e3:.2f} "
+            f"ms, {r['dfa_holo_over_dfa_opu_time']:.2f}x the anchor protocol's; projection "
+            f"{r['holo_over_opu_project_time']:.2f}x", flush=True)
   result = {"batch": args.batch, "backend": jax.default_backend(), "repeats": repeats,
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "rows": rows}
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "cpus": os.cpu_count(),
+            "rows": rows}
   os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
   files.write_json(args.out, result)
   print(f"wrote {args.out}")

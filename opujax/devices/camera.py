@@ -107,14 +107,18 @@ def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: 
   is drawn twice (XLA would otherwise recompute it for each use).
   The K kinds stay separate arrays (a stacked array of frames does not vectorise), but
   the ADC counts of kinds 2j and 2j + 1 are packed in one integer a pixel, so that one
-  fused loop draws and digitises both. With the hash generator they take the two draws
-  of a Box-Muller pair (`normal.standard_normal_grid`): pixel m of row r of source l's
-  kind k (a frame flattened to R rows of M pixels) gets array k % 2 of the grid's entry
-  (row ``(l * ceil(K / 2) + k // 2) * R + r``, column m).
+  fused loop draws and digitises both; an odd K's last kind pairs its two halves (its
+  first ceil(M / 2) pixels and the rest, `_halves`) instead. With the hash generator
+  a pair takes the two draws of a Box-Muller pair (`normal.standard_normal_grid`):
+  pixel m of row r of source l's kind k (a frame flattened to R rows of M pixels) gets
+  array k % 2 of the grid's entry (row ``(l * ceil(K / 2) + k // 2) * R + r``, column
+  m), but, with an ADC, an odd K's last kind array m // ceil(M / 2) of the entry (same
+  row, column m % ceil(M / 2)). (Without an ADC, halves would be joined by a copy.)
   """
   shapes = jax.eval_shape(frames, jax.ShapeDtypeStruct(sources.shape[1:], sources.dtype))
   kinds, size, n = len(shapes), math.prod(shapes[0].shape), sources.shape[0]
-  grid_rows = n * (kinds + 1) // 2 * size // shapes[0].shape[-1]  # rows of pixel pairs
+  pixels = shapes[0].shape[-1]
+  grid_rows = n * (kinds + 1) // 2 * size // pixels  # rows of pixel pairs
   if grid_rows >= 2 ** 32:
     raise ValueError(f"A camera exposes at most 2^32 rows of pixel pairs at once, asked "
                      f"{grid_rows}.")
@@ -130,13 +134,14 @@ def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: 
     i_K = frames(source)
     exposure_K = tuple(exposure_of(cam, i) for i in i_K)
     e_K = tuple(x * i + cam.dark_electrons for i, x in zip(i_K, exposure_K))
-    if noisy:
-      e_K = _add_noise(cam, e_K, key, l)
     if cam.adc_bits is None:
-      return e_K, exposure_K
-    # Kinds 2j and 2j + 1 packed in one integer: one fused loop draws and digitises both.
-    c_K = tuple(digitise(e) for e in e_K) + (jnp.zeros_like(e_K[0], pair_dtype),)
-    return tuple(c_K[k] | (c_K[k + 1] << width) for k in range(0, kinds, 2)), exposure_K
+      return _add_noise(cam, e_K, key, l) if noisy else e_K, exposure_K
+    e_J = _halves(e_K)
+    if noisy:
+      e_J = _add_noise(cam, e_J, key, l)
+    # Pairs packed in one integer: one fused loop draws and digitises both.
+    c_J = tuple(digitise(e) for e in e_J)
+    return tuple(c_J[j] | (c_J[j + 1] << width) for j in range(0, len(c_J), 2)), exposure_K
 
   chunk = max(1, CHUNK_BYTES // (4 * size * (kinds + 2)))  # a source's field and frames
 
@@ -145,8 +150,9 @@ def capture(cam: Camera, frames: Callable[[Array], tuple[Array, ...]], sources: 
     raw_J, exposure_K = jax.lax.map(expose, args, batch_size=chunk)
   else:
     raw_J, exposure_K = apart(jax.vmap(expose), args, key) if noisy else jax.vmap(expose)(args)
-  raw_K = raw_J if cam.adc_bits is None else tuple(
-      (raw_J[k // 2] >> (width * (k % 2))).astype(dtype) for k in range(kinds))
+  raw_K = raw_J if cam.adc_bits is None else _wholes(tuple(
+      (raw_J[j // 2] >> (width * (j % 2))).astype(dtype) for j in range(2 * len(raw_J))),
+      kinds, pixels)
   read_out = [read(cam, r, x) for r, x in zip(raw_K, exposure_K)]
   saturated = sum(s for _, s in read_out) / kinds
   return tuple(est for est, _ in read_out), saturated
@@ -163,28 +169,48 @@ def apart(fn: Callable, args, key: Array):
   return jax.lax.cond(jax.random.bits(key, (), jnp.uint32) != 0, fn, fn, args)
 
 
-def _add_noise(cam: Camera, e_K: tuple[Array, ...], key: Array,
+def _halves(e_K: tuple[Array, ...]) -> tuple[Array, ...]:
+  """The K frames (..., M) as an even number of arrays, so that they pair up: an odd
+  K's last frame split into its first ceil(M / 2) pixels and the rest (padded with a
+  pixel of 0 for an odd M)."""
+  if len(e_K) % 2 == 0:
+    return e_K
+  last, m = e_K[-1], e_K[-1].shape[-1]
+  half = -(-m // 2)
+  rest = jnp.pad(last[..., half:], [(0, 0)] * (last.ndim - 1) + [(0, 2 * half - m)])
+  return e_K[:-1] + (last[..., :half], rest)
+
+
+def _wholes(e_J: tuple[Array, ...], kinds: int, m: int) -> tuple[Array, ...]:
+  """The K = ``kinds`` frames of M = ``m`` pixels of their `_halves`."""
+  if len(e_J) == kinds:
+    return e_J
+  return e_J[:-2] + (jnp.concatenate(e_J[-2:], axis=-1)[..., :m],)
+
+
+def _add_noise(cam: Camera, e_J: tuple[Array, ...], key: Array,
                frame: Array) -> tuple[Array, ...]:
   """Shot noise (Poisson, or its Gaussian limit N(0, e)) and read noise N(0, r^2) on the
-  K kinds of frame number ``frame``; in the Gaussian limit both are drawn as one normal
-  of variance e + r^2 (with the hash generator, kinds in Box-Muller pairs on a grid of
-  (pair, frame row) x pixel)."""
-  kinds, shape, dtype = len(e_K), e_K[0].shape, e_K[0].dtype
+  J arrays of frame number ``frame`` (its kinds, or their `_halves`); in the Gaussian
+  limit both are drawn as one normal of variance e + r^2 (with the hash generator,
+  arrays 2j and 2j + 1 in Box-Muller pairs on a grid of (pair, frame row) x pixel)."""
+  arrays, dtype = len(e_J), e_J[0].dtype
   if cam.noise_rng == "hash" and cam.shot_noise != "poisson":
-    pairs, rows = (kinds + 1) // 2, e_K[0].size // shape[-1]
-    z_K = sum((normal.standard_normal_grid(
+    pairs, rows = (arrays + 1) // 2, e_J[0].size // e_J[0].shape[-1]
+    z_J = sum((normal.standard_normal_grid(
         key, (frame * pairs + j) * rows + jnp.arange(rows, dtype=jnp.uint32),
-        jnp.arange(shape[-1], dtype=jnp.uint32)) for j in range(pairs)), ())[:kinds]
-    z_K = tuple(z.reshape(shape).astype(dtype) for z in z_K)
+        jnp.arange(e_J[2 * j].shape[-1], dtype=jnp.uint32)) for j in range(pairs)), ())
+    z_J = tuple(z.reshape(e.shape).astype(dtype) for z, e in zip(z_J, e_J))
   else:
-    keys = [jax.random.split(jax.random.fold_in(key, frame * kinds + k)) for k in range(kinds)]
+    keys = [jax.random.split(jax.random.fold_in(key, frame * arrays + j))
+            for j in range(arrays)]
     if cam.shot_noise == "poisson":
-      e_K = tuple(jax.random.poisson(k, e).astype(dtype) for (k, _), e in zip(keys, e_K))
+      e_J = tuple(jax.random.poisson(k, e).astype(dtype) for (k, _), e in zip(keys, e_J))
     draw = normal.standard_normal if cam.noise_rng == "hash" else jax.random.normal
-    z_K = tuple(draw(k, shape, dtype) for _, k in keys)
+    z_J = tuple(draw(k, e.shape, dtype) for (_, k), e in zip(keys, e_J))
   shot = cam.shot_noise == "gaussian"
   return tuple(e + jnp.sqrt((e if shot else 0.0) + cam.read_noise ** 2) * z
-               for e, z in zip(e_K, z_K))
+               for e, z in zip(e_J, z_J))
 
 
 def read(cam: Camera, raw_KxM: Array, exposure_Kx1: Array) -> tuple[Array, Array]:

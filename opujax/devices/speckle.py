@@ -32,7 +32,6 @@ Otherwise |S|^2 leaks into it (`leakage`).
 
 import dataclasses
 import functools
-import itertools
 import math
 
 import jax
@@ -121,20 +120,21 @@ def field(modes_xK: Array, bins_K: np.ndarray, shape: tuple[int, int]) -> Array:
   return s.reshape(*lead, h, w)
 
 
-def reference(shape: tuple[int, int], ref: Reference) -> Array:
+def reference(shape: tuple[int, int], ref: Reference) -> np.ndarray:
   """A exp(2 pi i (n_y row / H + n_x col / W)), (H, W) complex64, its phases reduced
   modulo one cycle in integers (exact however large the grid)."""
   (h, w), (ny, nx) = shape, ref.carrier
   ey = np.exp(2j * np.pi * ((ny * np.arange(h)) % h) / h)
   ex = np.exp(2j * np.pi * ((nx * np.arange(w)) % w) / w)
-  return jnp.asarray(ref.amplitude * ey[:, None] * ex[None, :], jnp.complex64)
+  return (ref.amplitude * ey[:, None] * ex[None, :]).astype(np.complex64)
 
 
-def hologram(modes_xK: Array, bins_K: np.ndarray, shape: tuple[int, int],
-             ref: Reference) -> Array:
-  """The camera's intensity |S + A e^{2 pi i kappa.r}|^2, real (..., H, W)."""
-  s = field(modes_xK, bins_K, shape) + reference(shape, ref)
-  return s.real ** 2 + s.imag ** 2
+def hologram(s_xx2xP: Array, shape: tuple[int, int], ref: Reference) -> Array:
+  """The camera's intensity |S + A e^{2 pi i kappa.r}|^2, (..., H W), of the field's
+  real and imaginary parts on the grid's pixels, row-major (..., 2, H W), in real
+  arithmetic (XLA:CPU's complex elementwise ops and copies are slow)."""
+  a = reference(shape, ref).ravel()
+  return (s_xx2xP[..., 0, :] + a.real) ** 2 + (s_xx2xP[..., 1, :] + a.imag) ** 2
 
 
 def sideband_bins(bins_K: np.ndarray, shape: tuple[int, int],
@@ -245,12 +245,27 @@ def carrier_bins(carrier: tuple[float, float], shape: tuple[int, int]) -> tuple[
   return (round(carrier[0] * shape[0]), round(carrier[1] * shape[1]))
 
 
+def fast_fft_length(n: int) -> bool:
+  """Whether n has no prime factor above 5: the lengths XLA's FFT does fastest."""
+  for p in (2, 3, 5):
+    while n % p == 0:
+      n //= p
+  return n == 1
+
+
 def hologram_shape(modes: int, grain: float, carrier: tuple[float, float],
                    max_shape: tuple[int, int]) -> tuple[int, int]:
-  """The smallest square grid (beyond the largest square within ``max_shape``, that
-  square widened a column or row at a time) whose pupil holds ``modes`` modes and, if
-  the carrier is clear in the continuum (|kappa| >= 3 rho, within Nyquist), on which its
-  rounded bin is clear too (`leakage` 0).
+  """The grid (rows, cols) within ``max_shape``, both sides fast FFT lengths
+  (`fast_fft_length`), of the least longer side, then the least area, then the fewer
+  rows, whose pupil holds ``modes`` modes and, if the carrier is clear in the
+  continuum (|kappa| >= 3 rho, within Nyquist), on which its rounded bin is clear too
+  (`leakage` 0). Near square (no larger than the smallest such square), and as wide as
+  ``max_shape`` needs.
+
+  A grid's pupil is the lattice points (k_y, k_x) of the ellipse of semi-axes
+  a = rho H, b = rho W; their unit squares lie apart inside the ellipse widened by the
+  unit square, so it holds at most pi a b + 2 (a + b) + 1 of them: grids below that
+  bound are skipped uncounted.
 
   Raises:
     ValueError: no such grid within ``max_shape``.
@@ -258,13 +273,14 @@ def hologram_shape(modes: int, grain: float, carrier: tuple[float, float],
   rho = radius(grain)
   clear = (math.hypot(*carrier) >= 3 * rho
            and max(abs(carrier[0]), abs(carrier[1])) + rho <= 0.5)
-  side = min(max_shape)
-  n = min(side, max(2, math.ceil(math.sqrt(modes / (math.pi * rho ** 2)))))
-  while n > 2 and pupil((n - 1, n - 1), grain).sum() >= modes:
-    n -= 1
-  wide = (((side, c) if max_shape[0] == side else (c, side))
-          for c in range(side + 1, max(max_shape) + 1))
-  for shape in itertools.chain(((m, m) for m in range(n, side + 1)), wide):
+  sides = [n for n in range(2, max(max_shape) + 1) if fast_fft_length(n)]
+  grids = sorted(((h, w) for h in sides if h <= max_shape[0]
+                  for w in sides if w <= max_shape[1]),
+                 key=lambda s: (max(s), s[0] * s[1], s[0]))
+  for shape in grids:
+    a, b = rho * shape[0], rho * shape[1]
+    if math.pi * a * b + 2 * (a + b) + 1 < modes:
+      continue
     if pupil(shape, grain).sum() >= modes and (
         not clear or leakage(shape, grain, carrier_bins(carrier, shape), 1.0) == 0):
       return shape

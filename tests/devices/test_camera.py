@@ -84,21 +84,30 @@ def test_dark_frame_under_auto_exposure_is_finite():
   assert np.all(np.isfinite(est)) and abs(est.mean()) < 1.0
 
 
-def test_noise_of_a_pixel_is_set_by_its_frame_kind_and_index():
-  # K = 3 kinds of L = 2 frames of (4, 50) pixels, read noise 1 only: the estimate is
-  # I + z, where pixel m of row r of frame l, kind k gets array k % 2 of the normal grid's
-  # entry (row (l * 2 + k // 2) * 4 + r, column m) (ceil(3 / 2) = 2 pairs a frame).
-  cam = Camera(exposure=1.0, shot_noise="off", read_noise=1.0, dark_electrons=0.0,
-               adc_bits=None)
-  i = jnp.asarray(np.random.default_rng(3).exponential(size=(3, 2, 4, 50)), jnp.float32)
+@pytest.mark.parametrize("m,adc_bits", [(50, None), (50, 16), (49, 16)])
+def test_noise_of_a_pixel_is_set_by_its_frame_kind_and_index(m, adc_bits):
+  # K = 3 kinds of L = 2 frames of (4, m) pixels, read noise only: the estimate is
+  # I + 10 z (+ the ADC's rounding, 1 count an electron), where pixel p of row r of frame
+  # l, kind k gets array k % 2 of the normal grid's entry (row (l * 2 + k // 2) * 4 + r,
+  # column p) (ceil(3 / 2) = 2 pairs a frame), but with an ADC the last, unpaired kind
+  # array p // h of the entry (same row, column p % h), h = ceil(m / 2): its two halves
+  # pair up.
+  cam = Camera(exposure=1.0, shot_noise="off", read_noise=10.0, dark_electrons=0.0,
+               adc_bits=adc_bits, full_well=2.0 ** 16 - 1)
+  i = jnp.asarray(100 + np.random.default_rng(3).exponential(1000, size=(3, 2, 4, m)),
+                  jnp.float32)  # above the ADC's 0 whatever the noise
   key = jax.random.key(9)
   sources = i.transpose(1, 0, 2, 3)  # frames() makes 3 kinds of each of 2 sources
   est, _ = jax.jit(lambda s: camera_lib.capture(cam, tuple, s, key))(sources)
+  h = -(-m // 2)
   for l in range(2):
     for k in range(3):
       rows = (l * 2 + k // 2) * 4 + jnp.arange(4)
-      z = normal.standard_normal_grid(key, rows, jnp.arange(50))[k % 2]
-      np.testing.assert_allclose(est[k][l] - i[k, l], z, atol=1e-5)
+      if k < 2 or adc_bits is None:
+        z = normal.standard_normal_grid(key, rows, jnp.arange(m))[k % 2]
+      else:
+        z = jnp.concatenate(normal.standard_normal_grid(key, rows, jnp.arange(h)), -1)[:, :m]
+      np.testing.assert_allclose(est[k][l] - i[k, l], 10 * z, atol=0.5 if adc_bits else 1e-3)
 
 
 def test_exposure_in_chunks_equals_one_chunk(monkeypatch):
