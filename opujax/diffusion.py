@@ -150,6 +150,7 @@ class Diffusion:
   seed: int = 0
   min_snr: float = 0.0  # the training loss's min-SNR weighting γ (0: none; `noised`)
   schedule: str = "linear"  # the noise schedule (`alpha_bar`)
+  eta: float = 0.0  # the sampler's η (`ddim_step`: 0 deterministic DDIM, 1 DDPM)
   eval_batch: ClassVar[int] = 500
   score: ClassVar[tuple[str, str]] = ("loss", "min")
 
@@ -208,7 +209,8 @@ class Diffusion:
     """``samples.png`` in ``workdir`` (64 of ``samples`` DDIM samples) and, with a
     classifier, their `sample_metrics` against as many test images of its dataset."""
     images = ddim(predict, self.samples, self.shape, self.patch, self.steps,
-                  self.sample_steps, jax.random.key(self.seed), schedule=self.schedule)
+                  self.sample_steps, jax.random.key(self.seed), schedule=self.schedule,
+                  eta=self.eta)
     if workdir is not None:
       draw(images[:64], Path(workdir) / "samples.png")
     if not self.classifier:
@@ -219,22 +221,35 @@ class Diffusion:
 
 
 def ddim(predict: Callable, n: int, shape, patch: int, steps: int, sample_steps: int,
-         key: Array, batch: int = 500, schedule: str = "linear") -> np.ndarray:
-  """``n`` images in [-1, 1] by deterministic DDIM (η = 0) over ``sample_steps`` evenly
-  spaced times from T - 1 to 0: x0 = (x_t - √(1-ᾱ_t) ε̂) / √ᾱ_t (clipped to [-1, 1]),
-  x_s = √ᾱ_s x0 + √(1-ᾱ_s) ε̂."""
+         key: Array, batch: int = 500, schedule: str = "linear", eta: float = 0.0) -> np.ndarray:
+  """``n`` images in [-1, 1] by DDIM (Song et al. 2021) over ``sample_steps`` evenly spaced
+  times from T - 1 to 0, each a `ddim_step` with the denoiser's ε̂: deterministic with
+  ``eta`` 0, DDPM's ancestral sampler with 1."""
   abar = alpha_bar(steps, schedule)
   times = np.linspace(steps - 1, 0, sample_steps).round().astype(int)
-  x = np.asarray(jax.random.normal(key, (n, *shape)))
+  k_x, k_z = jax.random.split(key)
+  x = np.asarray(jax.random.normal(k_x, (n, *shape)))
   for i, t in enumerate(times):
     a, a_next = abar[t], abar[times[i + 1]] if i + 1 < len(times) else 1.0
     clock = np.full((n, *shape[:2], 1), t / steps, np.float32)
     packed = np.concatenate([x, clock], -1).astype(np.float32)
     eps = np.concatenate([np.asarray(unpatchify(predict(packed[j:j + batch]), patch, shape))
                           for j in range(0, n, batch)])
-    x0 = np.clip((x - np.sqrt(1 - a) * eps) / np.sqrt(a), -1.0, 1.0)
-    x = np.sqrt(a_next) * x0 + np.sqrt(1 - a_next) * eps
+    z = np.asarray(jax.random.normal(jax.random.fold_in(k_z, i), x.shape)) if eta else 0.0
+    x = ddim_step(x, eps, a, a_next, eta, z)
   return x
+
+
+def ddim_step(x_t: np.ndarray, eps: np.ndarray, a: float, a_next: float, eta: float,
+              z) -> np.ndarray:
+  """One DDIM step from ᾱ = ``a`` to ``a_next``: x̂0 = (x_t - √(1-ᾱ) ε̂) / √ᾱ clipped to
+  [-1, 1], the noise ε' = (x_t - √ᾱ x̂0) / √(1-ᾱ) that it implies (ε̂ itself unless
+  clipped), σ = η √((1-ᾱ') / (1-ᾱ) · (1 - ᾱ / ᾱ')) and
+  x' = √ᾱ' x̂0 + √(1-ᾱ' - σ²) ε' + σ z, z ~ N(0, I)."""
+  x0 = np.clip((x_t - np.sqrt(1 - a) * eps) / np.sqrt(a), -1.0, 1.0)
+  eps = (x_t - np.sqrt(a) * x0) / np.sqrt(1 - a)
+  sigma = eta * np.sqrt((1 - a_next) / (1 - a) * (1 - a / a_next))
+  return np.sqrt(a_next) * x0 + np.sqrt(max(1 - a_next - sigma ** 2, 0.0)) * eps + sigma * z
 
 
 def draw(images: np.ndarray, path: Path) -> None:
@@ -310,11 +325,11 @@ def load_classifier(workdir: str) -> tuple[Callable, np.ndarray]:
 def task(config, ds: data.Dataset) -> Diffusion:
   """The config's `Diffusion` (``task = "opujax.diffusion:task"``): the patch and T of
   ``config.model``, the rest from ``config.diffusion`` (samples, sample_steps,
-  classifier, min_snr, schedule).
+  classifier, min_snr, schedule, eta).
 
   Raises:
     ConfigError: a dataset that is not images, a classifier folder that is not there, a
-      negative min_snr or an unknown schedule.
+      negative min_snr, an unknown schedule or an eta outside [0, 1].
   """
   if ds.vocab or ds.train_x.ndim != 4:
     raise ConfigError(f"the diffusion task generates images (N, H, W, C); {config.dataset} "
@@ -328,10 +343,15 @@ def task(config, ds: data.Dataset) -> Diffusion:
   min_snr = o.get("min_snr", 0.0)
   if not isinstance(min_snr, (int, float)) or not 0 <= min_snr < float("inf"):
     raise ConfigError(f"diffusion.min_snr must be >= 0 (0: an unweighted loss), got {min_snr!r}.")
+  eta = o.get("eta", 0.0)
+  if not isinstance(eta, (int, float)) or not 0 <= eta <= 1:
+    raise ConfigError(f"diffusion.eta must be in [0, 1] (0: deterministic DDIM, 1: DDPM), "
+                      f"got {eta!r}.")
   schedule = o.get("schedule", "linear")
   if schedule not in SCHEDULES:
     raise ConfigError(f"diffusion.schedule must be one of {', '.join(SCHEDULES)}, got "
                       f"{schedule!r}.")
   return Diffusion(tuple(ds.train_x.shape[1:]), config.model.get("patch", 4),
                    config.model.get("steps", 1000), o.get("samples", 1000),
-                   o.get("sample_steps", 50), classifier, config.seed, float(min_snr), schedule)
+                   o.get("sample_steps", 50), classifier, config.seed, float(min_snr), schedule,
+                   float(eta))

@@ -66,8 +66,28 @@ def test_the_cosine_schedule_is_nichol_and_dhariwals():
   assert abar[499] > 4 * diffusion.alpha_bar(1000)[499]  # half-way, more of the image left
 
 
-@pytest.mark.parametrize("schedule", diffusion.SCHEDULES)
-def test_ddim_with_the_exact_noise_recovers_the_image(schedule):
+def test_a_ddim_step_with_eta_1_is_ddpms_ancestral_step():
+  """Between consecutive times, η = 1 is Ho et al.'s sampler: x_{t-1} = μ̃ + √β̃ z with
+  μ̃ = √ᾱ_{t-1} β_t / (1-ᾱ_t) x̂0 + √α_t (1-ᾱ_{t-1}) / (1-ᾱ_t) x_t,
+  β̃ = (1-ᾱ_{t-1}) / (1-ᾱ_t) β_t."""
+  abar, betas = diffusion.alpha_bar(1000), np.linspace(1e-4, 0.02, 1000)
+  rng = np.random.default_rng(0)
+  x_t, eps, z = rng.normal(size=(3, 6)) * 0.3
+  for t in (1, 400, 999):
+    a, a_prev, beta = abar[t], abar[t - 1], betas[t]
+    x0 = np.clip((x_t - np.sqrt(1 - a) * eps) / np.sqrt(a), -1, 1)
+    mean = (np.sqrt(a_prev) * beta / (1 - a) * x0
+            + np.sqrt(1 - beta) * (1 - a_prev) / (1 - a) * x_t)
+    want = mean + np.sqrt((1 - a_prev) / (1 - a) * beta) * z
+    np.testing.assert_allclose(diffusion.ddim_step(x_t, eps, a, a_prev, 1.0, z), want,
+                               rtol=1e-9, atol=1e-12)
+  unclipped = np.sqrt(abar[5]) * 0.5 + np.sqrt(1 - abar[5]) * eps  # x̂0 = 0.5 exactly
+  np.testing.assert_allclose(diffusion.ddim_step(unclipped, eps, abar[5], abar[2], 0.0, z),
+                             np.sqrt(abar[2]) * 0.5 + np.sqrt(1 - abar[2]) * eps)  # η = 0
+
+
+@pytest.mark.parametrize("schedule, eta", [("linear", 0.0), ("cosine", 0.0), ("linear", 1.0)])
+def test_ddim_with_the_exact_noise_recovers_the_image(schedule, eta):
   """For data that is one image x*, the exact ε given x_t is (x_t - √ᾱ x*) / √(1-ᾱ): DDIM
   with it must land on x*."""
   target = np.random.default_rng(0).uniform(-1, 1, (4, 4, 1))
@@ -79,7 +99,7 @@ def test_ddim_with_the_exact_noise_recovers_the_image(schedule):
     return diffusion.patchify((x - np.sqrt(a) * target) / np.sqrt(1 - a), 2)
 
   images = diffusion.ddim(exact, 5, (4, 4, 1), 2, 200, 10, jax.random.key(0),
-                          schedule=schedule)
+                          schedule=schedule, eta=eta)
   np.testing.assert_allclose(images, np.broadcast_to(target, images.shape), atol=1e-4)
 
 
@@ -169,7 +189,7 @@ def test_a_tiny_diffusion_model_trains_under_every_rule(rule, optical, classifie
   assert any(k.startswith("align/") for r in records for k in r) == (rule != "bp")
 
 
-def test_the_classifier_must_exist_the_data_be_images_and_min_snr_and_schedule_known(tmp_path, capsys):
+def test_bad_diffusion_options_are_refused_in_one_line(tmp_path, capsys):
   path = tmp_path / "tiny.py"
   path.write_text(TINY.format(rule="bp", optical=False, classifier=str(tmp_path / "none")))
   status, lines = cli(["--config", str(path), "--workdir", str(tmp_path / "run")], capsys)
@@ -182,6 +202,10 @@ def test_the_classifier_must_exist_the_data_be_images_and_min_snr_and_schedule_k
                        "--config.diffusion.classifier=",
                        "--workdir", str(tmp_path / "run")], capsys)
   assert status == 2 and "diffusion.min_snr must be >= 0" in lines[0], lines
+  status, lines = cli(["--config", str(path), "--config.diffusion.eta=1.5",
+                       "--config.diffusion.classifier=",
+                       "--workdir", str(tmp_path / "run")], capsys)
+  assert status == 2 and "diffusion.eta must be in [0, 1]" in lines[0], lines
   status, lines = cli(["--config", str(path), "--config.diffusion.schedule=quadratic",
                        "--config.diffusion.classifier=",
                        "--workdir", str(tmp_path / "run")], capsys)
