@@ -15,13 +15,15 @@ from opujax.errors import WorkdirError
 OLD_MODEL_KEYS = tuple(f"model.{k}" for k in ("widths", "activation", "dropout", "d_model",
                                                "depth", "heads", "norm", "positions", "stem",
                                                "hidden", "dtype"))
-# Keys added since, with the value a run started before held.
-ADDED = {"task": ""}
+# Keys added since, with the value a run started before held (where its config has them).
+ADDED = {"task": "", "label_smoothing": 0.0, "diffusion.schedule": "linear",
+         "diffusion.eta": 0.0}
 # Keys a resumed run may change: how long it runs, what it logs and keeps, where the data
-# are, how it is spread over devices and processes.
+# are, how it is spread over devices and processes, how a diffusion run samples at the end
+# (rerunning a finished one samples it again).
 RESUMABLE = ("epochs", "steps", "log_every", "checkpoint_every", "keep_checkpoints",
              "diagnostics_every", "eval_examples", "data.data_dir", "data.manual_dir", "mesh",
-             "distributed")
+             "distributed", "diffusion.samples", "diffusion.sample_steps", "diffusion.eta")
 DIAGNOSTICS = ("align/", "update_norm/", "feedback_norm/")
 
 
@@ -86,7 +88,7 @@ def check_config(workdir: Path, config) -> None:
   before, now = _flat(before), _flat(_plain(config))
   # Runs started when every config held every model's keys: those its model does not take.
   before = {k: v for k, v in before.items() if k in now or k not in OLD_MODEL_KEYS}
-  before = {**ADDED, **before}
+  before = {**{k: v for k, v in ADDED.items() if k in now}, **before}
   changed = [k for k in sorted(set(before) | set(now))
              if before.get(k) != now.get(k)
              and not any(k == r or k.startswith(r + ".") for r in RESUMABLE)]

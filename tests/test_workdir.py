@@ -70,6 +70,34 @@ def test_a_run_started_when_configs_held_every_models_keys_resumes(tmp_path):
     workdir.check_config(tmp_path, c)
 
 
+@pytest.mark.parametrize("recipe, added", [
+    (config_lib.default, ("task", "label_smoothing")),
+    (config_lib.diffusion, ("label_smoothing", "diffusion.schedule", "diffusion.eta"))])
+def test_a_run_started_before_keys_were_added_resumes_with_their_old_values(tmp_path, recipe,
+                                                                           added):
+  c = recipe()
+  workdir.record_config(tmp_path, c)
+  saved = json.loads((tmp_path / "config.json").read_text())
+  for key in added:
+    parent, _, leaf = key.rpartition(".")
+    del (saved[parent] if parent else saved)[leaf]
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  workdir.check_config(tmp_path, c)
+  c.label_smoothing = 0.1
+  with pytest.raises(WorkdirError, match=r"label_smoothing 0.0 -> 0.1"):
+    workdir.check_config(tmp_path, c)
+
+
+def test_a_finished_diffusion_run_may_be_sampled_again_otherwise(tmp_path):
+  c = config_lib.diffusion("bp")
+  workdir.record_config(tmp_path, c)
+  c.diffusion.update(samples=200, sample_steps=100, eta=1.0)
+  workdir.check_config(tmp_path, c)
+  c.diffusion.schedule = "cosine"
+  with pytest.raises(WorkdirError, match=r"diffusion.schedule 'linear' -> 'cosine'"):
+    workdir.check_config(tmp_path, c)
+
+
 def test_a_damaged_record_names_its_file_and_line(tmp_path):
   path = tmp_path / "metrics.jsonl"
   path.write_text('{"step": 1, "a": 1.0}\n[1, 2]\n{"step": 3, "a": 0.5}\n')
