@@ -1,6 +1,6 @@
 """python -m opujax.sweep --config configs/sweep_holography.py --parallel 2
 
-Issue 27's sweep on MNIST, prepared and not yet run: optical DFA through holography
+A sweep on MNIST: optical DFA through holography
 (mnist_holography_dfa_opu) against its speckle grain and reference power, one axis at a
 time, and the anchor protocol on the same speckle field, 5 epochs, two seeds, with the
 anchor protocol on independent pixels (mnist_dfa_opu, the shipped device), digital DFA

@@ -19,8 +19,8 @@ optimizer (Adafactor), timed the same way (8 interleaved rounds): the optical / 
 that size, without the ladder's one process per rule.
 
 ``--holography`` adds DFA through the simulated OPU with off-axis holography
-(``protocol="holography"``, same code and camera; issue 27's figure is its step time
-over the anchor protocol's, ``dfa_holo_over_dfa_opu_time``), and times the two devices'
+(``protocol="holography"``, same code and camera; the figure is its step time over
+the anchor protocol's, ``dfa_holo_over_dfa_opu_time``), and times the two devices'
 projections alone, interleaved (``holo_over_opu_project_time``). ``--models`` keeps the
 cases whose name contains the given string (e.g. ``mlp_784-2x800``).
 """

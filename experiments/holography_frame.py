@@ -1,6 +1,6 @@
 """python experiments/holography_frame.py [--side 1000] [--in-features 1024] [--out PATH]
 
-Issue 27's real-size figure: one off-axis hologram on a camera of side x side pixels
+The real-size figure: one off-axis hologram on a camera of side x side pixels
 (10^6 by default) through the streamed simulated OPU (R regenerated block by block, the
 modes' field and the frame's FFT per frame), with the realistic camera, and the peak
 RSS of this process (JAX included). Also checks the first modes against R drawn on their
