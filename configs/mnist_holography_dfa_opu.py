@@ -5,7 +5,8 @@ of the anchor protocol: speckle of 4 camera pixels, the reference beam as bright
 as the speckle of a half-on frame, the default carrier; one camera frame a DMD frame
 (2 an example with the shipped code, against the anchor protocol's 4), paid for in
 camera pixels (the 1600 outputs need a 125 x 135 hologram, 16,875 pixels a frame,
-`speckle.hologram_shape`). Figures: docs/results.md."""
+`speckle.hologram_shape`). Figures: docs/results.md.
+"""
 
 from opujax import config
 
