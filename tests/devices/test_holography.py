@@ -200,37 +200,6 @@ def test_one_camera_frame_a_dmd_frame_and_every_pixel_counted():
   assert a.optical_macs == 400 * 450 * 1000 and anchor.outputs_per_pixel == 1.0
 
 
-SHAPELESS = [  # refused before the shape is known: by devices.check and by make
-    (dict(protocol="hologram"), "Unknown protocol"),
-    (dict(protocol="holography", mode="intensity"), "mode='linear'"),
-    (dict(protocol="holography", grain=2.0), "leaves no holography carrier clear"),
-    (dict(protocol="holography", carrier=(0.6, 0.1)), "Nyquist"),
-    (dict(protocol="holography", carrier=(0.1, -0.5)), "Nyquist"),
-    (dict(protocol="holography", carrier=(0.05, 0.05)), "inside the pupil"),
-    (dict(protocol="holography", carrier=0.3), "pair"),
-    (dict(protocol="holography", reference_power=0.0), "reference_power"),
-    (dict(carrier=(0.3, 0.3)), "protocol='holography'"),
-]
-
-
-@pytest.mark.parametrize("options,match", SHAPELESS + [
-    (dict(protocol="holography", anchor_pixels=4), "no anchor"),
-    (dict(protocol="holography", roi=(0, 0, 8, 8)), "whole camera frame"),
-    (dict(protocol="holography", camera_shape=(1, 512)), "2-D camera grid"),
-    (dict(protocol="holography", camera_shape=(16, 16)), "fewer than the 48"),
-    (dict(protocol="holography", max_camera_shape=(16, 16)), "larger than 16x16"),
-])
-def test_bad_configuration(options, match):
-  with pytest.raises(ValueError, match=match):
-    devices.make("opu", N, M, **options)
-
-
-@pytest.mark.parametrize("options,match", SHAPELESS)
-def test_check_refuses_before_the_shape_is_known(options, match):
-  with pytest.raises(ValueError, match=match):
-    devices.check("opu", **options)
-
-
 def test_a_clear_carrier_does_not_warn():
   with warnings.catch_warnings():
     warnings.simplefilter("error")

@@ -217,6 +217,15 @@ SHAPELESS = [  # refused before the shape is known: by devices.check and by make
     (dict(camera="blurry"), "camera"),
     (dict(colour="green"), "Unknown option"),
     (dict(photons=10.0), "Unknown option"),
+    (dict(protocol="hologram"), "Unknown protocol"),
+    (dict(protocol="holography", mode="intensity"), "mode='linear'"),
+    (dict(protocol="holography", grain=2.0), "leaves no holography carrier clear"),
+    (dict(protocol="holography", carrier=(0.6, 0.1)), "Nyquist"),
+    (dict(protocol="holography", carrier=(0.1, -0.5)), "Nyquist"),
+    (dict(protocol="holography", carrier=(0.05, 0.05)), "inside the pupil"),
+    (dict(protocol="holography", carrier=0.3), "pair"),
+    (dict(protocol="holography", reference_power=0.0), "reference_power"),
+    (dict(carrier=(0.3, 0.3)), "protocol='holography'"),
 ]
 
 
@@ -224,6 +233,11 @@ SHAPELESS = [  # refused before the shape is known: by devices.check and by make
     (dict(dmd_shape=(2, 8)), "mirrors"),
     (dict(camera_shape=(2000, 10)), "grid"),
     (dict(roi=(0, 0, 1, 8)), "region of interest"),
+    (dict(protocol="holography", anchor_pixels=4), "no anchor"),
+    (dict(protocol="holography", roi=(0, 0, 8, 8)), "whole camera frame"),
+    (dict(protocol="holography", camera_shape=(1, 512)), "2-D camera grid"),
+    (dict(protocol="holography", camera_shape=(24, 24)), f"fewer than the {M // 2}"),
+    (dict(protocol="holography", max_camera_shape=(16, 16)), "larger than 16x16"),
 ])
 def test_bad_configuration(options, match):
   with pytest.raises(ValueError, match=match):
