@@ -174,7 +174,7 @@ def test_a_full_disk_stops_in_one_line_and_the_run_resumes_once_freed(
   assert result.stderr.strip().splitlines() == [
       f"opujax.run: stopped: could not write a checkpoint in {workdir}/checkpoints: No space "
       "left on device; free space there (or make it writable) and rerun the same command "
-      "(a run resumes from its last complete checkpoint)"]
+      "(a run resumes from its last complete checkpoint)"], result.stderr
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["50"]
   subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
   result = run(args)
