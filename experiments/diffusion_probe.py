@@ -59,8 +59,8 @@ def errors(predict, x_uint8, patch: int, steps: int,
 
 def ddim(predict, n: int, shape, patch: int, steps: int, schedule: str, clip,
          sample_steps: int, seed: int, start=None):
-  """`diffusion.ddim`, with x̂0 clipped only where ``clip(t)``; from ``start`` = (x_t0, t0)
-  instead of noise at T - 1 if given."""
+  """`diffusion.ddim` (η = 0), with x̂0 clipped only where ``clip(t)``; from ``start`` =
+  (x_t0, t0) instead of noise at T - 1 if given."""
   abar = D.alpha_bar(steps, schedule)
   t0, x = (steps - 1, np.asarray(jax.random.normal(jax.random.key(seed), (n, *shape)))
            ) if start is None else (start[1], start[0])
@@ -70,9 +70,7 @@ def ddim(predict, n: int, shape, patch: int, steps: int, schedule: str, clip,
     packed = np.concatenate([x, np.full((n, *shape[:2], 1), t / steps, np.float32)], -1)
     eps = np.concatenate([np.asarray(D.unpatchify(predict(packed[j:j + 500]), patch, shape))
                           for j in range(0, n, 500)])
-    x0 = (x - np.sqrt(1 - a) * eps) / np.sqrt(a)
-    x0 = np.clip(x0, -1.0, 1.0) if clip(t) else x0
-    x = np.sqrt(a_next) * x0 + np.sqrt(1 - a_next) * eps
+    x = D.ddim_step(x, eps, a, a_next, 0.0, 0.0, clip(t))
   return np.clip(x, -1.0, 1.0)
 
 

@@ -241,12 +241,13 @@ def ddim(predict: Callable, n: int, shape, patch: int, steps: int, sample_steps:
 
 
 def ddim_step(x_t: np.ndarray, eps: np.ndarray, a: float, a_next: float, eta: float,
-              z) -> np.ndarray:
+              z, clip: bool = True) -> np.ndarray:
   """One DDIM step from ᾱ = ``a`` to ``a_next``: x̂0 = (x_t - √(1-ᾱ) ε̂) / √ᾱ clipped to
-  [-1, 1], the noise ε' = (x_t - √ᾱ x̂0) / √(1-ᾱ) that it implies (ε̂ itself unless
+  [-1, 1] (with ``clip``), the noise ε' = (x_t - √ᾱ x̂0) / √(1-ᾱ) that it implies (ε̂ itself unless
   clipped), σ = η √((1-ᾱ') / (1-ᾱ) · (1 - ᾱ / ᾱ')) and
   x' = √ᾱ' x̂0 + √(1-ᾱ' - σ²) ε' + σ z, z ~ N(0, I)."""
-  x0 = np.clip((x_t - np.sqrt(1 - a) * eps) / np.sqrt(a), -1.0, 1.0)
+  x0 = (x_t - np.sqrt(1 - a) * eps) / np.sqrt(a)
+  x0 = np.clip(x0, -1.0, 1.0) if clip else x0
   eps = (x_t - np.sqrt(a) * x0) / np.sqrt(1 - a)
   sigma = eta * np.sqrt((1 - a_next) / (1 - a) * (1 - a / a_next))
   return np.sqrt(a_next) * x0 + np.sqrt(max(1 - a_next - sigma ** 2, 0.0)) * eps + sigma * z

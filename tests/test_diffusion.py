@@ -84,6 +84,10 @@ def test_a_ddim_step_with_eta_1_is_ddpms_ancestral_step():
   unclipped = np.sqrt(abar[5]) * 0.5 + np.sqrt(1 - abar[5]) * eps  # x̂0 = 0.5 exactly
   np.testing.assert_allclose(diffusion.ddim_step(unclipped, eps, abar[5], abar[2], 0.0, z),
                              np.sqrt(abar[2]) * 0.5 + np.sqrt(1 - abar[2]) * eps)  # η = 0
+  bright = np.sqrt(abar[5]) * 3.0 + np.sqrt(1 - abar[5]) * eps  # x̂0 = 3, outside [-1, 1]
+  np.testing.assert_allclose(diffusion.ddim_step(bright, eps, abar[5], abar[2], 0.0, z,
+                                                 clip=False),
+                             np.sqrt(abar[2]) * 3.0 + np.sqrt(1 - abar[2]) * eps)
 
 
 @pytest.mark.parametrize("schedule, eta", [("linear", 0.0), ("cosine", 0.0), ("linear", 1.0)])
