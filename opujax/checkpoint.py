@@ -6,13 +6,15 @@ A step that cannot be read, or reads back other than it was saved (a leaf of the
 shape or dtype, not finite, or whose fingerprint differs), is skipped with a warning
 naming it and set aside (``<step>.damaged``), and the newest good step before it
 restored instead. A save that cannot be written (disk full, quota, permissions) raises
-`WriteFailed` naming the folder; orbax's threads' own reports of it are kept off stderr,
-and its half-written step (``<step>.orbax-checkpoint-tmp``) is never read back.
+`WriteFailed` naming the folder; orbax's threads' own reports of it are kept off stderr
+(their log records, and the writes that finish after orbax closed its event loop), and
+its half-written step (``<step>.orbax-checkpoint-tmp``) is never read back.
 """
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jax
@@ -37,9 +39,33 @@ class _WriteFailureFilter(logging.Filter):
 _QUIET_WRITE_FAILURES = _WriteFailureFilter()
 
 
+def _loop_closed(u) -> bool:
+  """A write of orbax's (a tensorstore future) finished after its event loop closed: its
+  callback's ``call_soon_threadsafe`` raised, and nothing awaits that write any more."""
+  names, tb = [], u.exc_traceback
+  while tb is not None:
+    names.append(tb.tb_frame.f_code.co_name)
+    tb = tb.tb_next
+  return (isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed"
+          and names[-2:] == ["call_soon_threadsafe", "_check_closed"])
+
+
+def _without_closed_loops(hook: Callable) -> Callable:
+  """``hook`` (a `sys.unraisablehook`) that drops what `_loop_closed` names."""
+
+  def unraisable(u):
+    if not _loop_closed(u):
+      hook(u)
+
+  unraisable.drops_closed_loops = True
+  return unraisable
+
+
 def manager(workdir: Path, keep: int):
   import orbax.checkpoint as ocp
   logging.getLogger("absl").addFilter(_QUIET_WRITE_FAILURES)  # orbax logs through absl
+  if not getattr(sys.unraisablehook, "drops_closed_loops", False):
+    sys.unraisablehook = _without_closed_loops(sys.unraisablehook)
   return ocp.CheckpointManager((Path(workdir) / "checkpoints").absolute(),
                                item_handlers={"default": ocp.StandardCheckpointHandler(),
                                               FINGERPRINT: ocp.JsonCheckpointHandler()},
