@@ -1,6 +1,6 @@
 """Eight emulated CPU devices for the sharding tests, and one persistent compilation cache
-for the session (this process and the runs it starts: tests that train the same shapes
-compile them once); both set before JAX is first used."""
+for the session (this process, pytest-xdist's workers and the runs they start: tests that
+train the same shapes compile them once); both set before JAX is first used."""
 
 import os
 import shutil
@@ -10,7 +10,9 @@ from pathlib import Path
 import jax
 import pytest
 
-COMPILATION_CACHE = tempfile.mkdtemp(prefix="opujax-tests-xla-")
+WORKER = "PYTEST_XDIST_WORKER" in os.environ  # the controller made the cache
+COMPILATION_CACHE = (os.environ["JAX_COMPILATION_CACHE_DIR"] if WORKER
+                     else tempfile.mkdtemp(prefix="opujax-tests-xla-"))
 os.environ.update(JAX_COMPILATION_CACHE_DIR=COMPILATION_CACHE,
                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
@@ -21,7 +23,8 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def pytest_sessionfinish(session, exitstatus):
-  shutil.rmtree(COMPILATION_CACHE, ignore_errors=True)
+  if not WORKER:
+    shutil.rmtree(COMPILATION_CACHE, ignore_errors=True)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
