@@ -1,6 +1,6 @@
 """python -m opujax.run --config configs/fashion_mnist_vit_bp.py
 
-fashion_mnist: a Vision Transformer (`config.vit`: 7x7 patches, d_model 128, 4 post-LN
+fashion_mnist: a Vision Transformer (`config.vit`: 7x7 patches, d_model 128, 6 post-LN
 blocks) trained with backpropagation.
 """
 

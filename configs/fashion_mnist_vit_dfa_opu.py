@@ -1,6 +1,6 @@
 """python -m opujax.run --config configs/fashion_mnist_vit_dfa_opu.py
 
-fashion_mnist: a Vision Transformer (`config.vit`: 7x7 patches, d_model 128, 4 post-LN
+fashion_mnist: a Vision Transformer (`config.vit`: 7x7 patches, d_model 128, 6 post-LN
 blocks) trained with optical DFA through the simulated OPU with realistic noise (Launay
 et al.'s recipe, as `fashion_mnist_vit_dfa`). The error, 128 numbers a token taken at the
 head's input, is sent as 4-bit offset-binary planes (`config.PLANES_CODE`: 4 DMD frames,

@@ -169,7 +169,7 @@ def stateful(model: str = "resnet", rule: str = "dfa") -> ml_collections.ConfigD
 
 def vit(rule: str = "dfa") -> ml_collections.ConfigDict:
   """A Vision Transformer on Fashion-MNIST, named by import path as a user's model would
-  be (`opujax.models.vit`): 7x7 patches (16 tokens and a class token), d_model 128, 4
+  be (`opujax.models.vit`): 7x7 patches (16 tokens and a class token), d_model 128, 6
   post-LN blocks of 4 heads, MLP ratio 2, training images mirrored left-right at random;
   Adam 1e-3 (DFA: 3e-3; BP: AdamW, weight decay 0.05, and dropout 0.1 after the
   embedding) after 200 steps of warm-up, cosine decay, batch 128, 15 epochs.
@@ -179,7 +179,7 @@ def vit(rule: str = "dfa") -> ml_collections.ConfigDict:
   ViT, DFA did not learn (docs/results.md)."""
   c = patch_transformer(default("fashion_mnist", rule), name="opujax.models.vit:ViT",
                         pool="cls", dropout=0.0)
-  c.model.update(patch=7, d_model=128)
+  c.model.update(patch=7, d_model=128, depth=6)
   c.data.flip, c.epochs = True, 15
   if rule == "dfa":
     c.optimizer.learning_rate = 3e-3
