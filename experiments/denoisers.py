@@ -7,7 +7,8 @@ Under DFA each patch's error (p·p·C numbers) is projected to the same region o
 `Res` block's input: the blocks read their maps *folded* into the output's grid of
 patches, (B, N, q, q, C) for a map of side q·sqrt(N), so that ``dfa.layout`` sees one
 position a patch. With ``'patch': 28`` the whole image's error is one vector, projected
-to every block's whole map, which DFA does not learn through (section 9.5).
+to every block's whole map. DFA trains the U-Net neither way, nor does the published
+TinyDFA (sections 9.5 and 9.6).
 """
 
 import flax.linen as nn
