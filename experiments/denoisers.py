@@ -93,3 +93,43 @@ class UNet(nn.Module):
     out = unpatchify(h.reshape(b, -1, q * q * c), q, (hh, ww, c))
     return out.reshape(b, -1) if self.patch == hh else patchify(out, self.patch)
 
+
+
+class Layer(nn.Module):
+  """A post-LN residual MLP layer: h <- LayerNorm(h + W2 gelu(W1 h + U temb))."""
+
+  width: int
+
+  @nn.compact
+  def __call__(self, h_BxD, temb):
+    y = nn.Dense(self.width)(h_BxD) + nn.Dense(self.width, use_bias=False)(temb)
+    return nn.LayerNorm()(h_BxD + nn.Dense(h_BxD.shape[-1])(nn.gelu(y)))
+
+
+class MLP(nn.Module):
+  """A residual MLP on the whole image: the flattened x_t and the time's embedding into
+  ``width``, ``depth`` `Layer`s, and a linear head on the last layer's output and x_t
+  (a long skip, as the DiT's) plus x_t scaled pixel by pixel by a gain of t (zero at
+  the start; with ``skip_gain``: the target's share of x_t changes with t, which a
+  head of fixed weights cannot follow); (B, H·W·C) out, one error vector an image
+  (``patch`` the image's side)."""
+
+  outputs: int
+  width: int = 1024
+  depth: int = 4
+  steps: int = 1000
+  patch: int = 28
+  skip_gain: bool = False
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    image, t_B = x[..., :-1], x[:, 0, 0, -1] * self.steps
+    flat = image.reshape(image.shape[0], -1)
+    temb = nn.Dense(128)(nn.swish(nn.Dense(128)(time_embedding(t_B, 128))))
+    h = nn.Dense(self.width, name="embed")(jnp.concatenate([flat, temb], -1))
+    for _ in range(self.depth):
+      h = Layer(self.width)(h, temb)
+    out = nn.Dense(self.outputs, name="head")(jnp.concatenate([h, flat], -1))
+    if self.skip_gain:
+      out = out + nn.Dense(self.outputs, kernel_init=nn.initializers.zeros, name="gain")(temb) * flat
+    return out

@@ -221,7 +221,7 @@ def diffusion(rule: str = "dfa") -> ml_collections.ConfigDict:
   c.diffusion = ml_collections.ConfigDict({"samples": 1000, "sample_steps": 50,
                                            "classifier": "runs/mnist_classifier",
                                            "min_snr": 0.0, "schedule": "linear",
-                                           "eta": 0.0})
+                                           "eta": 0.0, "prediction": "eps"})
   return c
 
 

@@ -6,7 +6,7 @@ and the task ``task = "opujax.diffusion:task"``, its options in ``config.diffusi
 The model sees x_t and t as one array, (B, H, W, C + 1), the last channel t / T, and
 predicts the noise ε patch by patch, (B, N, p·p·C): under DFA each patch's error is one
 error vector, as each token's is for the language model. Trained on the mean squared
-error ||ε̂ - ε||² (optionally min-SNR weighted: `noised`); evaluated on the test images at fixed noise draws and times (the same
+error ||ε̂ - ε||² (or v's, optionally min-SNR weighted: `noised`); evaluated on the test images at fixed noise draws and times (the same
 for every rule and every evaluation); at the end, 1,000 DDIM samples are scored by a
 reference classifier (`sample_metrics`) and 64 of them drawn in ``samples.png``.
 """
@@ -117,23 +117,37 @@ def scaled(x_uint8):
   return x_uint8.astype(jnp.float32) / 127.5 - 1.0
 
 
-def noised(x0, t, eps, abar, steps: int, patch: int, min_snr: float = 0.0):
+PREDICTIONS = ("eps", "v")
+
+
+def noised(x0, t, eps, abar, steps: int, patch: int, min_snr: float = 0.0,
+           prediction: str = "eps"):
   """(x_t with t / T as a last channel, the target): x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε; the
-  target is ε in patches (B, N, p·p·C) and, as one more feature, the loss's weight at t:
-  1, or with ``min_snr`` γ > 0 Hang et al.'s min(SNR_t, γ) / SNR_t, SNR_t = ᾱ_t / (1-ᾱ_t)
-  (the steps of little noise, easy and many, weigh less)."""
+  target, in patches (B, N, p·p·C), is ε or, with ``prediction="v"``, Salimans & Ho's
+  v = √ᾱ_t ε - √(1-ᾱ_t) x0 (whose error is the image's at large t, where ε's is nearly
+  nothing), followed by two features: the loss's weight at t, 1 or with ``min_snr`` γ > 0
+  Hang et al.'s min(SNR_t, γ) / SNR_t for ε (min(SNR_t, γ) / (SNR_t + 1) for v), SNR_t =
+  ᾱ_t / (1-ᾱ_t) (the steps of little noise, easy and many, weigh less); and the factor s
+  that makes s (out - target)² the noise's squared error: 1 for ε, ᾱ_t for v
+  (ε = √(1-ᾱ_t) x_t + √ᾱ_t v)."""
   a = abar[t][:, None, None, None]
   x_t = jnp.sqrt(a) * x0 + jnp.sqrt(1.0 - a) * eps
   clock = jnp.broadcast_to((t / steps)[:, None, None, None], (*x_t.shape[:3], 1))
-  target = patchify(eps, patch)
+  v = prediction == "v"
+  target = patchify(jnp.sqrt(a) * eps - jnp.sqrt(1.0 - a) * x0 if v else eps, patch)
   if target.shape[1] == 1:  # one patch, the image: one error vector an image
     target = target[:, 0]
   snr = a / (1.0 - a)
-  weight = jnp.minimum(snr, min_snr) / snr if min_snr else jnp.ones_like(snr)
-  weight = weight.reshape(-1, *[1] * (target.ndim - 1))
-  weight = jnp.broadcast_to(weight, (*target.shape[:-1], 1)).astype(target.dtype)
+  weight = jnp.minimum(snr, min_snr) / (snr + v) if min_snr else jnp.ones_like(snr)
+  extras = [jnp.broadcast_to(f.reshape(-1, *[1] * (target.ndim - 1)), (*target.shape[:-1], 1))
+            for f in (weight, a if v else jnp.ones_like(a))]
   return (jnp.concatenate([x_t, clock.astype(x_t.dtype)], -1),
-          jnp.concatenate([target, weight], -1))
+          jnp.concatenate([target, *extras], -1).astype(target.dtype))
+
+
+def to_eps(out, x_t, a: float, prediction: str):
+  """The noise ε̂ a denoiser's output ``out`` (as an image, like ``x_t``) implies at ᾱ = ``a``."""
+  return np.sqrt(1.0 - a) * x_t + np.sqrt(a) * out if prediction == "v" else out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +165,7 @@ class Diffusion:
   min_snr: float = 0.0  # the training loss's min-SNR weighting γ (0: none; `noised`)
   schedule: str = "linear"  # the noise schedule (`alpha_bar`)
   eta: float = 0.0  # the sampler's η (`ddim_step`: 0 deterministic DDIM, 1 DDPM)
+  prediction: str = "eps"  # what the denoiser predicts: "eps" or "v" (`noised`)
   eval_batch: ClassVar[int] = 500
   score: ClassVar[tuple[str, str]] = ("loss", "min")
 
@@ -172,7 +187,7 @@ class Diffusion:
     eps = rng.standard_normal(x_uint8.shape).astype(np.float32)
     x, y = noised(scaled(x_uint8), jnp.asarray(t), jnp.asarray(eps),
                   jnp.asarray(alpha_bar(self.steps, self.schedule), jnp.float32), self.steps,
-                  self.patch, self.min_snr)
+                  self.patch, self.min_snr, self.prediction)
     return np.asarray(x), np.asarray(y)
 
   def splits(self, ds: data.Dataset, batch_size: int) -> tasks.Splits:
@@ -192,25 +207,27 @@ class Diffusion:
     x0 = scaled(x)
     eps = jax.random.normal(k_eps, x0.shape, x0.dtype)
     abar = jnp.asarray(alpha_bar(self.steps, self.schedule), jnp.float32)
-    return noised(x0, t, eps, abar, self.steps, self.patch, self.min_snr)
+    return noised(x0, t, eps, abar, self.steps, self.patch, self.min_snr, self.prediction)
 
   def preprocess(self, x):
     return x
 
   def loss(self, out, y):
-    """The noise's squared error, weighted by ``y``'s last feature (`noised`)."""
-    return jnp.mean(y[..., -1:] * (out - y[..., :-1]) ** 2)
+    """The target's squared error, weighted by ``y``'s weight feature (`noised`)."""
+    return jnp.mean(y[..., -2:-1] * (out - y[..., :-2]) ** 2)
 
   def metrics(self, out, y):
-    """``loss``: the noise's mean squared error, unweighted, per image."""
-    return {"loss": jnp.mean((out - y[..., :-1]) ** 2, axis=tuple(range(1, out.ndim)))}
+    """``loss``: the noise's mean squared error, unweighted, per image, whatever the
+    denoiser predicts."""
+    return {"loss": jnp.mean(y[..., -1:] * (out - y[..., :-2]) ** 2,
+                             axis=tuple(range(1, out.ndim)))}
 
   def final(self, predict: Callable, workdir: Path | None) -> dict[str, float]:
     """``samples.png`` in ``workdir`` (64 of ``samples`` DDIM samples) and, with a
     classifier, their `sample_metrics` against as many test images of its dataset."""
     images = ddim(predict, self.samples, self.shape, self.patch, self.steps,
                   self.sample_steps, jax.random.key(self.seed), schedule=self.schedule,
-                  eta=self.eta)
+                  eta=self.eta, prediction=self.prediction)
     if workdir is not None:
       draw(images[:64], Path(workdir) / "samples.png")
     if not self.classifier:
@@ -221,10 +238,11 @@ class Diffusion:
 
 
 def ddim(predict: Callable, n: int, shape, patch: int, steps: int, sample_steps: int,
-         key: Array, batch: int = 500, schedule: str = "linear", eta: float = 0.0) -> np.ndarray:
+         key: Array, batch: int = 500, schedule: str = "linear", eta: float = 0.0,
+         prediction: str = "eps") -> np.ndarray:
   """``n`` images in [-1, 1] by DDIM (Song et al. 2021) over ``sample_steps`` evenly spaced
-  times from T - 1 to 0, each a `ddim_step` with the denoiser's ε̂: deterministic with
-  ``eta`` 0, DDPM's ancestral sampler with 1."""
+  times from T - 1 to 0, each a `ddim_step` with the ε̂ the denoiser's output implies
+  (`to_eps`): deterministic with ``eta`` 0, DDPM's ancestral sampler with 1."""
   abar = alpha_bar(steps, schedule)
   times = np.linspace(steps - 1, 0, sample_steps).round().astype(int)
   k_x, k_z = jax.random.split(key)
@@ -233,8 +251,9 @@ def ddim(predict: Callable, n: int, shape, patch: int, steps: int, sample_steps:
     a, a_next = abar[t], abar[times[i + 1]] if i + 1 < len(times) else 1.0
     clock = np.full((n, *shape[:2], 1), t / steps, np.float32)
     packed = np.concatenate([x, clock], -1).astype(np.float32)
-    eps = np.concatenate([np.asarray(unpatchify(predict(packed[j:j + batch]), patch, shape))
+    out = np.concatenate([np.asarray(unpatchify(predict(packed[j:j + batch]), patch, shape))
                           for j in range(0, n, batch)])
+    eps = to_eps(out, x, a, prediction)
     z = np.asarray(jax.random.normal(jax.random.fold_in(k_z, i), x.shape)) if eta else 0.0
     x = ddim_step(x, eps, a, a_next, eta, z)
   return x
@@ -326,11 +345,11 @@ def load_classifier(workdir: str) -> tuple[Callable, np.ndarray]:
 def task(config, ds: data.Dataset) -> Diffusion:
   """The config's `Diffusion` (``task = "opujax.diffusion:task"``): the patch and T of
   ``config.model``, the rest from ``config.diffusion`` (samples, sample_steps,
-  classifier, min_snr, schedule, eta).
+  classifier, min_snr, schedule, eta, prediction).
 
   Raises:
     ConfigError: a dataset that is not images, a classifier folder that is not there, a
-      negative min_snr, an unknown schedule or an eta outside [0, 1].
+      negative min_snr, an unknown schedule or prediction, or an eta outside [0, 1].
   """
   if ds.vocab or ds.train_x.ndim != 4:
     raise ConfigError(f"the diffusion task generates images (N, H, W, C); {config.dataset} "
@@ -352,7 +371,11 @@ def task(config, ds: data.Dataset) -> Diffusion:
   if schedule not in SCHEDULES:
     raise ConfigError(f"diffusion.schedule must be one of {', '.join(SCHEDULES)}, got "
                       f"{schedule!r}.")
+  prediction = o.get("prediction", "eps")
+  if prediction not in PREDICTIONS:
+    raise ConfigError(f"diffusion.prediction must be one of {', '.join(PREDICTIONS)}, got "
+                      f"{prediction!r}.")
   return Diffusion(tuple(ds.train_x.shape[1:]), config.model.get("patch", 4),
                    config.model.get("steps", 1000), o.get("samples", 1000),
                    o.get("sample_steps", 50), classifier, config.seed, float(min_snr), schedule,
-                   float(eta))
+                   float(eta), prediction)

@@ -42,19 +42,46 @@ def test_noising_follows_ddpm():
   np.testing.assert_allclose(x[..., :1], np.sqrt(a) * x0 + np.sqrt(1 - a) * eps, rtol=1e-5,
                              atol=1e-6)
   np.testing.assert_allclose(x[:, 1, 2, 1], t / 1000)
-  np.testing.assert_array_equal(y[..., :-1], diffusion.patchify(jnp.asarray(eps), 2))
-  np.testing.assert_array_equal(y[..., -1], 1.0)
+  np.testing.assert_array_equal(y[..., :-2], diffusion.patchify(jnp.asarray(eps), 2))
+  np.testing.assert_array_equal(y[..., -2:], 1.0)
   _, weighted = diffusion.noised(jnp.asarray(x0), jnp.asarray(t), jnp.asarray(eps),
                                  jnp.asarray(abar, jnp.float32), 1000, 2, min_snr=5.0)
   snr = abar[t] / (1 - abar[t])  # t = 0: SNR 1e4, weight 5e-4; t = 999: SNR < 5, weight 1
-  np.testing.assert_allclose(weighted[..., -1], np.broadcast_to(
+  np.testing.assert_allclose(weighted[..., -2], np.broadcast_to(
       (np.minimum(snr, 5.0) / snr)[:, None], (3, 4)), rtol=1e-3)  # 1 - ᾱ_0 in float32
-  assert weighted[0, 0, -1] < 1e-3 and weighted[2, 0, -1] == 1.0
+  assert weighted[0, 0, -2] < 1e-3 and weighted[2, 0, -2] == 1.0
   _, whole = diffusion.noised(jnp.asarray(x0), jnp.asarray(t), jnp.asarray(eps),
                               jnp.asarray(abar, jnp.float32), 1000, 4, min_snr=5.0)
-  chex.assert_shape(whole, (3, 17))  # one patch, the image: one error vector an image
-  np.testing.assert_array_equal(whole[:, :-1], eps.reshape(3, 16))
-  np.testing.assert_array_equal(whole[:, -1], weighted[:, 0, -1])
+  chex.assert_shape(whole, (3, 18))  # one patch, the image: one error vector an image
+  np.testing.assert_array_equal(whole[:, :-2], eps.reshape(3, 16))
+  np.testing.assert_array_equal(whole[:, -2], weighted[:, 0, -2])
+
+
+def test_v_prediction_is_salimans_and_hos_and_its_error_converts_to_the_noises():
+  """v = √ᾱ ε - √(1-ᾱ) x0; the loss weight with min-SNR γ is min(SNR, γ) / (SNR + 1); the
+  metric's factor ᾱ makes a v error the ε error it implies (ε = √(1-ᾱ) x_t + √ᾱ v)."""
+  abar = diffusion.alpha_bar(1000)
+  rng = np.random.default_rng(0)
+  x0 = rng.uniform(-1, 1, (3, 4, 4, 1)).astype(np.float32)
+  eps = rng.normal(size=x0.shape).astype(np.float32)
+  t = np.array([0, 500, 999])
+  a = abar[t][:, None, None, None]
+  x, y = diffusion.noised(jnp.asarray(x0), jnp.asarray(t), jnp.asarray(eps),
+                          jnp.asarray(abar, jnp.float32), 1000, 2, 5.0, "v")
+  v = np.sqrt(a) * eps - np.sqrt(1 - a) * x0
+  np.testing.assert_allclose(diffusion.unpatchify(y[..., :-2], 2, (4, 4, 1)), v, rtol=1e-4,
+                             atol=1e-5)
+  snr = abar[t] / (1 - abar[t])
+  np.testing.assert_allclose(y[:, 0, -2], np.minimum(snr, 5.0) / (snr + 1), rtol=1e-3)
+  np.testing.assert_allclose(y[:, 0, -1], abar[t], rtol=1e-6)
+  np.testing.assert_allclose(diffusion.to_eps(v, np.asarray(x[..., :1]), a, "v"), eps,
+                             rtol=1e-3, atol=1e-3)
+  task = diffusion.Diffusion((4, 4, 1), patch=2, prediction="v")
+  out = y[..., :-2] + 0.1 * jnp.asarray(rng.normal(size=(3, 4, 4)), jnp.float32)
+  eps_hat = diffusion.to_eps(np.asarray(diffusion.unpatchify(out, 2, (4, 4, 1))),
+                             np.asarray(x[..., :1]), a, "v")
+  np.testing.assert_allclose(task.metrics(out, y)["loss"],
+                             np.mean((eps_hat - eps) ** 2, axis=(1, 2, 3)), rtol=1e-3, atol=1e-7)
 
 
 def test_the_cosine_schedule_is_nichol_and_dhariwals():
@@ -90,20 +117,25 @@ def test_a_ddim_step_with_eta_1_is_ddpms_ancestral_step():
                              np.sqrt(abar[2]) * 3.0 + np.sqrt(1 - abar[2]) * eps)
 
 
-@pytest.mark.parametrize("schedule, eta", [("linear", 0.0), ("cosine", 0.0), ("linear", 1.0)])
-def test_ddim_with_the_exact_noise_recovers_the_image(schedule, eta):
-  """For data that is one image x*, the exact ε given x_t is (x_t - √ᾱ x*) / √(1-ᾱ): DDIM
-  with it must land on x*."""
+@pytest.mark.parametrize("schedule, eta, prediction", [("linear", 0.0, "eps"),
+                                                       ("cosine", 0.0, "eps"),
+                                                       ("linear", 1.0, "eps"),
+                                                       ("cosine", 0.0, "v")])
+def test_ddim_with_the_exact_noise_recovers_the_image(schedule, eta, prediction):
+  """For data that is one image x*, the exact ε given x_t is (x_t - √ᾱ x*) / √(1-ᾱ) (and
+  v = √ᾱ ε - √(1-ᾱ) x*): DDIM with it must land on x*."""
   target = np.random.default_rng(0).uniform(-1, 1, (4, 4, 1))
   abar = diffusion.alpha_bar(200, schedule)
 
   def exact(packed):
     x, t = packed[..., :1], np.round(packed[:, 0, 0, 1] * 200).astype(int)
     a = abar[t][:, None, None, None]
-    return diffusion.patchify((x - np.sqrt(a) * target) / np.sqrt(1 - a), 2)
+    eps = (x - np.sqrt(a) * target) / np.sqrt(1 - a)
+    return diffusion.patchify(np.sqrt(a) * eps - np.sqrt(1 - a) * target
+                              if prediction == "v" else eps, 2)
 
   images = diffusion.ddim(exact, 5, (4, 4, 1), 2, 200, 10, jax.random.key(0),
-                          schedule=schedule, eta=eta)
+                          schedule=schedule, eta=eta, prediction=prediction)
   np.testing.assert_allclose(images, np.broadcast_to(target, images.shape), atol=1e-4)
 
 
