@@ -247,3 +247,8 @@ def test_bad_diffusion_options_are_refused_in_one_line(tmp_path, capsys):
                        "--workdir", str(tmp_path / "run")], capsys)
   assert status == 2 and lines == ["opujax.run: error: diffusion.schedule must be one of "
                                    "linear, cosine, got 'quadratic'."], lines
+  status, lines = cli(["--config", str(path), "--config.diffusion.prediction=x0",
+                       "--config.diffusion.classifier=",
+                       "--workdir", str(tmp_path / "run")], capsys)
+  assert status == 2 and lines == ["opujax.run: error: diffusion.prediction must be one of "
+                                   "eps, v, got 'x0'."], lines
