@@ -2,9 +2,10 @@
 
 mnist_dfa_opu with the linear projection recovered by off-axis holography instead
 of the anchor protocol: speckle of 4 camera pixels, the reference beam as bright
-as the speckle of a half-on frame, the default carrier; one camera frame a DMD frame
-(2 an example with the shipped code, against the anchor protocol's 4), paid for in
-camera pixels (the 1600 outputs need a 125 x 135 hologram, 16,875 pixels a frame,
+as the speckle of a half-on frame, the carrier at (0.32, 0.32) cycles/pixel (grain 4's
+default, `speckle.default_carrier`; clear of the |S|^2 term for every grain from 3.5);
+one camera frame a DMD frame (2 an example with the shipped code, against the anchor
+protocol's 4), paid for in camera pixels (the 1600 outputs need a 125 x 135 hologram, 16,875 pixels a frame,
 `speckle.hologram_shape`). Figures: docs/results.md.
 """
 
@@ -16,4 +17,5 @@ def get_config():
   c.device.options.protocol = "holography"
   c.device.options.grain = 4.0
   c.device.options.reference_power = 1.0
+  c.device.options.carrier = (0.32, 0.32)  # speckle.default_carrier(4.0), rounded
   return c
