@@ -1,14 +1,17 @@
-"""A denoiser tried beside the shipped DiT (`opujax.diffusion`), as a user's model is
+"""Denoisers tried beside the shipped DiT (`opujax.diffusion`), as a user's model is
 named: ``PYTHONPATH=experiments python -m opujax.run --config
 configs/mnist_diffusion_bp.py --config.model="{'name': 'denoisers:UNet', 'widths': (32, 64),
-'patch': 4, 'steps': 1000}" --config.units="('Res_.*',)"`` (docs/results.md, section 9.5).
+'patch': 4, 'steps': 1000}" --config.units="('Res_.*',)"`` (docs/results.md, section 9.5),
+or ``--config.model="{'name': 'denoisers:MLP', 'patch': 28, 'steps': 1000, 'skip_gain':
+True}" --config.units="('Layer_.*', 'head')" --config.diffusion.prediction=v`` (9.7).
 
 Under DFA each patch's error (p·p·C numbers) is projected to the same region of every
 `Res` block's input: the blocks read their maps *folded* into the output's grid of
 patches, (B, N, q, q, C) for a map of side q·sqrt(N), so that ``dfa.layout`` sees one
 position a patch. With ``'patch': 28`` the whole image's error is one vector, projected
 to every block's whole map. DFA trains the U-Net neither way, nor does the published
-TinyDFA (sections 9.5 and 9.6).
+TinyDFA (sections 9.5 and 9.6). The `MLP` sees the whole image and draws digit shapes
+under BP; under DFA its layers' updates stay orthogonal to BP's gradients (9.7).
 """
 
 import flax.linen as nn

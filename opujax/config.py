@@ -214,14 +214,15 @@ def diffusion(rule: str = "dfa") -> ml_collections.ConfigDict:
   ViT's recipe: the error at the head's input (each patch's), one feedback matrix shared
   by the blocks but the first, and the head."""
   c = patch_transformer(default("mnist", rule), name="opujax.diffusion:DiT", steps=1000,
-                        long_skips=True)
+                        long_skips=True, label_classes=0)
   c.data.shift, c.epochs = 0, 10
   c.optimizer.update(learning_rate=3e-3, ema=0.999)
   c.task = "opujax.diffusion:task"
   c.diffusion = ml_collections.ConfigDict({"samples": 1000, "sample_steps": 50,
                                            "classifier": "runs/mnist_classifier",
                                            "min_snr": 0.0, "schedule": "linear",
-                                           "eta": 0.0, "prediction": "eps"})
+                                           "eta": 0.0, "prediction": "eps",
+                                           "label_dropout": 0.1, "guidance": 0.0})
   return c
 
 

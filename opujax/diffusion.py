@@ -3,12 +3,15 @@ written against the main job's hooks as a user's experiment is: the denoiser
 ``model.name = "opujax.diffusion:DiT"`` (a Transformer on patches, Peebles & Xie 2023)
 and the task ``task = "opujax.diffusion:task"``, its options in ``config.diffusion``.
 
-The model sees x_t and t as one array, (B, H, W, C + 1), the last channel t / T, and
-predicts the noise ε patch by patch, (B, N, p·p·C): under DFA each patch's error is one
-error vector, as each token's is for the language model. Trained on the mean squared
-error ||ε̂ - ε||² (or v's, optionally min-SNR weighted: `noised`); evaluated on the test images at fixed noise draws and times (the same
-for every rule and every evaluation); at the end, 1,000 DDIM samples are scored by a
-reference classifier (`sample_metrics`) and 64 of them drawn in ``samples.png``.
+The model sees x_t and t as one array, (B, H, W, C + 1), the last channel t / T (with
+``model.label_classes``, one more before it: the label, or the null label of classifier-free
+guidance, Ho & Salimans 2022), and predicts the noise ε (or v) patch by patch,
+(B, N, p·p·C): under DFA each patch's error is one error vector, as each token's is for
+the language model. Trained on the mean squared error ||ε̂ - ε||² (or v's, optionally
+min-SNR weighted: `noised`); evaluated on the test images at fixed noise draws and times
+(the same for every rule and every evaluation); at the end, 1,000 DDIM samples are
+scored by a reference classifier (`sample_metrics`) and 64 of them drawn in
+``samples.png``.
 """
 
 import dataclasses
@@ -68,7 +71,9 @@ def time_embedding(t_B, d: int):
 class DiT(nn.Module):
   """(B, H, W, C + 1) noisy images with t / T in the last channel -> (B, N, outputs):
   patches embedded linearly, learned positions and the time's embedding (an MLP of its
-  sinusoids) added to every token, ``depth`` `Block`s without a causal mask (with
+  sinusoids; with ``label_classes``, plus a learned embedding of the label that a channel
+  before t carries, ``label_classes`` itself the null label) added to every token,
+  ``depth`` `Block`s without a causal mask (with
   ``long_skips``, U-ViT's (Bao et al. 2023): the input of each block of the first half is
   joined to that of its mirror in the second, mixed by a Dense layer), and a linear head
   per token on the last block's output and the token's own noisy pixels (a long
@@ -84,6 +89,7 @@ class DiT(nn.Module):
   norm: str = "post"
   steps: int = 1000  # T: the time's scale for its embedding
   long_skips: bool = False
+  label_classes: int = 0  # > 0: class-conditional (the label: the channel before t)
 
   def __post_init__(self):
     check_choice("norm", self.norm, NORMS)
@@ -93,11 +99,15 @@ class DiT(nn.Module):
   def __call__(self, x_BxHxWxC1, train: bool = False):
     d, p = self.d_model, self.patch
     image, t_B = x_BxHxWxC1[..., :-1], x_BxHxWxC1[:, 0, 0, -1] * self.steps
+    if self.label_classes:
+      image, label_B = image[..., :-1], x_BxHxWxC1[:, 0, 0, -2].astype(jnp.int32)
     h = nn.Conv(d, (p, p), strides=(p, p), padding="VALID", name="embed")(image)
     h_BxNxD = h.reshape(h.shape[0], -1, d)
     pos = self.param("pos", nn.initializers.normal(0.02), h_BxNxD.shape[1:])
     time = nn.Dense(d, name="time_out")(nn.gelu(nn.Dense(d, name="time_in")(
         time_embedding(t_B, d))))
+    if self.label_classes:  # one more row: the null label of classifier-free guidance
+      time = time + nn.Embed(self.label_classes + 1, d, name="label")(label_B)
     h_BxNxD = h_BxNxD + pos + time[:, None]
     skips = []
     for i in range(self.depth):
@@ -121,8 +131,9 @@ PREDICTIONS = ("eps", "v")
 
 
 def noised(x0, t, eps, abar, steps: int, patch: int, min_snr: float = 0.0,
-           prediction: str = "eps"):
-  """(x_t with t / T as a last channel, the target): x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε; the
+           prediction: str = "eps", labels=None):
+  """(x_t with t / T as a last channel, the target): x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε (with
+  ``labels``, (B,) class numbers, a channel of them before t's); the
   target, in patches (B, N, p·p·C), is ε or, with ``prediction="v"``, Salimans & Ho's
   v = √ᾱ_t ε - √(1-ᾱ_t) x0 (whose error is the image's at large t, where ε's is nearly
   nothing), followed by two features: the loss's weight at t, 1 or with ``min_snr`` γ > 0
@@ -132,7 +143,6 @@ def noised(x0, t, eps, abar, steps: int, patch: int, min_snr: float = 0.0,
   (ε = √(1-ᾱ_t) x_t + √ᾱ_t v)."""
   a = abar[t][:, None, None, None]
   x_t = jnp.sqrt(a) * x0 + jnp.sqrt(1.0 - a) * eps
-  clock = jnp.broadcast_to((t / steps)[:, None, None, None], (*x_t.shape[:3], 1))
   v = prediction == "v"
   target = patchify(jnp.sqrt(a) * eps - jnp.sqrt(1.0 - a) * x0 if v else eps, patch)
   if target.shape[1] == 1:  # one patch, the image: one error vector an image
@@ -141,8 +151,16 @@ def noised(x0, t, eps, abar, steps: int, patch: int, min_snr: float = 0.0,
   weight = jnp.minimum(snr, min_snr) / (snr + v) if min_snr else jnp.ones_like(snr)
   extras = [jnp.broadcast_to(f.reshape(-1, *[1] * (target.ndim - 1)), (*target.shape[:-1], 1))
             for f in (weight, a if v else jnp.ones_like(a))]
-  return (jnp.concatenate([x_t, clock.astype(x_t.dtype)], -1),
-          jnp.concatenate([target, *extras], -1).astype(target.dtype))
+  return (pack(x_t, t / steps, labels), jnp.concatenate([target, *extras], -1).astype(target.dtype))
+
+
+def pack(x_BxHxWxC, clock_B, labels_B=None):
+  """The denoiser's input: the images, then (with labels) a channel of each one's label,
+  then one of its t / T."""
+  planes = [] if labels_B is None else [labels_B]
+  planes = [jnp.broadcast_to(jnp.asarray(v, x_BxHxWxC.dtype).reshape(-1, 1, 1, 1),
+                             (*x_BxHxWxC.shape[:3], 1)) for v in (*planes, clock_B)]
+  return jnp.concatenate([x_BxHxWxC, *planes], -1)
 
 
 def to_eps(out, x_t, a: float, prediction: str):
@@ -166,6 +184,9 @@ class Diffusion:
   schedule: str = "linear"  # the noise schedule (`alpha_bar`)
   eta: float = 0.0  # the sampler's η (`ddim_step`: 0 deterministic DDIM, 1 DDPM)
   prediction: str = "eps"  # what the denoiser predicts: "eps" or "v" (`noised`)
+  classes: int = 0  # > 0: conditioned on the label (the model's ``label_classes``)
+  label_dropout: float = 0.1  # the share of training labels replaced by the null label
+  guidance: float = 0.0  # classifier-free guidance w (`ddim`)
   eval_batch: ClassVar[int] = 500
   score: ClassVar[tuple[str, str]] = ("loss", "min")
 
@@ -179,21 +200,24 @@ class Diffusion:
   def rows(self, batch_size: int) -> int:
     return batch_size * self.tokens
 
-  def fixed(self, x_uint8: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray]:
+  def fixed(self, x_uint8: np.ndarray, split: int,
+            labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """An evaluation split's inputs and targets: each image at its own t and ε, drawn
-    once from ``seed`` and the split's number."""
+    once from ``seed`` and the split's number (conditioned on its own label)."""
     rng = np.random.default_rng([self.seed, split])
     t = rng.integers(0, self.steps, len(x_uint8))
     eps = rng.standard_normal(x_uint8.shape).astype(np.float32)
     x, y = noised(scaled(x_uint8), jnp.asarray(t), jnp.asarray(eps),
                   jnp.asarray(alpha_bar(self.steps, self.schedule), jnp.float32), self.steps,
-                  self.patch, self.min_snr, self.prediction)
+                  self.patch, self.min_snr, self.prediction,
+                  labels if self.classes else None)
     return np.asarray(x), np.asarray(y)
 
   def splits(self, ds: data.Dataset, batch_size: int) -> tasks.Splits:
     n = len(ds.test_x)
-    evals = {"test": self.fixed(ds.test_x, 1), "validation": self.fixed(ds.val_x, 2),
-             "train_eval": self.fixed(ds.train_x[:n], 3)}
+    evals = {"test": self.fixed(ds.test_x, 1, ds.test_y),
+             "validation": self.fixed(ds.val_x, 2, ds.val_y),
+             "train_eval": self.fixed(ds.train_x[:n], 3, ds.train_y[:n])}
     return tasks.Splits(ds.train_x, ds.train_y, len(ds.train_x), len(ds.train_x) // batch_size,
                   evals)
 
@@ -201,13 +225,17 @@ class Diffusion:
     return train_x[idx], train_y[idx]
 
   def augment(self, key, x, y):
-    del y
-    k_t, k_eps = jax.random.split(key)
+    k_t, k_eps, k_drop = jax.random.split(key, 3)
     t = jax.random.randint(k_t, (x.shape[0],), 0, self.steps)
     x0 = scaled(x)
     eps = jax.random.normal(k_eps, x0.shape, x0.dtype)
     abar = jnp.asarray(alpha_bar(self.steps, self.schedule), jnp.float32)
-    return noised(x0, t, eps, abar, self.steps, self.patch, self.min_snr, self.prediction)
+    labels = None
+    if self.classes:  # classifier-free guidance's training: some labels are the null one
+      labels = jnp.where(jax.random.uniform(k_drop, y.shape) < self.label_dropout,
+                         self.classes, y)
+    return noised(x0, t, eps, abar, self.steps, self.patch, self.min_snr, self.prediction,
+                  labels)
 
   def preprocess(self, x):
     return x
@@ -225,34 +253,44 @@ class Diffusion:
   def final(self, predict: Callable, workdir: Path | None) -> dict[str, float]:
     """``samples.png`` in ``workdir`` (64 of ``samples`` DDIM samples) and, with a
     classifier, their `sample_metrics` against as many test images of its dataset."""
+    labels = np.arange(self.samples) % self.classes if self.classes else None
     images = ddim(predict, self.samples, self.shape, self.patch, self.steps,
                   self.sample_steps, jax.random.key(self.seed), schedule=self.schedule,
-                  eta=self.eta, prediction=self.prediction)
+                  eta=self.eta, prediction=self.prediction, labels=labels,
+                  guidance=self.guidance, null=self.classes)
     if workdir is not None:
       draw(images[:64], Path(workdir) / "samples.png")
     if not self.classifier:
       return {}
     classify, real = load_classifier(self.classifier)
     _, reference = classify(real[:self.samples])
-    return sample_metrics(*classify((images + 1.0) / 2.0), reference)
+    return sample_metrics(*classify((images + 1.0) / 2.0), reference, labels)
 
 
 def ddim(predict: Callable, n: int, shape, patch: int, steps: int, sample_steps: int,
          key: Array, batch: int = 500, schedule: str = "linear", eta: float = 0.0,
-         prediction: str = "eps") -> np.ndarray:
+         prediction: str = "eps", labels: np.ndarray | None = None, guidance: float = 0.0,
+         null: int = 0) -> np.ndarray:
   """``n`` images in [-1, 1] by DDIM (Song et al. 2021) over ``sample_steps`` evenly spaced
   times from T - 1 to 0, each a `ddim_step` with the ε̂ the denoiser's output implies
-  (`to_eps`): deterministic with ``eta`` 0, DDPM's ancestral sampler with 1."""
+  (`to_eps`): deterministic with ``eta`` 0, DDPM's ancestral sampler with 1. With
+  ``labels`` (n,), each image is drawn of its label, the output guided as Ho & Salimans'
+  classifier-free guidance: (1 + w) out(label) - w out(``null``), w = ``guidance``."""
   abar = alpha_bar(steps, schedule)
   times = np.linspace(steps - 1, 0, sample_steps).round().astype(int)
   k_x, k_z = jax.random.split(key)
   x = np.asarray(jax.random.normal(k_x, (n, *shape)))
+
+  def output(x, t, label):
+    packed = np.asarray(pack(jnp.asarray(x, jnp.float32), np.full(n, t / steps), label))
+    return np.concatenate([np.asarray(unpatchify(predict(packed[j:j + batch]), patch, shape))
+                           for j in range(0, n, batch)])
+
   for i, t in enumerate(times):
     a, a_next = abar[t], abar[times[i + 1]] if i + 1 < len(times) else 1.0
-    clock = np.full((n, *shape[:2], 1), t / steps, np.float32)
-    packed = np.concatenate([x, clock], -1).astype(np.float32)
-    out = np.concatenate([np.asarray(unpatchify(predict(packed[j:j + batch]), patch, shape))
-                          for j in range(0, n, batch)])
+    out = output(x, t, labels)
+    if labels is not None and guidance:
+      out = (1.0 + guidance) * out - guidance * output(x, t, np.full(n, null))
     eps = to_eps(out, x, a, prediction)
     z = np.asarray(jax.random.normal(jax.random.fold_in(k_z, i), x.shape)) if eta else 0.0
     x = ddim_step(x, eps, a, a_next, eta, z)
@@ -282,20 +320,25 @@ def draw(images: np.ndarray, path: Path) -> None:
         ax.imshow((images[i, ..., 0] + 1.0) / 2.0, cmap="gray", vmin=0.0, vmax=1.0)
 
 
-def sample_metrics(logits: np.ndarray, features: np.ndarray,
-                   reference: np.ndarray) -> dict[str, float]:
+def sample_metrics(logits: np.ndarray, features: np.ndarray, reference: np.ndarray,
+                   labels: np.ndarray | None = None) -> dict[str, float]:
   """Scores of generated images by a classifier: ``samples/recognised``, the fraction
   whose top class has probability >= 0.9; ``samples/class_entropy``, the entropy (nats)
   of the histogram of top classes (ln 10 = 2.303: balanced over 10); ``samples/fd``, the
   Fréchet distance between Gaussians fitted to ``features`` and to ``reference`` (the
-  classifier's penultimate features of real images): |μ1 - μ2|² + Tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^½)."""
+  classifier's penultimate features of real images): |μ1 - μ2|² + Tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^½);
+  with the ``labels`` the images were drawn of, ``samples/label_agreement``, the fraction
+  whose top class is their label."""
   z = logits - logits.max(-1, keepdims=True)
   prob = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
   hist = np.bincount(prob.argmax(-1), minlength=logits.shape[-1]) / len(logits)
   entropy = -np.sum(hist[hist > 0] * np.log(hist[hist > 0]))
-  return {"samples/recognised": float(np.mean(prob.max(-1) >= 0.9)),
-          "samples/class_entropy": float(entropy),
-          "samples/fd": frechet(features, reference)}
+  scores = {"samples/recognised": float(np.mean(prob.max(-1) >= 0.9)),
+            "samples/class_entropy": float(entropy),
+            "samples/fd": frechet(features, reference)}
+  if labels is not None:
+    scores["samples/label_agreement"] = float(np.mean(prob.argmax(-1) == labels))
+  return scores
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
@@ -344,12 +387,14 @@ def load_classifier(workdir: str) -> tuple[Callable, np.ndarray]:
 
 def task(config, ds: data.Dataset) -> Diffusion:
   """The config's `Diffusion` (``task = "opujax.diffusion:task"``): the patch and T of
-  ``config.model``, the rest from ``config.diffusion`` (samples, sample_steps,
-  classifier, min_snr, schedule, eta, prediction).
+  ``config.model`` (and its ``label_classes``), the rest from ``config.diffusion`` (samples,
+  sample_steps, classifier, min_snr, schedule, eta, prediction, label_dropout, guidance).
 
   Raises:
     ConfigError: a dataset that is not images, a classifier folder that is not there, a
-      negative min_snr, an unknown schedule or prediction, or an eta outside [0, 1].
+      negative min_snr, an unknown schedule or prediction, an eta outside [0, 1],
+      label_classes that do not cover the labels, a label_dropout outside [0, 1) or a
+      negative guidance.
   """
   if ds.vocab or ds.train_x.ndim != 4:
     raise ConfigError(f"the diffusion task generates images (N, H, W, C); {config.dataset} "
@@ -375,7 +420,16 @@ def task(config, ds: data.Dataset) -> Diffusion:
   if prediction not in PREDICTIONS:
     raise ConfigError(f"diffusion.prediction must be one of {', '.join(PREDICTIONS)}, got "
                       f"{prediction!r}.")
+  classes = config.model.get("label_classes", 0)
+  if classes and (ds.train_y is None or int(np.max(ds.train_y)) >= classes):
+    raise ConfigError(f"model.label_classes={classes} does not cover {config.dataset}'s "
+                      "labels; give their number (0: unconditional).")
+  dropout, guidance = o.get("label_dropout", 0.1), o.get("guidance", 0.0)
+  if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+    raise ConfigError(f"diffusion.label_dropout must be in [0, 1), got {dropout!r}.")
+  if not isinstance(guidance, (int, float)) or not 0 <= guidance < float("inf"):
+    raise ConfigError(f"diffusion.guidance must be >= 0 (0: none), got {guidance!r}.")
   return Diffusion(tuple(ds.train_x.shape[1:]), config.model.get("patch", 4),
                    config.model.get("steps", 1000), o.get("samples", 1000),
                    o.get("sample_steps", 50), classifier, config.seed, float(min_snr), schedule,
-                   float(eta), prediction)
+                   float(eta), prediction, classes, float(dropout), float(guidance))

@@ -139,6 +139,48 @@ def test_ddim_with_the_exact_noise_recovers_the_image(schedule, eta, prediction)
   np.testing.assert_allclose(images, np.broadcast_to(target, images.shape), atol=1e-4)
 
 
+def test_guided_ddim_combines_the_labelled_and_the_null_output():
+  """One DDIM step from T - 1 to ᾱ = 1 lands on x̂0 = clip((x - √(1-ᾱ) ε̃) / √ᾱ), ε̃ =
+  (1 + w) ε(label) - w ε(null): each image's label and the null label reach the model in
+  the channel before t."""
+  seen = []
+
+  def predict(packed):
+    label = packed[:, 0, 0, 1]
+    seen.append(label.copy())
+    return diffusion.patchify(np.broadcast_to(
+        np.where(label == 3, 0.5, 0.1 * label)[:, None, None, None], (len(packed), 4, 4, 1)), 2)
+
+  labels, w = np.array([0, 1, 2, 0]), 2.0
+  images = diffusion.ddim(predict, 4, (4, 4, 1), 2, 200, 1, jax.random.key(0),
+                          labels=labels, guidance=w, null=3)
+  a = diffusion.alpha_bar(200)[-1]
+  x = np.asarray(jax.random.normal(jax.random.split(jax.random.key(0))[0], (4, 4, 4, 1)))
+  eps = ((1 + w) * 0.1 * labels - w * 0.5)[:, None, None, None]
+  np.testing.assert_allclose(images, np.clip((x - np.sqrt(1 - a) * eps) / np.sqrt(a), -1, 1),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(seen[0], labels)
+  np.testing.assert_array_equal(seen[1], 3)
+
+
+def test_conditional_training_drops_labels_and_the_dit_reads_them():
+  task = diffusion.Diffusion((8, 8, 1), patch=2, classes=4, label_dropout=0.25)
+  y = np.arange(4000) % 4
+  x, _ = task.augment(jax.random.key(0), np.zeros((4000, 8, 8, 1), np.uint8), jnp.asarray(y))
+  chex.assert_shape(x, (4000, 8, 8, 3))  # the image, its label, t / T
+  label = np.asarray(x[:, 3, 5, 1])
+  null = label == 4
+  assert 0.23 < null.mean() < 0.27, null.mean()
+  np.testing.assert_array_equal(label[~null], y[~null])
+  model = diffusion.DiT(outputs=4, patch=2, d_model=16, depth=2, heads=2, steps=100,
+                        label_classes=4)
+  params = model.init(jax.random.key(1), x[:2])["params"]
+  other = x[:2].at[..., 1].set(jnp.where(x[:2, ..., 1] == 0, 1, 0))
+  assert not np.allclose(model.apply({"params": params}, x[:2]),
+                         model.apply({"params": params}, other))
+  chex.assert_shape(params["label"]["embedding"], (5, 16))
+
+
 def quadrant_classifier(images):
   """A hand-made classifier of `squares`: logits from each quadrant's mean brightness,
   features the four means."""
@@ -161,6 +203,11 @@ def test_real_images_score_near_the_top_and_noise_near_the_bottom():
   one_class = real[ds.train_y[:500] == 0]
   assert diffusion.sample_metrics(*quadrant_classifier(one_class), reference)[
       "samples/class_entropy"] == 0.0
+  labelled = diffusion.sample_metrics(*quadrant_classifier(real), reference, ds.train_y[:500])
+  assert labelled["samples/label_agreement"] == 1.0
+  shifted = diffusion.sample_metrics(*quadrant_classifier(real), reference,
+                                     (ds.train_y[:500] + 1) % 4)
+  assert shifted["samples/label_agreement"] == 0.0
 
 
 def test_frechet_distance_against_scipy():
@@ -184,6 +231,8 @@ def get_config():
   c.dataset = "userpkg.data:squares"
   c.model.update(patch=2, d_model=16, depth=2, heads=2, steps=100)
   c.diffusion.update(samples=64, sample_steps=8, classifier={classifier!r})
+  if {rule!r} == "bp":  # class-conditional, sampled with classifier-free guidance
+    c.model.label_classes, c.diffusion.guidance = 4, 1.0
   c.optimizer.update(learning_rate=3e-3, warmup=0)
   c.update(epochs=6, batch_size=40, log_every=30, checkpoint_every=1000, diagnostics_every=60)
   return c
@@ -221,6 +270,7 @@ def test_a_tiny_diffusion_model_trains_under_every_rule(rule, optical, classifie
   summary = json.loads((workdir / "summary.json").read_text())
   assert summary["final_test_loss"] == tests[-1]
   assert {"samples/recognised", "samples/class_entropy", "samples/fd"} <= set(summary["final"])
+  assert ("samples/label_agreement" in summary["final"]) == (rule == "bp")
   assert (workdir / "samples.png").stat().st_size > 0
   assert any(k.startswith("align/") for r in records for k in r) == (rule != "bp")
 
@@ -252,3 +302,11 @@ def test_bad_diffusion_options_are_refused_in_one_line(tmp_path, capsys):
                        "--workdir", str(tmp_path / "run")], capsys)
   assert status == 2 and lines == ["opujax.run: error: diffusion.prediction must be one of "
                                    "eps, v, got 'x0'."], lines
+  for flag, message in [("--config.model.label_classes=3", "model.label_classes=3 does not cover"),
+                        ("--config.diffusion.label_dropout=1.0",
+                         "diffusion.label_dropout must be in [0, 1)"),
+                        ("--config.diffusion.guidance=-1.0", "diffusion.guidance must be >= 0")]:
+    status, lines = cli(["--config", str(path), flag, "--config.diffusion.classifier=",
+                         "--workdir", str(tmp_path / "run")], capsys)
+    assert status == 2 and len(lines) == 1 and message in lines[0], (flag, lines)
+  assert not (tmp_path / "run").exists()
