@@ -134,5 +134,6 @@ class MLP(nn.Module):
       h = Layer(self.width)(h, temb)
     out = nn.Dense(self.outputs, name="head")(jnp.concatenate([h, flat], -1))
     if self.skip_gain:
-      out = out + nn.Dense(self.outputs, kernel_init=nn.initializers.zeros, name="gain")(temb) * flat
+      gain = nn.Dense(self.outputs, kernel_init=nn.initializers.zeros, name="gain")(temb)
+      out = out + gain * flat
     return out

@@ -164,7 +164,7 @@ def pack(x_BxHxWxC, clock_B, labels_B=None):
 
 
 def to_eps(out, x_t, a: float, prediction: str):
-  """The noise ε̂ a denoiser's output ``out`` (as an image, like ``x_t``) implies at ᾱ = ``a``."""
+  """The noise ε̂ that a denoiser's output ``out`` (an image, as ``x_t``) implies at ᾱ = ``a``."""
   return np.sqrt(1.0 - a) * x_t + np.sqrt(a) * out if prediction == "v" else out
 
 

@@ -140,8 +140,8 @@ def test_ddim_with_the_exact_noise_recovers_the_image(schedule, eta, prediction)
 
 
 def test_guided_ddim_combines_the_labelled_and_the_null_output():
-  """One DDIM step from T - 1 to ᾱ = 1 lands on x̂0 = clip((x - √(1-ᾱ) ε̃) / √ᾱ), ε̃ =
-  (1 + w) ε(label) - w ε(null): each image's label and the null label reach the model in
+  """One DDIM step from T - 1 to ᾱ = 1 lands on x̂0 = clip((x - √(1-ᾱ) ε̃) / √ᾱ),
+  ε̃ = (1 + w) ε(label) - w ε(null): each image's label and the null label reach the model in
   the channel before t."""
   seen = []
 
