@@ -23,5 +23,6 @@ def get_config():
       "fixed": {"epochs": 5},
       "seeds": [0, 1],
       "references": ["configs/mnist_dfa_opu.py", "configs/mnist_dfa.py", "configs/mnist_bp.py"],
-      "metrics": ["final_test_accuracy", "train_test_gap"],
+      "metrics": ["final_test_accuracy", "train_test_gap", "frames_per_projection",
+                  "camera_pixels_per_projection"],
   }

@@ -16,7 +16,8 @@ sweep config's ``get_config()`` returns a dict (its keys are dotted config paths
 * ``metrics``: the table columns to plot: ``final_test_accuracy`` (default),
   ``best_test_accuracy``, ``train_accuracy``, ``train_test_gap``, ``validation_loss``,
   ``test_loss``, ``best_test_loss`` (a task scored by its loss, e.g. regression),
-  ``examples_per_s``, ``step_ms``, ``minutes``.
+  ``examples_per_s``, ``step_ms``, ``minutes``, and for a run through an OPU its
+  ``frames_per_projection`` and ``camera_pixels_per_projection`` (from its budget).
 
 Points equal to the base (an axis at the base's own value) share one run. Finished
 points are skipped, so a killed sweep continues (and each run resumes from its own
@@ -79,7 +80,7 @@ class Outcome(NamedTuple):
 
 METRICS = ("final_test_accuracy", "best_test_accuracy", "train_accuracy", "train_test_gap",
            "validation_loss", "test_loss", "best_test_loss", "examples_per_s", "step_ms",
-           "minutes")
+           "minutes", "frames_per_projection", "camera_pixels_per_projection")
 SPEC_KEYS = ("base", "grid", "axes", "points", "fixed", "rules", "seeds", "references",
              "metrics")
 
@@ -166,7 +167,8 @@ def _text(value) -> str:
 
 def _tick(value) -> str:
   """A plot label: repeated layer widths as ``depth×width``."""
-  if isinstance(value, (list, tuple)) and len(set(value)) == 1:
+  if (isinstance(value, (list, tuple)) and len(set(value)) == 1
+      and all(isinstance(v, int) for v in value)):
     return f"{len(value)}×{value[0]}"
   return _text(value)
 
@@ -330,8 +332,9 @@ def row(run: Run, outcome: Outcome) -> dict:
   """One table row: the point's overrides, rule, seed, accuracies, train-test gap (final
   accuracy on training examples, evaluated like the test set, minus test accuracy; the
   last logged training accuracy where a run has no train split), examples/s and the
-  step time it implies, minutes, validation and test loss, and the alignment per unit
-  at the last diagnostics (`last_alignment`)."""
+  step time it implies, minutes, validation and test loss, camera frames and pixels per
+  projection (runs with a budget), and the alignment per unit at the last diagnostics
+  (`last_alignment`)."""
   r = {"name": run.name, **{f"set:{k}": v for k, v in run.overrides.items()}}
   if outcome.error is not None:
     return {**r, "error": outcome.error}
@@ -347,6 +350,10 @@ def row(run: Run, outcome: Outcome) -> dict:
     r["train_test_gap"] = train - s["final_test_accuracy"]
   for split in ("validation", "test"):
     r[f"{split}_loss"] = s.get("final", {}).get(f"{split}/loss")
+  budget = s.get("budget") or {}
+  if budget.get("budget/projections"):
+    for key in ("frames", "camera_pixels"):
+      r[f"{key}_per_projection"] = budget[f"budget/{key}"] / budget["budget/projections"]
   r.update(outcome.alignment or {})
   r["reference"] = Path(run.config).stem if run.point is None else ""
   r["point"] = run.label

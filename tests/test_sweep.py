@@ -153,6 +153,12 @@ def test_rows_carry_the_alignment_of_the_last_diagnostics():
              "final_test_accuracy": 0.5, "best_test_accuracy": 0.6, "wall_time_s": 60.0}
   r = sweep.row(run, sweep.Outcome(summary, alignment=sweep.last_alignment(records)))
   assert r["align_step"] == 20 and r["align/Dense_0"] == 42.0 and "update_norm/head" not in r
+  assert "frames_per_projection" not in r  # a digital run has no budget
+  summary["budget"] = {"budget/projections": 4, "budget/frames": 8,
+                       "budget/camera_pixels": 4 * 33750}
+  r = sweep.row(run, sweep.Outcome(summary))
+  assert r["frames_per_projection"] == 2 and r["camera_pixels_per_projection"] == 33750
+  assert sweep._tick((0.22, 0.22)) == "0.22x0.22" and sweep._tick((800, 800)) == "2×800"
 
 
 def test_a_finished_run_of_another_config_is_not_taken(tmp_path):
