@@ -233,6 +233,16 @@ def with_opu(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def holography(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """``c``'s simulated OPU recovering the projection by off-axis holography: speckle of 4
+  camera pixels, the reference beam as bright as the speckle of a half-on frame, the
+  carrier at (0.32, 0.32) cycles/pixel (grain 4's `speckle.default_carrier`, clear of the
+  |S|^2 term for every grain from 3.5)."""
+  c.device.options.update(protocol="holography", grain=4.0, reference_power=1.0,
+                          carrier=(0.32, 0.32))
+  return c
+
+
 def code_point(encoding: str, threshold: float = 0.0, bits: int = 4, threshold_by: str = "max",
                common_mode: bool = False) -> dict:
   """Every ``device.options`` key of an error code (`devices.Encoding`), as a sweep point's
