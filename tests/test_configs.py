@@ -10,7 +10,8 @@ from opujax import config as config_lib
 DATASETS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist",
             "fashion_mnist_resnet": "fashion_mnist", "fashion_mnist_nnx": "fashion_mnist",
             "fashion_mnist_vit": "fashion_mnist", "mnist_diffusion": "mnist",
-            "mnist_holography": "mnist", "shakespeare_holography": "tiny_shakespeare",
+            "mnist_holography": "mnist", "mnist_speckle": "mnist",
+            "shakespeare_holography": "tiny_shakespeare",
             "shakespeare": "tiny_shakespeare", "scale_1b": "tiny_shakespeare"}
 ALL = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.py"))
 CONFIGS = [p for p in ALL if not p.stem.startswith("sweep_")]
