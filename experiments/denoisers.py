@@ -99,13 +99,18 @@ class UNet(nn.Module):
 
 
 class Layer(nn.Module):
-  """A post-LN residual MLP layer: h <- LayerNorm(h + W2 gelu(W1 h + U temb))."""
+  """A post-LN residual MLP layer, h <- LayerNorm(h + W2 gelu(W1 h + U temb)); with
+  ``plain``, the layers of the MLPs DFA trains in Launay et al.'s NeRF, h <- relu(W1 h +
+  U temb)."""
 
   width: int
+  plain: bool = False
 
   @nn.compact
   def __call__(self, h_BxD, temb):
     y = nn.Dense(self.width)(h_BxD) + nn.Dense(self.width, use_bias=False)(temb)
+    if self.plain:
+      return nn.relu(y)
     return nn.LayerNorm()(h_BxD + nn.Dense(h_BxD.shape[-1])(nn.gelu(y)))
 
 
@@ -123,6 +128,7 @@ class MLP(nn.Module):
   steps: int = 1000
   patch: int = 28
   skip_gain: bool = False
+  plain: bool = False  # `Layer`'s
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -131,7 +137,7 @@ class MLP(nn.Module):
     temb = nn.Dense(128)(nn.swish(nn.Dense(128)(time_embedding(t_B, 128))))
     h = nn.Dense(self.width, name="embed")(jnp.concatenate([flat, temb], -1))
     for _ in range(self.depth):
-      h = Layer(self.width)(h, temb)
+      h = Layer(self.width, self.plain)(h, temb)
     out = nn.Dense(self.outputs, name="head")(jnp.concatenate([h, flat], -1))
     if self.skip_gain:
       gain = nn.Dense(self.outputs, kernel_init=nn.initializers.zeros, name="gain")(temb)
