@@ -32,6 +32,10 @@ def load(workdir: Path):
   """(config, the denoiser's predict(x) -> ε̂ in patches, the classifier, 500 test images
   and their labels)."""
   config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+  o = config.get("diffusion") or {}
+  if o.get("prediction", "eps") != "eps" or config.model.get("label_classes", 0):
+    raise SystemExit(f"{workdir} holds a v-predicting or class-conditional denoiser; this "
+                     "probe reads unconditional ε-predicting runs only.")
   step = max(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
   saved = checkpoint.load(workdir, step)
   params = averaging.averaged(saved["params"], saved["opt_state"])
@@ -52,7 +56,7 @@ def errors(predict, x_uint8, patch: int, steps: int,
                     jnp.asarray(abar, jnp.float32), steps, patch)
     e = predict(x)
     implied = (x[..., :-1] - np.sqrt(1 - abar[t]) * D.unpatchify(e, patch, shape)) / np.sqrt(abar[t])
-    out[str(t)] = {"noise_mse": float(jnp.mean((e - y[..., :-1]) ** 2)),
+    out[str(t)] = {"noise_mse": float(jnp.mean((e - y[..., :-2]) ** 2)),
                    "x0_mse": float(jnp.mean((jnp.clip(implied, -1, 1) - x0) ** 2))}
   return out
 
