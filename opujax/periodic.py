@@ -27,9 +27,14 @@ class Schedule(NamedTuple):
   steps_per_epoch: int
   log_every: int
   checkpoint_every: int
+  eval_every: int = 1  # epochs
 
   def epoch_end(self, done: int) -> bool:
     return done % self.steps_per_epoch == 0 or done == self.total
+
+  def evaluate(self, done: int) -> bool:
+    """The end of every ``eval_every``-th epoch, and the last step."""
+    return done == self.total or done % (self.steps_per_epoch * self.eval_every) == 0
 
   def log(self, done: int) -> bool:
     return done % self.log_every == 0 or self.epoch_end(done)
@@ -125,7 +130,8 @@ def save_now(manager, done: int, state) -> None:
 
 class Evaluate:
   """Every evaluation split's metrics (`evaluate`, of the parameters' average where the
-  optimizer keeps one: `averaging`) at each epoch's end and at the last step, logged as ``<split>/<k>`` with the epoch and the device's budget so far;
+  optimizer keeps one: `averaging`) at the end of every ``eval_every``-th epoch and at the
+  last step, logged as ``<split>/<k>`` with the epoch and the device's budget so far;
   ``history`` holds them."""
 
   def __init__(self, schedule: Schedule, writer: MetricWriter, eval_fn: Callable,
@@ -147,7 +153,7 @@ class Evaluate:
 
   def __call__(self, done: int, state, out) -> None:
     del out
-    if self.schedule.epoch_end(done):
+    if self.schedule.evaluate(done):
       self.history.append(self.results(done, state))
       self.writer.write(done, self.history[-1])
 

@@ -271,7 +271,7 @@ def train_and_evaluate(config, workdir: str | Path, quiet: bool = False,
     writer = stack.enter_context(contextlib.closing(open_writer(workdir, lead, start)))
     progress = stack.enter_context(contextlib.closing(Progress(total, start, quiet or not lead)))
     schedule = periodic.Schedule(total, splits.steps_per_epoch, config.log_every,
-                                 config.checkpoint_every)
+                                 config.checkpoint_every, config.eval_every)
     evaluation = periodic.Evaluate(schedule, writer, steps.evaluate, splits.evals,
                                    task.eval_batch, budget)
     log = periodic.TrainLog(schedule, writer, progress, config.batch_size, manager, workdir,

@@ -11,6 +11,7 @@ from opujax.errors import ConfigError
     ("model.name", "transformer", r"unknown argument\(s\) activation, dropout, widths for "
      "transformer"),
     ("data.shift", -1, "data.shift must be an integer >= 0"),
+    ("eval_every", 0, "eval_every must be an integer >= 1"),
     ("label_smoothing", 1.0, r"label_smoothing must be in \[0, 1\)"),
     ("optimizer.learning_rate", float("nan"), "learning_rate must be a positive finite"),
     ("optimizer.learning_rate", float("inf"), "learning_rate must be a positive finite"),
