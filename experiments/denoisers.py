@@ -120,7 +120,9 @@ class MLP(nn.Module):
   (a long skip, as the DiT's) plus x_t scaled pixel by pixel by a gain of t (zero at
   the start; with ``skip_gain``: the target's share of x_t changes with t, which a
   head of fixed weights cannot follow); (B, H·W·C) out, one error vector an image
-  (``patch`` the image's side)."""
+  (``patch`` the image's side). With ``label_classes``, class-conditional as the DiT is:
+  a learned embedding of the label (the channel before t; ``label_classes`` itself the
+  null label of classifier-free guidance) added to the time's."""
 
   outputs: int
   width: int = 1024
@@ -129,12 +131,17 @@ class MLP(nn.Module):
   patch: int = 28
   skip_gain: bool = False
   plain: bool = False  # `Layer`'s
+  label_classes: int = 0
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     image, t_B = x[..., :-1], x[:, 0, 0, -1] * self.steps
+    if self.label_classes:
+      image, label_B = image[..., :-1], x[:, 0, 0, -2].astype(jnp.int32)
     flat = image.reshape(image.shape[0], -1)
     temb = nn.Dense(128)(nn.swish(nn.Dense(128)(time_embedding(t_B, 128))))
+    if self.label_classes:
+      temb = temb + nn.Embed(self.label_classes + 1, 128, name="label")(label_B)
     h = nn.Dense(self.width, name="embed")(jnp.concatenate([flat, temb], -1))
     for _ in range(self.depth):
       h = Layer(self.width, self.plain)(h, temb)
