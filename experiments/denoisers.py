@@ -1,24 +1,26 @@
-"""Denoisers tried beside the shipped DiT (`opujax.diffusion`), as a user's model is
+"""Denoisers tried beside the shipped ones (`opujax.diffusion`), as a user's model is
 named: ``PYTHONPATH=experiments python -m opujax.run --config
 configs/mnist_diffusion_bp.py --config.model="{'name': 'denoisers:UNet', 'widths': (32, 64),
 'patch': 4, 'steps': 1000}" --config.units="('Res_.*',)"`` (docs/results.md, section 9.5),
 or ``--config.model="{'name': 'denoisers:MLP', 'patch': 28, 'steps': 1000, 'skip_gain':
-True}" --config.units="('Layer_.*', 'head')" --config.diffusion.prediction=v`` (9.7).
+True}" --config.units="('Layer_.*', 'head')" --config.diffusion.prediction=v`` (9.7; the
+MLP is `opujax.diffusion.MLP` since the shipped configs took it).
 
 Under DFA each patch's error (p·p·C numbers) is projected to the same region of every
 `Res` block's input: the blocks read their maps *folded* into the output's grid of
 patches, (B, N, q, q, C) for a map of side q·sqrt(N), so that ``dfa.layout`` sees one
 position a patch. With ``'patch': 28`` the whole image's error is one vector, projected
 to every block's whole map. DFA trains the U-Net neither way, nor does the published
-TinyDFA (sections 9.5 and 9.6). The `MLP` sees the whole image and draws digit shapes
-under BP; under DFA its layers' updates stay orthogonal to BP's gradients (9.7).
+TinyDFA (sections 9.5 and 9.6).
 """
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from opujax.diffusion import patchify, time_embedding, unpatchify
+from opujax.diffusion import MLP, patchify, time_embedding, unpatchify
+
+__all__ = ["MLP", "UNet"]  # MLP: the name results book 9.7's commands give it
 
 
 def fold(h_BxHxWxC, g: int):
@@ -97,56 +99,3 @@ class UNet(nn.Module):
     return out.reshape(b, -1) if self.patch == hh else patchify(out, self.patch)
 
 
-
-class Layer(nn.Module):
-  """A post-LN residual MLP layer, h <- LayerNorm(h + W2 gelu(W1 h + U temb)); with
-  ``plain``, the layers of the MLPs DFA trains in Launay et al.'s NeRF, h <- relu(W1 h +
-  U temb)."""
-
-  width: int
-  plain: bool = False
-
-  @nn.compact
-  def __call__(self, h_BxD, temb):
-    y = nn.Dense(self.width)(h_BxD) + nn.Dense(self.width, use_bias=False)(temb)
-    if self.plain:
-      return nn.relu(y)
-    return nn.LayerNorm()(h_BxD + nn.Dense(h_BxD.shape[-1])(nn.gelu(y)))
-
-
-class MLP(nn.Module):
-  """A residual MLP on the whole image: the flattened x_t and the time's embedding into
-  ``width``, ``depth`` `Layer`s, and a linear head on the last layer's output and x_t
-  (a long skip, as the DiT's) plus x_t scaled pixel by pixel by a gain of t (zero at
-  the start; with ``skip_gain``: the target's share of x_t changes with t, which a
-  head of fixed weights cannot follow); (B, H·W·C) out, one error vector an image
-  (``patch`` the image's side). With ``label_classes``, class-conditional as the DiT is:
-  a learned embedding of the label (the channel before t; ``label_classes`` itself the
-  null label of classifier-free guidance) added to the time's."""
-
-  outputs: int
-  width: int = 1024
-  depth: int = 4
-  steps: int = 1000
-  patch: int = 28
-  skip_gain: bool = False
-  plain: bool = False  # `Layer`'s
-  label_classes: int = 0
-
-  @nn.compact
-  def __call__(self, x, train: bool = False):
-    image, t_B = x[..., :-1], x[:, 0, 0, -1] * self.steps
-    if self.label_classes:
-      image, label_B = image[..., :-1], x[:, 0, 0, -2].astype(jnp.int32)
-    flat = image.reshape(image.shape[0], -1)
-    temb = nn.Dense(128)(nn.swish(nn.Dense(128)(time_embedding(t_B, 128))))
-    if self.label_classes:
-      temb = temb + nn.Embed(self.label_classes + 1, 128, name="label")(label_B)
-    h = nn.Dense(self.width, name="embed")(jnp.concatenate([flat, temb], -1))
-    for _ in range(self.depth):
-      h = Layer(self.width, self.plain)(h, temb)
-    out = nn.Dense(self.outputs, name="head")(jnp.concatenate([h, flat], -1))
-    if self.skip_gain:
-      gain = nn.Dense(self.outputs, kernel_init=nn.initializers.zeros, name="gain")(temb)
-      out = out + gain * flat
-    return out

@@ -23,10 +23,11 @@ REALISTIC_OPU = {
     # anchor's I(a) and the all-ones frame's P(1) under drift (0: once, at the start).
     "drift_per_frame": 0.0, "recalibrate_every": 0,
 }
-# The error code of the Transformers' optical configs (ViT, diffusion): 4-bit offset-binary
+# The error code of the Transformers' optical configs (the ViT): 4-bit offset-binary
 # planes, 4 DMD frames a projection, for an error of d_model numbers a token that has no
 # few large entries for the two-frame `DFA_CODE` to keep (docs/results.md).
 PLANES_CODE = {"encoding": "bitplanes", "bits": 4, "common_mode": True}
+DENOISERS = ("mlp", "dit")  # `diffusion`'s recipes
 
 
 TFDS_NAME = re.compile(r"[a-z][a-z0-9_]*(/[\w.-]+)?(:[\d.*]+)?")
@@ -205,26 +206,46 @@ def patch_transformer(c: ml_collections.ConfigDict, **model) -> ml_collections.C
   return c
 
 
-def diffusion(rule: str = "dfa") -> ml_collections.ConfigDict:
+def diffusion(rule: str = "dfa", denoiser: str = "mlp") -> ml_collections.ConfigDict:
   """Denoising diffusion on MNIST (`opujax.diffusion`, by import path as a user's model
-  and task are): a DiT denoiser on 4x4 patches (d_model 64, 4 post-LN blocks of 4 heads,
-  MLP ratio 2, U-ViT's long skips), T = 1000, the noise's mean squared error; Adam 3e-3
-  after 200 steps of warm-up, cosine decay, batch 128, 10 epochs; evaluated and sampled
-  with the parameters' moving average (decay 0.999). At the end, 1,000 DDIM samples (50
-  steps) are scored by the BP MLP classifier in runs/mnist_classifier (``python -m opujax.run --config
-  configs/mnist_bp.py --workdir runs/mnist_classifier``). With ``dfa``, the LM's and the
-  ViT's recipe: the error at the head's input (each patch's), one feedback matrix shared
-  by the blocks but the first, and the head."""
-  c = patch_transformer(default("mnist", rule), name="opujax.diffusion:DiT", steps=1000,
-                        long_skips=True, label_classes=0)
+  and task are), T = 1000, Adam 3e-3 after 200 steps of warm-up, cosine decay, batch 128,
+  10 epochs; evaluated and sampled with the parameters' moving average (decay 0.999). At
+  the end, 1,000 DDIM samples (50 steps) are scored by the BP MLP classifier in
+  runs/mnist_classifier (``python -m opujax.run --config configs/mnist_bp.py --workdir
+  runs/mnist_classifier``).
+
+  ``denoiser="mlp"`` (the shipped configs): `opujax.diffusion.MLP`, class-conditional (10
+  % of the training labels dropped), 4 post-LN residual layers of 1,024 with the skip
+  gain, predicting v; sampled with classifier-free guidance w = 2, the samples' labels
+  balanced. With ``dfa``, the error at the output (784 numbers an image) is projected to
+  each layer's input, each its own feedback. ``"dit"``: the DiT recipe of docs/results.md
+  9.4, unconditional, ε, on 4x4 patches (d_model 64, 4 post-LN blocks of 4 heads, MLP
+  ratio 2, U-ViT's long skips); with ``dfa``, the LM's and the ViT's recipe (the error at
+  the head's input, each patch's; one feedback matrix shared by the blocks but the first,
+  and the head)."""
+  if denoiser not in DENOISERS:
+    raise ValueError(f"denoiser={denoiser!r} is not one of {', '.join(DENOISERS)}.")
+  c = default("mnist", rule)
+  if denoiser == "dit":
+    c = patch_transformer(c, name="opujax.diffusion:DiT", steps=1000, long_skips=True,
+                          label_classes=0)
+  else:
+    c.model = ml_collections.ConfigDict({"name": "opujax.diffusion:MLP", "patch": 28,
+                                         "width": 1024, "depth": 4, "steps": 1000,
+                                         "skip_gain": True, "plain": False,
+                                         "label_classes": 10})
+    c.units = ("Layer_.*", "head")
+    c.optimizer.warmup = 200
   c.data.shift, c.epochs = 0, 10
   c.optimizer.update(learning_rate=3e-3, ema=0.999)
   c.task = "opujax.diffusion:task"
+  mlp = denoiser == "mlp"
   c.diffusion = ml_collections.ConfigDict({"samples": 1000, "sample_steps": 50,
                                            "classifier": "runs/mnist_classifier",
                                            "min_snr": 0.0, "schedule": "linear",
-                                           "eta": 0.0, "prediction": "eps",
-                                           "label_dropout": 0.1, "guidance": 0.0})
+                                           "eta": 0.0, "prediction": "v" if mlp else "eps",
+                                           "label_dropout": 0.1,
+                                           "guidance": 2.0 if mlp else 0.0})
   return c
 
 

@@ -1,13 +1,15 @@
 """Denoising diffusion on images (Ho et al. 2020), sampled with DDIM (Song et al. 2021),
 written against the main job's hooks as a user's experiment is: the denoiser
-``model.name = "opujax.diffusion:DiT"`` (a Transformer on patches, Peebles & Xie 2023)
-and the task ``task = "opujax.diffusion:task"``, its options in ``config.diffusion``.
+``model.name = "opujax.diffusion:MLP"`` (the whole image at once; the shipped configs') or
+``"opujax.diffusion:DiT"`` (a Transformer on patches, Peebles & Xie 2023) and the task
+``task = "opujax.diffusion:task"``, its options in ``config.diffusion``.
 
 The model sees x_t and t as one array, (B, H, W, C + 1), the last channel t / T (with
 ``model.label_classes``, one more before it: the label, or the null label of classifier-free
 guidance, Ho & Salimans 2022), and predicts the noise ε (or v) patch by patch,
 (B, N, p·p·C): under DFA each patch's error is one error vector, as each token's is for
-the language model. Trained on the mean squared error ||ε̂ - ε||² (or v's, optionally
+the language model; with the patch the image's side, (B, H·W·C), one error vector an
+image. Trained on the mean squared error ||ε̂ - ε||² (or v's, optionally
 min-SNR weighted: `noised`); evaluated on the test images at fixed noise draws and times
 (the same for every rule and every evaluation); at the end, 1,000 DDIM samples are
 scored by a reference classifier (`sample_metrics`) and 64 of them drawn in
@@ -120,6 +122,65 @@ class DiT(nn.Module):
       h_BxNxD = nn.LayerNorm()(h_BxNxD)
     skip_BxNxK = patchify(image, p)
     return nn.Dense(self.outputs, name="head")(jnp.concatenate([h_BxNxD, skip_BxNxK], -1))
+
+
+class Layer(nn.Module):
+  """A post-LN residual MLP layer, h <- LayerNorm(h + W2 gelu(W1 h + U temb)); with
+  ``plain``, the layers of the MLPs DFA trains in Launay et al.'s NeRF, h <- relu(W1 h +
+  U temb)."""
+
+  width: int
+  plain: bool = False
+
+  @nn.compact
+  def __call__(self, h_BxD, temb_BxE):
+    y = nn.Dense(self.width)(h_BxD) + nn.Dense(self.width, use_bias=False)(temb_BxE)
+    if self.plain:
+      return nn.relu(y)
+    return nn.LayerNorm()(h_BxD + nn.Dense(h_BxD.shape[-1])(nn.gelu(y)))
+
+
+class MLP(nn.Module):
+  """(B, H, W, C + 1) noisy images with t / T in the last channel -> (B, H·W·C) with
+  ``patch`` the image's side (one error vector an image), else (B, N, p·p·C) as the DiT's:
+  a denoiser on the whole image.
+  The flattened x_t and the time's embedding (an MLP of its sinusoids; with
+  ``label_classes``, plus a learned embedding of the label that a channel before t
+  carries, ``label_classes`` itself the null label) into ``width``, ``depth`` `Layer`s
+  each reading the embedding, and a linear head on the last layer's output and x_t (a
+  long skip, as the DiT's), plus, with ``skip_gain``, x_t scaled pixel by pixel by a gain
+  learned of t (zero at the start): the target's share of x_t changes with t, which a
+  head of fixed weights cannot follow."""
+
+  outputs: int
+  width: int = 1024
+  depth: int = 4
+  steps: int = 1000  # T: the time's scale for its embedding
+  patch: int = 28
+  skip_gain: bool = False
+  plain: bool = False  # `Layer`'s
+  label_classes: int = 0  # > 0: class-conditional (the label: the channel before t)
+
+  @nn.compact
+  def __call__(self, x_BxHxWxC1, train: bool = False):
+    image, t_B = x_BxHxWxC1[..., :-1], x_BxHxWxC1[:, 0, 0, -1] * self.steps
+    if self.label_classes:
+      image, label_B = image[..., :-1], x_BxHxWxC1[:, 0, 0, -2].astype(jnp.int32)
+    flat_BxK = image.reshape(image.shape[0], -1)
+    temb_BxE = nn.Dense(128)(nn.swish(nn.Dense(128)(time_embedding(t_B, 128))))
+    if self.label_classes:
+      temb_BxE = temb_BxE + nn.Embed(self.label_classes + 1, 128, name="label")(label_B)
+    h_BxD = nn.Dense(self.width, name="embed")(jnp.concatenate([flat_BxK, temb_BxE], -1))
+    for _ in range(self.depth):
+      h_BxD = Layer(self.width, self.plain)(h_BxD, temb_BxE)
+    k = flat_BxK.shape[-1]
+    out_BxK = nn.Dense(k, name="head")(jnp.concatenate([h_BxD, flat_BxK], -1))
+    if self.skip_gain:
+      gain = nn.Dense(k, kernel_init=nn.initializers.zeros, name="gain")(temb_BxE)
+      out_BxK = out_BxK + gain * flat_BxK
+    if self.patch == image.shape[1]:
+      return out_BxK
+    return patchify(out_BxK.reshape(image.shape), self.patch)
 
 
 def scaled(x_uint8):

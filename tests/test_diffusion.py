@@ -1,5 +1,6 @@
 """opujax.diffusion: the noising and the sampler against their formulas, the sample scores
-on known inputs, and a tiny DiT through the main job under every rule."""
+on known inputs, the denoisers (the MLP's DFA step without the head's input gradient), and
+tiny ones through the main job under every rule."""
 
 import json
 import math
@@ -10,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from opujax import diffusion
+from opujax import devices, dfa, diffusion
+from opujax.dfa import hlo
 from tests.test_run import ROOT, cli
 
 
@@ -181,6 +183,25 @@ def test_conditional_training_drops_labels_and_the_dit_reads_them():
   chex.assert_shape(params["label"]["embedding"], (5, 16))
 
 
+def test_the_mlp_denoiser_reads_the_label_and_returns_the_tasks_layout():
+  """Whole-image outputs (B, H·W·C) with ``patch`` the image's side, else the same numbers
+  in the DiT's patches (`patchify`); the label changes them; the skip gain starts at zero,
+  so the output is the head's on [last layer, x_t]."""
+  x = jnp.concatenate([jax.random.normal(jax.random.key(0), (3, 8, 8, 1)),
+                       jnp.full((3, 8, 8, 1), 2.0), jnp.full((3, 8, 8, 1), 0.5)], -1)
+  whole = diffusion.MLP(outputs=64, width=16, depth=2, steps=100, patch=8, skip_gain=True,
+                        label_classes=4)
+  params = whole.init(jax.random.key(1), x)["params"]
+  out = whole.apply({"params": params}, x)
+  chex.assert_shape(out, (3, 64))
+  patched = diffusion.MLP(outputs=4, width=16, depth=2, steps=100, patch=2, skip_gain=True,
+                          label_classes=4).apply({"params": params}, x)
+  chex.assert_shape(patched, (3, 16, 4))
+  np.testing.assert_allclose(patched, diffusion.patchify(out.reshape(3, 8, 8, 1), 2))
+  assert not np.allclose(out, whole.apply({"params": params}, x.at[..., 1].set(4.0)))
+  assert not np.any(params["gain"]["kernel"]) and set(params) >= {"label", "embed", "head"}
+
+
 def quadrant_classifier(images):
   """A hand-made classifier of `squares`: logits from each quadrant's mean brightness,
   features the four means."""
@@ -225,14 +246,16 @@ from opujax import config
 
 
 def get_config():
-  c = config.diffusion({rule!r})
+  c = config.diffusion({rule!r}, {denoiser!r})
   if {optical}:
     c = config.with_opu(c)
   c.dataset = "userpkg.data:squares"
-  c.model.update(patch=2, d_model=16, depth=2, heads=2, steps=100)
+  if {denoiser!r} == "dit":  # class-conditional, as the MLP is by default
+    c.model.update(patch=2, d_model=16, depth=2, heads=2, steps=100, label_classes=4)
+    c.diffusion.guidance = 1.0
+  else:
+    c.model.update(patch=8, width=32, depth=2, steps=100)
   c.diffusion.update(samples=64, sample_steps=8, classifier={classifier!r})
-  if {rule!r} == "bp":  # class-conditional, sampled with classifier-free guidance
-    c.model.label_classes, c.diffusion.guidance = 4, 1.0
   c.optimizer.update(learning_rate=3e-3, warmup=0)
   c.update(epochs=6, batch_size=40, log_every=30, checkpoint_every=1000, diagnostics_every=60)
   return c
@@ -256,11 +279,13 @@ def classifier(tmp_path_factory):
   return workdir
 
 
-@pytest.mark.parametrize("rule, optical", [("bp", False), ("dfa", False), ("dfa", True)])
-def test_a_tiny_diffusion_model_trains_under_every_rule(rule, optical, classifier, tmp_path,
-                                                        capsys):
+@pytest.mark.parametrize("rule, optical, denoiser", [("bp", False, "mlp"), ("dfa", False, "mlp"),
+                                                     ("dfa", True, "mlp"), ("bp", False, "dit")])
+def test_a_tiny_diffusion_model_trains_under_every_rule(rule, optical, denoiser, classifier,
+                                                        tmp_path, capsys):
   path = tmp_path / "tiny.py"
-  path.write_text(TINY.format(rule=rule, optical=optical, classifier=str(classifier)))
+  path.write_text(TINY.format(rule=rule, optical=optical, denoiser=denoiser,
+                              classifier=str(classifier)))
   workdir = tmp_path / "run"
   status, lines = cli(["--config", str(path), "--workdir", str(workdir), "--quiet"], capsys)
   assert status == 0, lines
@@ -270,14 +295,15 @@ def test_a_tiny_diffusion_model_trains_under_every_rule(rule, optical, classifie
   summary = json.loads((workdir / "summary.json").read_text())
   assert summary["final_test_loss"] == tests[-1]
   assert {"samples/recognised", "samples/class_entropy", "samples/fd"} <= set(summary["final"])
-  assert ("samples/label_agreement" in summary["final"]) == (rule == "bp")
+  assert "samples/label_agreement" in summary["final"]  # every one class-conditional
   assert (workdir / "samples.png").stat().st_size > 0
   assert any(k.startswith("align/") for r in records for k in r) == (rule != "bp")
 
 
 def test_bad_diffusion_options_are_refused_in_one_line(tmp_path, capsys):
   path = tmp_path / "tiny.py"
-  path.write_text(TINY.format(rule="bp", optical=False, classifier=str(tmp_path / "none")))
+  path.write_text(TINY.format(rule="bp", optical=False, denoiser="mlp",
+                              classifier=str(tmp_path / "none")))
   status, lines = cli(["--config", str(path), "--workdir", str(tmp_path / "run")], capsys)
   assert status == 2 and len(lines) == 1 and "is not a run folder; make it with python -m " \
       "opujax.run --config configs/mnist_bp.py" in lines[0], lines
@@ -310,3 +336,25 @@ def test_bad_diffusion_options_are_refused_in_one_line(tmp_path, capsys):
                          "--workdir", str(tmp_path / "run")], capsys)
     assert status == 2 and len(lines) == 1 and message in lines[0], (flag, lines)
   assert not (tmp_path / "run").exists()
+
+
+def test_the_mlps_dfa_step_never_forms_the_heads_input_gradient():
+  """Under DFA (the error at the output, projected to each layer's input) the step holds
+  no (B, width + H·W) <- H·W dot: the head's input gradient BP forms."""
+  model = diffusion.MLP(outputs=64, width=24, depth=2, steps=100, patch=8, skip_gain=True,
+                        label_classes=4)
+  x = jnp.concatenate([jax.random.normal(jax.random.key(0), (16, 8, 8, 1)),
+                       jnp.full((16, 8, 8, 1), 1.0), jnp.full((16, 8, 8, 1), 0.5)], -1)
+  y = jax.random.normal(jax.random.key(1), (16, 64))
+  params = model.init(jax.random.key(2), x)["params"]
+  units = ("Layer_.*", "head")
+  layout = dfa.layout(model, params, x, units)
+  grad = jax.jit(dfa.grad_fn(model, lambda out, y: jnp.mean((out - y) ** 2), units))
+
+  def dots(rule):
+    return hlo.dots(grad.lower(params, rule, x, y, jax.random.key(0)).compile().as_text())
+
+  head_input_gradient = hlo.Dot((16, 24 + 64), 64)
+  assert head_input_gradient in dots(dfa.bp())
+  assert head_input_gradient not in dots(dfa.dfa(devices.make(
+      "opu", layout.in_features, layout.out_features, **devices.DFA_CODE)))
