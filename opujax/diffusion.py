@@ -152,7 +152,7 @@ class MLP(nn.Module):
   learned of t (zero at the start): the target's share of x_t changes with t, which a
   head of fixed weights cannot follow."""
 
-  outputs: int
+  outputs: int  # filled by the builder; the head's size is the image's
   width: int = 1024
   depth: int = 4
   steps: int = 1000  # T: the time's scale for its embedding
