@@ -229,23 +229,22 @@ def diffusion(rule: str = "dfa", denoiser: str = "mlp") -> ml_collections.Config
   if denoiser == "dit":
     c = patch_transformer(c, name="opujax.diffusion:DiT", steps=1000, long_skips=True,
                           label_classes=0)
-  else:
+  c.data.shift, c.epochs = 0, 10
+  c.optimizer.update(learning_rate=3e-3, ema=0.999)
+  c.task = "opujax.diffusion:task"
+  c.diffusion = ml_collections.ConfigDict({"samples": 1000, "sample_steps": 50,
+                                           "classifier": "runs/mnist_classifier",
+                                           "min_snr": 0.0, "schedule": "linear",
+                                           "eta": 0.0, "prediction": "eps",
+                                           "label_dropout": 0.1, "guidance": 0.0})
+  if denoiser == "mlp":
     c.model = ml_collections.ConfigDict({"name": "opujax.diffusion:MLP", "patch": 28,
                                          "width": 1024, "depth": 4, "steps": 1000,
                                          "skip_gain": True, "plain": False,
                                          "label_classes": 10})
     c.units = ("Layer_.*", "head")
     c.optimizer.warmup = 200
-  c.data.shift, c.epochs = 0, 10
-  c.optimizer.update(learning_rate=3e-3, ema=0.999)
-  c.task = "opujax.diffusion:task"
-  mlp = denoiser == "mlp"
-  c.diffusion = ml_collections.ConfigDict({"samples": 1000, "sample_steps": 50,
-                                           "classifier": "runs/mnist_classifier",
-                                           "min_snr": 0.0, "schedule": "linear",
-                                           "eta": 0.0, "prediction": "v" if mlp else "eps",
-                                           "label_dropout": 0.1,
-                                           "guidance": 2.0 if mlp else 0.0})
+    c.diffusion.update(prediction="v", guidance=2.0)
   return c
 
 

@@ -209,7 +209,8 @@ def noised(x0, t, eps, abar, steps: int, patch: int, min_snr: float = 0.0,
   if target.shape[1] == 1:  # one patch, the image: one error vector an image
     target = target[:, 0]
   snr = a / (1.0 - a)
-  weight = jnp.minimum(snr, min_snr) / (snr + 1.0 if v else snr) if min_snr else jnp.ones_like(snr)
+  weight = (jnp.minimum(snr, min_snr) / (snr + 1.0 if v else snr) if min_snr
+            else jnp.ones_like(snr))
   extras = [jnp.broadcast_to(f.reshape(-1, *[1] * (target.ndim - 1)), (*target.shape[:-1], 1))
             for f in (weight, a if v else jnp.ones_like(a))]
   y = jnp.concatenate([target, *extras], -1).astype(target.dtype)

@@ -23,9 +23,9 @@ ADDED = {"task": "", "label_smoothing": 0.0, "diffusion.schedule": "linear",
 # are, how it is spread over devices and processes, how a diffusion run samples at the end
 # (rerunning a finished one samples it again).
 RESUMABLE = ("epochs", "steps", "log_every", "checkpoint_every", "keep_checkpoints",
-             "diagnostics_every", "eval_examples", "eval_every", "data.data_dir", "data.manual_dir", "mesh",
-             "distributed", "diffusion.samples", "diffusion.sample_steps", "diffusion.eta",
-             "diffusion.guidance")
+             "diagnostics_every", "eval_examples", "eval_every", "data.data_dir",
+             "data.manual_dir", "mesh", "distributed", "diffusion.samples",
+             "diffusion.sample_steps", "diffusion.eta", "diffusion.guidance")
 DIAGNOSTICS = ("align/", "update_norm/", "feedback_norm/")
 
 
