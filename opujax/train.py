@@ -22,7 +22,7 @@ from flax import nnx, struct
 from opujax import accounting, averaging, build, checkpoint
 from opujax import config as config_lib
 from opujax import data as data_lib
-from opujax import devices, dfa, files, models, parallel, periodic, tasks
+from opujax import devices, dfa, environment, files, models, parallel, periodic, tasks
 from opujax import workdir as workdir_lib
 from opujax.errors import ConfigError, Interrupted, WorkdirError
 from opujax.interrupts import Interrupts
@@ -313,7 +313,7 @@ def summarise(config, task: tasks.Task, workdir: Path, history: list[dict], stat
               start: int, budget, flops, wall_time_s: float, lead: bool) -> dict:
   """The run's summary: the last evaluation and the best of the task's score over the
   whole run (``final_test_<score>``, ``best_test_<score>``), size, steps, time, the
-  device's budget and the step's FLOPs."""
+  device's budget, the step's FLOPs and what ran it (`environment.describe`)."""
   score, mode = task.score
   pick = max if mode == "max" else min
   best = workdir_lib.best(workdir, f"test/{score}", pick) if lead else None
@@ -329,4 +329,5 @@ def summarise(config, task: tasks.Task, workdir: Path, history: list[dict], stat
       "wall_time_s": wall_time_s,
       "budget": accounting.budget_metrics(budget * total) if budget else None,
       "flops": flops,
+      "environment": environment.describe(),
   }

@@ -57,6 +57,8 @@ def test_run_leaves_what_a_researcher_needs(finished):
   assert summary["steps"] == 300 and summary["parameters"] == 784 * 32 + 32 + 32 * 10 + 10
   assert 0.7 < summary["final_test_accuracy"] <= summary["best_test_accuracy"] <= 1
   assert summary["config"]["rule"] == "dfa" and summary["budget"]["budget/macs"] > 0
+  env = summary["environment"]
+  assert env["packages"]["jax"] == jax.__version__ and env["backend"] == "cpu"
   lines = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert any("align/Dense_0" in l for l in lines) and any("test/accuracy" in l for l in lines)
   assert any("examples_per_s" in l for l in lines)
