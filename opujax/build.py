@@ -53,6 +53,11 @@ def compute_dtype(name: str):
   return DTYPES[name]
 
 
+def augments(config) -> bool:
+  """Whether the config augments its training images (``data.shift``, ``flip``, ``erase``)."""
+  return bool(config.data.shift or config.data.flip or config.data.get("erase"))
+
+
 def classification(config, ds: data.Dataset) -> tasks.Classification:
   """Classification of ``ds``'s inputs by its integer labels (`tasks.Classification`).
 
@@ -60,9 +65,10 @@ def classification(config, ds: data.Dataset) -> tasks.Classification:
     ConfigError: image augmentation asked of inputs that are not images (N, H, W, C).
     DataError: labels that are not (N,) integers in [0, classes).
   """
-  if (config.data.shift or config.data.flip) and ds.train_x.ndim != 4:
-    raise ConfigError(f"data.shift and data.flip augment images (N, H, W, C); {config.dataset} "
-                      f"holds inputs of shape {ds.train_x.shape[1:]}: leave them at 0 and False.")
+  if augments(config) and ds.train_x.ndim != 4:
+    raise ConfigError(f"data.shift, data.flip and data.erase augment images (N, H, W, C); "
+                      f"{config.dataset} holds inputs of shape {ds.train_x.shape[1:]}: leave "
+                      "them at 0, False and 0.")
   classes = int(ds.train_y.max()) + 1 if ds.train_y.size else 0
   for split, x, y in (("train", ds.train_x, ds.train_y), ("test", ds.test_x, ds.test_y),
                       ("val", ds.val_x, ds.val_y)):
@@ -74,7 +80,7 @@ def classification(config, ds: data.Dataset) -> tasks.Classification:
       raise data.DataError(f"dataset={config.dataset!r}: {split}_y holds labels outside "
                            f"[0, {classes}) (the training labels').")
   return tasks.Classification(tasks.input_stats(ds), config.data.shift, config.data.flip,
-                              config.label_smoothing)
+                              config.label_smoothing, config.data.erase)
 
 
 def text(config, ds: data.Dataset) -> tasks.Text:
@@ -83,9 +89,9 @@ def text(config, ds: data.Dataset) -> tasks.Text:
   Raises:
     ConfigError: a dataset without a vocabulary, or image augmentation asked of text.
   """
-  if config.data.shift or config.data.flip:
-    raise ConfigError(f"data.shift and data.flip augment images; leave them at 0 and False "
-                      f"for {config.dataset} (text).")
+  if augments(config):
+    raise ConfigError(f"data.shift, data.flip and data.erase augment images; leave them at 0, "
+                      f"False and 0 for {config.dataset} (text).")
   if not ds.vocab:
     raise ConfigError(f"task='text' predicts the next symbol of a text; {config.dataset} is "
                       "not one (no vocab): leave task empty or name another.")

@@ -54,10 +54,11 @@ def default(dataset: str = "mnist", rule: str = "dfa") -> ml_collections.ConfigD
   # training examples held out; shift: random translation of each training image by up
   # to this many pixels (0: none; MNIST gains with 2, Fashion-MNIST loses: docs/results.md);
   # flip: mirror each training image left-right with
-  # probability 1/2.
+  # probability 1/2; erase: the probability that a training image has a random rectangle
+  # filled with noise (random erasing, `tasks.erase`).
   c.data = ml_collections.ConfigDict({"data_dir": "", "manual_dir": "", "validation": 0,
                                       "shift": 2 if dataset == "mnist" else 0,
-                                      "flip": False})
+                                      "flip": False, "erase": 0.0})
   # name: a model of `build.MODELS` or "package.module:attr"; the other keys are its
   # constructor's keyword arguments (`build.model_kwargs`).
   c.model = ml_collections.ConfigDict({"name": "mlp", "widths": (800, 800),
@@ -344,9 +345,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
     raise ConfigError(f"label_smoothing must be in [0, 1) (0: the labels themselves), got "
                       f"{smoothing!r}.")
-  if (config.data.shift or config.data.flip) and text:
-    raise ConfigError("data.shift and data.flip augment images; leave them at 0 and False "
-                      "for tiny_shakespeare.")
+  erase = config.data.erase
+  if not isinstance(erase, (int, float)) or not 0 <= erase <= 1:
+    raise ConfigError(f"data.erase is the probability that a training image has a rectangle "
+                      f"erased, in [0, 1] (0: none), got {erase!r}.")
+  if build.augments(config) and text:
+    raise ConfigError("data.shift, data.flip and data.erase augment images; leave them at 0, "
+                      "False and 0 for tiny_shakespeare.")
   try:
     build.camera(config)
   except (TypeError, ValueError) as e:

@@ -6,6 +6,7 @@ and is named in the config (``task = "package.module:attr"``, `build.task`).
 """
 
 import dataclasses
+import math
 from typing import ClassVar, NamedTuple, Protocol
 
 import jax
@@ -118,13 +119,15 @@ class Classifies:
 @dataclasses.dataclass(frozen=True)
 class Classification(Classifies, Supervised):
   """Image (or feature-vector) classification; uint8 pixels divided by 255 before
-  standardising; each training image translated by up to ``shift`` pixels and, with
-  ``flip``, mirrored left-right with probability 1/2; trained against labels smoothed by
+  standardising; each training image translated by up to ``shift`` pixels, with
+  ``flip`` mirrored left-right with probability 1/2, then with probability ``erase`` a
+  rectangle of it erased (`erase`); trained against labels smoothed by
   ``label_smoothing`` (the metrics stay against the labels themselves)."""
 
   shift: int = 0
   flip: bool = False
   label_smoothing: float = 0.0
+  erase: float = 0.0
 
   def loss(self, out, y):
     """Cross-entropy against (1 - α) one-hot(y) + α / C, α = ``label_smoothing``."""
@@ -139,7 +142,9 @@ class Classification(Classifies, Supervised):
   def augment(self, key, x, y):
     if self.shift:
       x = shift(key, x, self.shift)
-    return (mirror(jax.random.fold_in(key, 1), x) if self.flip else x), y
+    if self.flip:
+      x = mirror(jax.random.fold_in(key, 1), x)
+    return (erase(jax.random.fold_in(key, 2), x, self.erase) if self.erase else x), y
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,6 +211,39 @@ def mirror(key, x_BxHxWxC):
   """Each image mirrored left-right with probability 1/2."""
   flipped_Bx1x1x1 = jax.random.bernoulli(key, 0.5, (x_BxHxWxC.shape[0], 1, 1, 1))
   return jnp.where(flipped_Bx1x1x1, x_BxHxWxC[:, :, ::-1], x_BxHxWxC)
+
+
+ERASED_AREA = (0.02, 0.4)  # Zhong et al.'s s_l, s_h: the rectangle's share of the image
+ERASED_ASPECT = 0.3  # r_1: aspect ratios (height / width) in [r_1, 1 / r_1]
+
+
+def erase(key, x_BxHxWxC, probability: float):
+  """Random erasing (Zhong et al. 2020): with ``probability``, a rectangle of each image
+  filled with noise uniform over the batch's range of values (rounded for integer
+  pixels). Its area is U(`ERASED_AREA`) of the image's, its aspect ratio log-uniform in
+  [r_1, 1 / r_1] (`ERASED_ASPECT`), each side clipped to [1, the image's] (where Zhong
+  et al. draw again), its corner uniform over the places it fits."""
+  b, h, w, _ = x_BxHxWxC.shape
+  k_on, k_area, k_aspect, k_top, k_left, k_fill = jax.random.split(key, 6)
+  on_B = jax.random.bernoulli(k_on, probability, (b,))
+  area_B = jax.random.uniform(k_area, (b,), minval=ERASED_AREA[0],
+                              maxval=ERASED_AREA[1]) * h * w
+  log_r = math.log(ERASED_ASPECT)
+  aspect_B = jnp.exp(jax.random.uniform(k_aspect, (b,), minval=log_r, maxval=-log_r))
+  side = lambda v, n: jnp.clip(jnp.round(v), 1, n).astype(jnp.int32)
+  tall_B, wide_B = side(jnp.sqrt(area_B * aspect_B), h), side(jnp.sqrt(area_B / aspect_B), w)
+  corner = lambda k, n, s: jnp.floor(jax.random.uniform(k, (b,)) * (n - s + 1)).astype(jnp.int32)
+  top_B, left_B = corner(k_top, h, tall_B), corner(k_left, w, wide_B)
+  rows_BxH = jnp.arange(h) - top_B[:, None]
+  cols_BxW = jnp.arange(w) - left_B[:, None]
+  in_BxH = (rows_BxH >= 0) & (rows_BxH < tall_B[:, None])
+  in_BxW = (cols_BxW >= 0) & (cols_BxW < wide_B[:, None])
+  erased_BxHxWx1 = (on_B[:, None, None] & in_BxH[:, :, None] & in_BxW[:, None, :])[..., None]
+  lo, hi = jnp.min(x_BxHxWxC).astype(jnp.float32), jnp.max(x_BxHxWxC).astype(jnp.float32)
+  noise = jax.random.uniform(k_fill, x_BxHxWxC.shape, jnp.float32, lo, hi)
+  if jnp.issubdtype(x_BxHxWxC.dtype, jnp.integer):
+    noise = jnp.round(noise)
+  return jnp.where(erased_BxHxWx1, noise.astype(x_BxHxWxC.dtype), x_BxHxWxC)
 
 
 def shift(key, x_BxHxWxC, pixels: int):

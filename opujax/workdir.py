@@ -18,7 +18,8 @@ OLD_MODEL_KEYS = tuple(f"model.{k}" for k in ("widths", "activation", "dropout",
 # Keys added since, with the value a run started before held (where its config has them).
 ADDED = {"task": "", "label_smoothing": 0.0, "diffusion.schedule": "linear",
          "diffusion.eta": 0.0, "diffusion.prediction": "eps", "diffusion.label_dropout": 0.1,
-         "diffusion.guidance": 0.0, "model.label_classes": 0, "eval_every": 1}
+         "diffusion.guidance": 0.0, "model.label_classes": 0, "eval_every": 1,
+         "data.erase": 0.0}
 # Keys a resumed run may change: how long it runs, what it logs and keeps, where the data
 # are, how it is spread over devices and processes, how a diffusion run samples at the end
 # (rerunning a finished one samples it again).

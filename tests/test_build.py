@@ -52,7 +52,8 @@ def test_every_registered_model_builds():
                         stats=data.PIXEL_STATS["mnist"])
   assert build.task(config_lib.default(), images).stats == data.PIXEL_STATS["mnist"]
   vectors = images._replace(train_x=np.zeros((4, 12), np.float32))
-  with pytest.raises(ConfigError, match=r"data.shift and data.flip augment images \(N, H, W, C\)"):
+  with pytest.raises(ConfigError, match=r"data.shift, data.flip and data.erase augment images "
+                     r"\(N, H, W, C\)"):
     build.task(config_lib.default(), vectors)  # MNIST's default shifts images
 
 

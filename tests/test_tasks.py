@@ -99,3 +99,58 @@ def test_inputs_are_standardised_with_their_training_statistics():
                              (features - 4.0) / np.sqrt(5.0), rtol=1e-6)
   assert tasks.input_stats(examples(pixels, data.PIXEL_STATS["mnist"])) == (0.1307, 0.3081)
   assert tasks.input_stats(examples(np.ones((2, 2), np.float32)))[1] == 1.0
+
+
+def _erased_boxes(imgs, out, filled: float = 1.0):
+  """Each image's changed pixels, checked to fill at least ``filled`` of their bounding
+  rectangle (integer noise can draw a pixel's own value) and no more: (top, left, h, w)."""
+  boxes = []
+  for i, o in zip(imgs, out):
+    changed = (i != o).any(-1)
+    if not changed.any():
+      boxes.append(None)
+      continue
+    rows, cols = np.flatnonzero(changed.any(1)), np.flatnonzero(changed.any(0))
+    top, left, h, w = rows[0], cols[0], rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    inside = changed[top:top + h, left:left + w].sum()
+    assert inside == changed.sum() >= filled * h * w
+    boxes.append((top, left, h, w))
+  return boxes
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_erase_fills_one_rectangle_of_each_image_of_the_area_and_aspect_drawn(jit):
+  imgs = jnp.asarray(np.random.default_rng(8).normal(size=(512, 28, 28, 1)), jnp.float32)
+  fn = jax.jit(tasks.erase, static_argnums=2) if jit else tasks.erase
+  out = np.asarray(fn(jax.random.key(9), imgs, 1.0))
+  boxes = _erased_boxes(np.asarray(imgs), out)
+  assert all(b is not None for b in boxes)
+  area = np.array([h * w for _, _, h, w in boxes]) / 28 ** 2
+  # U(0.02, 0.4) of the area (mean 0.21), rounded sides, the longest clipped to 28.
+  assert area.min() >= 0.01 and area.max() <= 0.45 and 0.16 < area.mean() < 0.22
+  aspect = np.array([h / w for _, _, h, w in boxes])
+  assert (aspect > 2).sum() > 20 and (aspect < 0.5).sum() > 20  # log-uniform in [0.3, 3.3]
+  assert {t for t, *_ in boxes} >= {0} and max(t + h for t, _, h, _ in boxes) == 28
+  filled = out[(out != np.asarray(imgs))]
+  assert filled.min() >= float(imgs.min()) and filled.max() <= float(imgs.max())
+  assert 0.2 < filled.std() / (float(imgs.max()) - float(imgs.min())) < 0.35  # U: 0.289
+
+
+def test_erase_with_probability_a_half_spares_about_half_and_keeps_integer_pixels():
+  imgs = np.random.default_rng(10).integers(0, 256, size=(256, 28, 28, 1), dtype=np.uint8)
+  out = np.asarray(tasks.erase(jax.random.key(11), jnp.asarray(imgs), 0.5))
+  assert out.dtype == np.uint8
+  boxes = _erased_boxes(imgs.astype(int), out.astype(int), filled=0.9)
+  erased = sum(b is not None for b in boxes)
+  assert 100 <= erased <= 156  # Binomial(256, 1/2): mean 128, sd 8
+  chex.assert_trees_all_equal(tasks.erase(jax.random.key(11), jnp.asarray(imgs), 0.0),
+                              jnp.asarray(imgs))
+
+
+def test_augment_erases_after_shifting_and_mirroring():
+  imgs = jnp.asarray(np.random.default_rng(12).normal(size=(8, 28, 28, 1)), jnp.float32)
+  key = jax.random.key(13)
+  task = tasks.Classification(data.PIXEL_STATS["fashion_mnist"], shift=2, flip=True, erase=0.5)
+  ref = tasks.erase(jax.random.fold_in(key, 2), tasks.mirror(jax.random.fold_in(key, 1),
+                                                             tasks.shift(key, imgs, 2)), 0.5)
+  chex.assert_trees_all_equal(task.augment(key, imgs, None)[0], ref)
