@@ -174,7 +174,7 @@ def vit(rule: str = "dfa") -> ml_collections.ConfigDict:
   """A Vision Transformer on Fashion-MNIST, named by import path as a user's model would
   be (`opujax.models.vit`): 7x7 patches (16 tokens and a class token), d_model 128, 6
   post-LN blocks of 4 heads, MLP ratio 2, training images mirrored left-right at random;
-  Adam 1e-3 (DFA: 3e-3; BP: AdamW, weight decay 0.05, and dropout 0.1 after the
+  Adam 1e-3 (DFA: 3e-3; BP: AdamW 2e-3, weight decay 0.05, and dropout 0.1 after the
   embedding) after 200 steps of warm-up, cosine decay, batch 128, 15 epochs, evaluated
   every 3rd (an evaluation reads 20,000 images). With ``dfa``, Launay et al.'s
   Transformer recipe (as `lm`): the error taken at the head's input, projected by one
@@ -188,7 +188,7 @@ def vit(rule: str = "dfa") -> ml_collections.ConfigDict:
   if rule == "dfa":
     c.optimizer.learning_rate = 3e-3
   if rule == "bp":
-    c.optimizer.update(name="adamw", weight_decay=0.05)
+    c.optimizer.update(name="adamw", learning_rate=2e-3, weight_decay=0.05)
     c.model.dropout = 0.1
   return c
 
