@@ -55,7 +55,7 @@ def compute_dtype(name: str):
 
 def augments(config) -> bool:
   """Whether the config augments its training images (``data.shift``, ``flip``, ``erase``)."""
-  return bool(config.data.shift or config.data.flip or config.data.get("erase"))
+  return bool(config.data.shift or config.data.flip or config.data.erase)
 
 
 def classification(config, ds: data.Dataset) -> tasks.Classification:
