@@ -266,6 +266,14 @@ def holography(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def packed_holography(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """``c``'s simulated OPU recovering the projection by off-axis holography through the
+  packed rectangle (`speckle.rectangle`): about 6 camera pixels a mode, the least a
+  clear sideband needs, the reference beam as bright as the speckle of a half-on frame."""
+  c.device.options.update(protocol="holography", pupil="rectangle", reference_power=1.0)
+  return c
+
+
 def code_point(encoding: str, threshold: float = 0.0, bits: int = 4, threshold_by: str = "max",
                common_mode: bool = False) -> dict:
   """Every ``device.options`` key of an error code (`devices.Encoding`), as a sweep point's

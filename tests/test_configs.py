@@ -11,6 +11,7 @@ DATASETS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist",
             "fashion_mnist_resnet": "fashion_mnist", "fashion_mnist_nnx": "fashion_mnist",
             "fashion_mnist_vit": "fashion_mnist", "mnist_diffusion": "mnist",
             "mnist_holography": "mnist", "mnist_speckle": "mnist",
+            "mnist_packed_holography": "mnist",
             "shakespeare_holography": "tiny_shakespeare",
             "shakespeare": "tiny_shakespeare", "scale_1b": "tiny_shakespeare"}
 ALL = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.py"))

@@ -189,5 +189,10 @@ def decode(y_FxBxM: Array, code: Code, ones_M: Array) -> Array:
   """``sum_f w_f * y_f + w_0 * P(1)``: the projection of x from the projections of its
   frames and ``ones_M``, the calibrated projection P(1) of the all-ones frame (any
   finite vector, e.g. zeros, for a code without offset: `Encoding.uses_ones`)."""
-  y = sum(w_B[:, None] * y_BxM for w_B, y_BxM in zip(code.weights, y_FxBxM))  # fuses
-  return y + code.offset[:, None] * ones_M[None]
+  return combine(y_FxBxM, code) + code.offset[:, None] * ones_M[None]
+
+
+def combine(y_FxBxM: Array, code: Code) -> Array:
+  """``sum_f w_f * y_f``: each row's weighted sum of its frames' values (B, M); a linear
+  read-out may take it of its frames' raw values and read it once a row."""
+  return sum(w_B[:, None] * y_BxM for w_B, y_BxM in zip(code.weights, y_FxBxM))  # fuses

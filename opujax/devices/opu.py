@@ -201,12 +201,14 @@ class SimulatedOPU(Optical):
           self.field(frame_BxN.astype(jnp.float32)), self.speckle.shape, self.reference),)
     est, saturated = camera_lib.capture(self.camera, optics, code.frames, key)
     if self.mode == "intensity":
-      y = est[0]
+      y = encoding_lib.decode(est[0], code, self.ones_reference)
     elif self.reference is None:
-      y = anchor_readout(est, self.anchor_reference)
-    else:
-      y = holography_readout(est[0], self.speckle, self.reference, self.out_features)
-    y = encoding_lib.decode(y, code, self.ones_reference)
+      y = encoding_lib.decode(anchor_readout(est, self.anchor_reference), code,
+                              self.ones_reference)
+    else:  # The decoder is linear: it reads each row's weighted sum of holograms once.
+      y = holography_readout(encoding_lib.combine(est[0], code), self.speckle, self.reference,
+                             self.out_features)
+      y = y + code.offset[:, None] * self.ones_reference[None]
     return base.Measurement(y.reshape(*lead, self.out_features), saturated)
 
   def intensities(self, z_xx2xM: Array) -> tuple[Array, ...]:
@@ -359,7 +361,8 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
         camera: camera_lib.Camera | str = "realistic", anchor_pixels: int | None = None,
         calibrated_anchor: bool = True, sigma: float = math.sqrt(0.5),
         grain: float | None = None, protocol: str = "anchor", reference_power: float = 1.0,
-        carrier: tuple[float, float] | None = None, drift_per_frame: float = 0.0,
+        carrier: tuple[float, float] | None = None, pupil: str = "disk",
+        drift_per_frame: float = 0.0,
         recalibrate_every: int = 0,
         storage: str = "materialised", block_bytes: int = medium.BLOCK_BYTES,
         max_bytes: int = 8 << 30,
@@ -399,6 +402,11 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
     carrier: holography's carrier (fy, fx) in cycles/pixel, rounded to the grid's
       nearest FFT bin; default `speckle.default_carrier`. A carrier whose sideband
       is not clear of the |S|^2 term is warned about with its leakage.
+    pupil: holography's band: "disk" (of ``grain``) or "rectangle", packed with its
+      carrier at 6 camera pixels a mode, the least any clear layout needs (against 21 for
+      the disk at grain 4), on the near-square grid `speckle.rectangle_shape` unless
+      ``camera_shape`` is given; it takes neither grain nor carrier (speckles of about 2
+      x 3 pixels, the carrier `speckle.rectangle_carrier`).
     drift_per_frame: eps of the transmission-matrix drift (see `drifted`).
     recalibrate_every: steps between measurements of the anchor's I(a) under drift
       (`after_step`; 0: calibrated once, at the start).
@@ -408,9 +416,9 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
   """
   enc, camera = settings(mode, encoding, threshold, bits, camera, drift_per_frame,
                         recalibrate_every, storage, threshold_by, common_mode, grain,
-                        protocol, reference_power, carrier)
-  holography = protocol == "holography"
-  if holography and grain is None:
+                        protocol, reference_power, carrier, pupil)
+  holography, packed = protocol == "holography", pupil == "rectangle"
+  if holography and grain is None and not packed:
     grain = HOLOGRAPHY_GRAIN
   if anchor_pixels is None:
     anchor_pixels = math.ceil(in_features / 2) if mode == "linear" and not holography else 0
@@ -418,7 +426,12 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
     raise ValueError("Holography uses no anchor pattern; leave anchor_pixels unset (or 0).")
   if mode == "linear" and not holography and anchor_pixels < 1:
     raise ValueError("Linear mode needs an anchor pattern: anchor_pixels >= 1.")
-  if holography:
+  if packed:
+    if camera_shape is None:
+      camera_shape = speckle_lib.rectangle_shape(-(-out_features // 2), max_camera_shape)
+    carrier = speckle_lib.rectangle_carrier(camera_shape)
+    roi = hologram_roi(camera_shape, roi)
+  elif holography:
     carrier = speckle_lib.default_carrier(grain) if carrier is None else tuple(carrier)
     if camera_shape is None:
       camera_shape = speckle_lib.hologram_shape(-(-out_features // 2), grain, carrier,
@@ -428,7 +441,11 @@ def opu(in_features: int, out_features: int, seed: int = 0, mode: str = "linear"
     camera_shape = _square_grid(out_features, max_camera_shape)
   g = geometry_lib.make_geometry(in_features, out_features, anchor_pixels, dmd_shape,
                                  camera_shape, roi, max_dmd_shape, max_camera_shape)
-  spk = None if grain is None else speckle_lib.Speckle(g.camera_shape, float(grain))
+  spk = None
+  if packed:
+    spk = speckle_lib.Speckle(g.camera_shape, None, pupil)
+  elif grain is not None:
+    spk = speckle_lib.Speckle(g.camera_shape, float(grain))
   ref = None
   if holography:
     bins = check_hologram(spk, out_features, carrier, reference_power)
@@ -481,11 +498,12 @@ def check_hologram(spk: speckle_lib.Speckle, out_features: int, carrier: tuple[f
   """
   (h, w), needed = spk.shape, -(-out_features // 2)
   if spk.modes < needed:
-    raise ValueError(f"The {h}x{w} camera's pupil at grain {spk.grain} holds {spk.modes} "
+    what = "packed rectangle" if spk.pupil == "rectangle" else f"pupil at grain {spk.grain}"
+    raise ValueError(f"The {h}x{w} camera's {what} holds {spk.modes} "
                      f"modes, fewer than the {needed} that out_features={out_features} "
                      "reads (two outputs a mode); enlarge camera_shape or reduce grain.")
   bins = speckle_lib.carrier_bins(carrier, spk.shape)
-  leak = speckle_lib.leakage(spk.shape, spk.grain, bins, reference_power)
+  leak = speckle_lib.leakage(spk.mask(), bins, reference_power)
   if leak > 0:
     rho = spk.radius
     warnings.warn(
@@ -520,7 +538,7 @@ def settings(mode: str, encoding: str, threshold: float, bits: int,
              storage: str, threshold_by: str = "max", common_mode: bool = False,
              grain: float | None = None, protocol: str = "anchor",
              reference_power: float = 1.0,
-             carrier: tuple[float, float] | None = None
+             carrier: tuple[float, float] | None = None, pupil: str = "disk"
              ) -> tuple[encoding_lib.Encoding, camera_lib.Camera]:
   """The checked encoding and camera of `opu`'s options: every check it makes before it
   knows its shape (`devices.check` runs it on a config's options).
@@ -541,7 +559,7 @@ def settings(mode: str, encoding: str, threshold: float, bits: int,
   if recalibrate_every and not drift_per_frame:
     raise ValueError("recalibrate_every re-measures a drifting OPU's anchor; set "
                      "drift_per_frame > 0 or leave it at 0.")
-  check_speckle(mode, grain, protocol, reference_power, carrier, drift_per_frame)
+  check_speckle(mode, grain, protocol, reference_power, carrier, drift_per_frame, pupil)
   if isinstance(camera, str):
     if camera not in ("realistic", "ideal"):
       raise ValueError(f"Unknown camera {camera!r}; choose 'realistic', 'ideal' or a Camera.")
@@ -550,7 +568,7 @@ def settings(mode: str, encoding: str, threshold: float, bits: int,
 
 
 def check_speckle(mode: str, grain, protocol: str, reference_power, carrier,
-                  drift_per_frame: float = 0.0) -> None:
+                  drift_per_frame: float = 0.0, pupil: str = "disk") -> None:
   """Checks the spatial field's and the protocol's options (`settings`).
 
   Raises:
@@ -559,6 +577,18 @@ def check_speckle(mode: str, grain, protocol: str, reference_power, carrier,
   """
   if protocol not in PROTOCOLS:
     raise ValueError(f"Unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")
+  if pupil not in speckle_lib.PUPILS:
+    raise ValueError(f"Unknown pupil {pupil!r}; choose one of {', '.join(speckle_lib.PUPILS)}.")
+  if pupil == "rectangle":
+    if protocol != "holography":
+      raise ValueError("pupil='rectangle' is holography's packed layout; use "
+                       "protocol='holography' or pupil='disk'.")
+    if grain is not None or carrier is not None:
+      raise ValueError("pupil='rectangle' sets its own speckle size and carrier (the "
+                       "packing); leave grain and carrier unset, or use pupil='disk'.")
+    if drift_per_frame:
+      raise ValueError("Drift of a spatial speckle field is not modelled; use "
+                       "drift_per_frame=0 with holography.")
   if grain is not None:
     if isinstance(grain, bool) or not isinstance(grain, numbers.Real) or not grain >= 1:
       raise ValueError(f"grain (camera pixels per speckle) must be a number >= 1, or None "
@@ -577,6 +607,8 @@ def check_speckle(mode: str, grain, protocol: str, reference_power, carrier,
   if (isinstance(reference_power, bool) or not isinstance(reference_power, numbers.Real)
       or not 0 < reference_power < math.inf):
     raise ValueError(f"reference_power must be a finite number > 0, got {reference_power!r}.")
+  if pupil == "rectangle":
+    return
   if carrier is None:
     speckle_lib.default_carrier(grain)
   else:

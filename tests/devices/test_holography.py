@@ -29,6 +29,14 @@ def numpy_pupil(shape, grain):
   return np.stack([my[inside], mx[inside]], axis=1).astype(int), np.flatnonzero(inside)
 
 
+def numpy_rectangle(shape, rows=0, cols=0):
+  """Frequencies and linear bins of the packed rectangle: rows [0, (H - 1) // 2), columns
+  [0, (W + 1) // 3), grown by ``rows`` and ``cols``."""
+  a, b = (shape[0] - 1) // 2 + rows, (shape[1] + 1) // 3 + cols
+  my, mx = np.meshgrid(np.arange(a), np.arange(b), indexing="ij")
+  return np.stack([my.ravel(), mx.ravel()], axis=1), np.sort((my * shape[1] + mx).ravel())
+
+
 class NoiselessTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
@@ -36,9 +44,11 @@ class NoiselessTest(chex.TestCase):
     # The figure of issue 27: <= 1e-4 relative, with the default grain and carrier; the
     # field from each mirror's field on the pixels (few mirrors) or from each frame's
     # modes by an inverse FFT (more).
-    for n in (PIXEL_DOMAIN_MIRRORS, PIXEL_DOMAIN_MIRRORS + 1):
+    # The packed rectangle likewise (its sideband across Nyquist, read at its mirror).
+    for n, pupil in itertools.product((PIXEL_DOMAIN_MIRRORS, PIXEL_DOMAIN_MIRRORS + 1),
+                                      speckle.PUPILS):
       opu = devices.make("opu", n, M, protocol="holography", camera="ideal",
-                         encoding="binary")
+                         encoding="binary", pupil=pupil)
       x = binary((16, n))
       y = self.variant(lambda d, x, k: d.project(x, k))(opu, x, jax.random.key(1))
       ref = np.asarray(x) @ np.asarray(opu.effective_matrix())
@@ -61,11 +71,13 @@ def test_effective_matrix_is_the_modes_real_and_imaginary_parts():
   assert abs(full.std() / 0.8 - 1) < 0.02
 
 
-def test_decoder_reads_a_hand_built_hologram():
+@pytest.mark.parametrize("shape,pupil,carrier", [((24, 30), "disk", (-7, 9)),
+                                                 ((13, 17), "rectangle", (-1, -6))])
+def test_decoder_reads_a_hand_built_hologram(shape, pupil, carrier):
   # The hologram built wave by wave in NumPy: K modes' plane waves and a tilted
   # reference; the decoder returns the modes.
-  shape, grain, carrier, amplitude = (24, 30), 4.0, (-7, 9), 1.7
-  freqs, bins = numpy_pupil(shape, grain)
+  amplitude = 1.7
+  freqs, bins = numpy_rectangle(shape) if pupil == "rectangle" else numpy_pupil(shape, 4.0)
   rng = np.random.default_rng(0)
   c = rng.normal(size=(2, len(bins))) + 1j * rng.normal(size=(2, len(bins)))
   r = np.stack(np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij"), -1)
@@ -74,17 +86,19 @@ def test_decoder_reads_a_hand_built_hologram():
   s /= np.sqrt(len(bins))
   ref = amplitude * np.exp(2j * np.pi * (r @ (np.asarray(carrier) / np.asarray(shape))))
   frames = np.abs(s + ref) ** 2
-  assert speckle.leakage(shape, grain, carrier, amplitude ** 2 / 2) == 0
+  spk = speckle.Speckle(shape, None if pupil == "rectangle" else 4.0, pupil)
+  np.testing.assert_array_equal(spk.bins(), bins)
+  assert speckle.leakage(spk.mask(), carrier, amplitude ** 2 / 2) == 0
   got = speckle.decode(jnp.asarray(frames, jnp.float32), bins, shape,
                        speckle.Reference(carrier, amplitude))
   np.testing.assert_allclose(got, c, atol=1e-4 * np.abs(c).max())
 
 
-def numpy_leakage(shape, grain, carrier, reference_power):
-  """Relative power leaking into the sideband: per mode j, N(b_j) / (K r) from |S|^2
-  (N(b): pairs of pupil bins b apart, b = f_j - kappa) plus 1 if the conjugate
-  sideband kappa - f_l lands there; averaged over the modes. Brute force over pairs."""
-  m, _ = numpy_pupil(shape, grain)
+def numpy_leakage(m, shape, carrier, reference_power):
+  """Relative power leaking into the sideband of the modes of frequencies ``m``: per mode
+  j, N(b_j) / (K r) from |S|^2 (N(b): pairs of pupil bins b apart, b = f_j - kappa) plus
+  1 if the conjugate sideband kappa - f_l lands there; averaged over the modes. Brute
+  force over pairs."""
   k, wrap = len(m), lambda v: tuple(np.mod(v, shape))
   pairs = {}
   for a, b in itertools.product(m, m):
@@ -110,9 +124,9 @@ def test_a_close_carrier_leaks_as_the_pupil_autocorrelation_predicts(carrier, po
                        grain=grain, carrier=carrier, reference_power=2 * power / n,
                        camera_shape=shape)
   bins = speckle.carrier_bins(carrier, shape)
-  expected = numpy_leakage(shape, grain, bins, power)
+  expected = numpy_leakage(numpy_pupil(shape, grain)[0], shape, bins, power)
   assert expected > 0.01
-  assert speckle.leakage(shape, grain, bins, power) == pytest.approx(expected, rel=1e-9)
+  assert speckle.leakage(speckle.pupil(shape, grain), bins, power) == pytest.approx(expected, rel=1e-9)
   y = np.asarray(opu.project(jnp.eye(n), None))
   ref = np.asarray(opu.effective_matrix())
   assert np.sum((y - ref) ** 2) / np.sum(ref ** 2) == pytest.approx(expected, rel=0.1)
@@ -131,13 +145,54 @@ def test_the_default_grid_has_fast_fft_sides_the_modes_and_a_clear_carrier():
     (h, w), needed = opu.geometry.camera_shape, -(-out // 2)
     assert prime_factors(h) | prime_factors(w) <= {2, 3, 5}
     assert len(numpy_pupil((h, w), 4.0)[1]) >= needed
-    assert speckle.leakage((h, w), 4.0, opu.reference.carrier, 1.0) == 0
+    assert speckle.leakage(speckle.pupil((h, w), 4.0), opu.reference.carrier, 1.0) == 0
     fast = [n for n in range(2, max(h, w) + 1) if prime_factors(n) <= {2, 3, 5}]
     for a, b in itertools.product(fast, fast):
       if (max(a, b), a * b, a) < (max(h, w), h * w, h):
         assert len(numpy_pupil((a, b), 4.0)[1]) < needed or speckle.leakage(
-            (a, b), 4.0, speckle.carrier_bins(carrier, (a, b)), 1.0) > 0, (out, a, b)
+            speckle.pupil((a, b), 4.0), speckle.carrier_bins(carrier, (a, b)), 1.0) > 0, (out, a, b)
   assert devices.make("opu", 10, 1600, protocol="holography").geometry.camera_shape == (125, 135)
+
+
+@pytest.mark.parametrize("out", [2, 21, 96, 1600])
+def test_the_packed_rectangle_is_clear_on_the_least_grid(out):
+  # The rectangle's sideband is clear (brute force over pairs of modes), a row or a
+  # column more on the same grid leaks, and no grid (2 a + 1, 3 b - 1) with a shorter
+  # longer side, or as short and less area, holds the modes.
+  opu = devices.make("opu", 8, out, protocol="holography", pupil="rectangle", camera="ideal")
+  (h, w), needed, carrier = opu.geometry.camera_shape, -(-out // 2), opu.reference.carrier
+  m, bins = numpy_rectangle((h, w))
+  np.testing.assert_array_equal(opu.speckle.bins(), bins)
+  assert len(bins) >= needed and opu.pixels_per_frame == h * w
+  assert carrier == (-1, -((w + 1) // 3))
+  assert speckle.leakage(opu.speckle.mask(), carrier, 1.0) == 0
+  if out < 1600:  # the brute force takes K^2 pairs
+    assert numpy_leakage(m, (h, w), carrier, 1.0) == 0
+    assert numpy_leakage(numpy_rectangle((h, w), rows=1)[0], (h, w), carrier, 1.0) > 0
+    if h > 3:  # a one-row pupil's |S|^2 holds only row 0: any width is clear
+      assert numpy_leakage(numpy_rectangle((h, w), cols=1)[0], (h, w), carrier, 1.0) > 0
+  for a in range(1, h):
+    grid = (2 * a + 1, 3 * -(-needed // a) - 1)
+    assert (max(grid), grid[0] * grid[1], grid[0]) >= (max(h, w), h * w, h)
+  if out == 1600:  # MNIST DFA's shape: 6.0 pixels a mode, 3.5 x fewer than the disk's
+    assert (h, w) == (71, 68) and h * w / len(bins) < 6.0
+
+
+@pytest.mark.parametrize("options,match", [
+    (dict(pupil="oval", protocol="holography"), "Unknown pupil 'oval'"),
+    (dict(pupil="rectangle"), "holography's packed layout"),
+    (dict(pupil="rectangle", protocol="holography", grain=4.0), "leave grain and carrier"),
+    (dict(pupil="rectangle", protocol="holography", carrier=(0.3, 0.3)), "leave grain and"),
+    (dict(pupil="rectangle", protocol="holography", drift_per_frame=0.01), "Drift"),
+    (dict(pupil="rectangle", protocol="holography", camera_shape=(9, 9)), "packed rectangle holds 12"),
+    (dict(pupil="rectangle", protocol="holography", max_camera_shape=(9, 9)), "larger than 9x9"),
+])
+def test_bad_pupil_options(options, match):
+  with pytest.raises(ValueError, match=match):
+    devices.make("opu", 8, 64, **options)
+  if "shape" not in str(options):
+    with pytest.raises(ValueError, match=match):
+      devices.check("opu", **options)
 
 
 @pytest.mark.parametrize("n", range(1, 200))
@@ -158,9 +213,12 @@ def test_noisy_holography_keeps_the_projection():
   assert 0.0 < float(bright.measure(x, jax.random.key(0)).saturated) < 1.0
 
 
-def test_encoded_and_common_mode_inputs_decode_through_holography():
+@pytest.mark.parametrize("pupil", speckle.PUPILS)
+def test_encoded_and_common_mode_inputs_decode_through_holography(pupil):
+  # One decode a row, of its frames' weighted sum of holograms, against the frames'
+  # decoded sum in NumPy.
   opu = devices.make("opu", N, M, seed=7, protocol="holography", camera="ideal",
-                     encoding="ternary", threshold=0.3, common_mode=True)
+                     encoding="ternary", threshold=0.3, common_mode=True, pupil=pupil)
   m = np.asarray(opu.effective_matrix())
   np.testing.assert_allclose(opu.ones_reference, m.sum(0), rtol=1e-4, atol=1e-4)
   e = jax.random.normal(jax.random.key(2), (5, N)) + 0.7
@@ -170,12 +228,14 @@ def test_encoded_and_common_mode_inputs_decode_through_holography():
   np.testing.assert_allclose(y, decoded @ m, atol=1e-4 * np.abs(y).max())
 
 
-@pytest.mark.parametrize("grain,n", [(None, N), (None, PIXEL_DOMAIN_MIRRORS), (2.0, 8)])
-def test_streamed_equals_materialised(grain, n):
+@pytest.mark.parametrize("options,n", [
+    (dict(protocol="holography"), N), (dict(protocol="holography"), PIXEL_DOMAIN_MIRRORS),
+    (dict(protocol="holography", pupil="rectangle"), PIXEL_DOMAIN_MIRRORS),
+    (dict(grain=2.0), 8)])
+def test_streamed_equals_materialised(options, n):
   # Streamed, the field is each frame's modes' inverse FFT; materialised with few
   # mirrors, the sum of the mirrors' fields on the pixels.
-  kw = dict(seed=11, camera="ideal", grain=grain, protocol="holography" if grain is None
-            else "anchor")
+  kw = dict(seed=11, camera="ideal", **options)
   mat = devices.make("opu", n, M, **kw)
   streamed = devices.make("opu", n, M, storage="streamed", block_bytes=16 * 64 * 2 * 4, **kw)
   assert streamed.weights is None
