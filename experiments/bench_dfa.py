@@ -19,9 +19,12 @@ optimizer (Adafactor), timed the same way (8 interleaved rounds): the optical / 
 that size, without the ladder's one process per rule.
 
 ``--holography`` adds DFA through the simulated OPU with off-axis holography
-(``protocol="holography"``, same code and camera; the figure is its step time over
-the anchor protocol's, ``dfa_holo_over_dfa_opu_time``), and times the two devices'
-projections alone, interleaved (``holo_over_opu_project_time``). ``--models`` keeps the
+(``protocol="holography"``, same code and camera), through the disk of grain 4
+(``dfa_holo``) and through the packed rectangle (``pupil="rectangle"``,
+``dfa_holo_packed``); the figures are their step times over the anchor protocol's,
+``dfa_holo_over_dfa_opu_time`` and ``dfa_holo_packed_over_dfa_opu_time``, and it times
+the devices' projections alone, interleaved (``holo_over_opu_project_time``,
+``holo_packed_over_opu_project_time``). ``--models`` keeps the
 cases whose name contains the given string (e.g. ``mlp_784-2x800``).
 """
 
@@ -70,8 +73,9 @@ def bench_case(name, model, units, x, labels, repeats: int,
   classes = model.apply({"params": params}, x).shape[-1]
   opus = {"dfa_opu": devices.make("opu", classes, size, seed=1, **devices.DFA_CODE)}
   if holography:
-    opus["dfa_holo"] = devices.make("opu", classes, size, seed=1, protocol="holography",
-                                    **devices.DFA_CODE)
+    for rname, pupil in (("dfa_holo", "disk"), ("dfa_holo_packed", "rectangle")):
+      opus[rname] = devices.make("opu", classes, size, seed=1, protocol="holography",
+                                 pupil=pupil, **devices.DFA_CODE)
   rules = {"bp": dfa.bp(), "dfa": dfa.dfa(devices.make("digital", classes, size, seed=1)),
            **{rname: dfa.dfa(opu) for rname, opu in opus.items()}}
   runs, row = {}, {"model": name, "params": param_count(params), "feedback_size": size}
@@ -100,6 +104,7 @@ def bench_case(name, model, units, x, labels, repeats: int,
     row[f"{rname}_step_s"] = statistics.median(times)
   if holography:
     row["holo_camera_shape"] = list(opus["dfa_holo"].geometry.camera_shape)
+    row["holo_packed_camera_shape"] = list(opus["dfa_holo_packed"].geometry.camera_shape)
     row.update(bench_projections(opus, x.shape[0], classes, repeats))
   return row
 
@@ -126,10 +131,12 @@ def finish(row: dict) -> None:
     row[f"{rname}_over_bp_time"] = row[f"{rname}_step_s"] / row["bp_step_s"]
     row[f"{rname}_over_bp_peak"] = row[f"{rname}_peak_bytes"] / row["bp_peak_bytes"]
   row["dfa_opu_over_dfa_time"] = row["dfa_opu_step_s"] / row["dfa_step_s"]
-  if "dfa_holo_step_s" in row:
-    row["dfa_holo_over_bp_time"] = row["dfa_holo_step_s"] / row["bp_step_s"]
-    row["dfa_holo_over_dfa_opu_time"] = row["dfa_holo_step_s"] / row["dfa_opu_step_s"]
-    row["holo_over_opu_project_time"] = row["dfa_holo_project_s"] / row["dfa_opu_project_s"]
+  for holo in ("holo", "holo_packed"):
+    if f"dfa_{holo}_step_s" in row:
+      row[f"dfa_{holo}_over_bp_time"] = row[f"dfa_{holo}_step_s"] / row["bp_step_s"]
+      row[f"dfa_{holo}_over_dfa_opu_time"] = row[f"dfa_{holo}_step_s"] / row["dfa_opu_step_s"]
+      row[f"{holo}_over_opu_project_time"] = (row[f"dfa_{holo}_project_s"]
+                                              / row["dfa_opu_project_s"])
 
 
 def main():
@@ -161,10 +168,12 @@ def main():
           f"{r['dfa_opu_over_bp_time']:7.3f} {r['dfa_opu_over_dfa_time']:8.3f} "
           f"{r['bp_dot_gflop']:6.3f}/{r['dfa_dot_gflop']:<7.3f} "
           f"{r['dfa_over_bp_peak']:12.3f}", flush=True)
-    if args.holography:
-      print(f"{'':24s} holography {r['holo_camera_shape']}: step {r['dfa_holo_step_s'] * 1e3:.2f} "
-            f"ms, {r['dfa_holo_over_dfa_opu_time']:.2f}x the anchor protocol's; projection "
-            f"{r['holo_over_opu_project_time']:.2f}x", flush=True)
+    for holo, pupil in (("holo", "disk"), ("holo_packed", "rectangle")):
+      if args.holography:
+        print(f"{'':24s} holography, {pupil} {r[holo + '_camera_shape']}: step "
+              f"{r[f'dfa_{holo}_step_s'] * 1e3:.2f} ms, "
+              f"{r[f'dfa_{holo}_over_dfa_opu_time']:.2f}x the anchor protocol's; projection "
+              f"{r[f'{holo}_over_opu_project_time']:.2f}x", flush=True)
   result = {"batch": args.batch, "backend": jax.default_backend(), "repeats": repeats,
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "cpus": os.cpu_count(),
             "rows": rows}

@@ -1,12 +1,15 @@
-"""python experiments/holography_frame.py [--side 1000] [--in-features 1024] [--out PATH]
+"""python experiments/holography_frame.py [--side 1000] [--in-features 1024]
+    [--pupil disk|rectangle] [--out PATH]
 
 The real-size figure: one off-axis hologram on a camera of side x side pixels
 (10^6 by default) through the streamed simulated OPU (R regenerated block by block, the
-modes' field and the frame's FFT per frame), with the realistic camera, and the peak
+modes' field and the frame's FFT per frame), through the disk of ``--grain`` or the
+packed rectangle (``--pupil rectangle``, about 6 pixels a mode), with the realistic camera, and the peak
 RSS of this process (JAX included). Also checks the first modes against R drawn on their
 columns alone (ideal camera: the decoded projection equals the matrix product).
 
-Writes JSON atomically to ``--out`` (default experiments/results/holography_frame.json).
+Writes JSON atomically to ``--out`` (default experiments/results/holography_frame.json,
+``holography_frame_rectangle.json`` for the rectangle).
 """
 
 import argparse
@@ -47,18 +50,22 @@ def main():
   parser.add_argument("--side", type=int, default=1000)
   parser.add_argument("--in-features", type=int, default=1024)
   parser.add_argument("--grain", type=float, default=4.0)
-  parser.add_argument("--out", default="experiments/results/holography_frame.json")
+  parser.add_argument("--pupil", choices=speckle.PUPILS, default="disk")
+  parser.add_argument("--out", default=None)
   args = parser.parse_args()
-  shape, n = (args.side, args.side), args.in_features
-  modes = speckle.Speckle(shape, args.grain).modes
+  shape, n, packed = (args.side, args.side), args.in_features, args.pupil == "rectangle"
+  grain = None if packed else args.grain
+  path = args.out or ("experiments/results/holography_frame"
+                      + ("_rectangle" if packed else "") + ".json")
+  modes = speckle.Speckle(shape, grain, args.pupil).modes
   out = {"camera_shape": shape, "camera_pixels": math.prod(shape), "in_features": n,
-         "grain": args.grain, "modes": modes, "out_features": 2 * modes,
+         "pupil": args.pupil, "grain": grain, "modes": modes, "out_features": 2 * modes,
          "rss_after_import_mib": rss_mib()}
   x = (jax.random.uniform(jax.random.key(0), (1, n)) < 0.5).astype(jnp.float32)
   for camera in ("ideal", "realistic"):
     start = time.perf_counter()
-    opu = devices.make("opu", n, 2 * modes, seed=3, protocol="holography", grain=args.grain,
-                       camera=camera, camera_shape=shape, storage="streamed")
+    opu = devices.make("opu", n, 2 * modes, seed=3, protocol="holography", grain=grain,
+                       pupil=args.pupil, camera=camera, camera_shape=shape, storage="streamed")
     build_s = time.perf_counter() - start
     y, first_s, second_s = timed_frame(opu, x, jax.random.key(1))
     out[camera] = {"build_s": build_s, "first_call_s": first_s, "frame_s": second_s,
@@ -73,10 +80,10 @@ def main():
     print(camera, json.dumps(out[camera]), flush=True)
   out.update(platform=platform.platform(), jax=jax.__version__, cpus=os.cpu_count(),
              peak_rss_mib=rss_mib())
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(args.out) or ".")
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".")
   with os.fdopen(fd, "w") as f:
     json.dump(out, f, indent=1)
-  os.replace(tmp, args.out)
+  os.replace(tmp, path)
   print(json.dumps(out, indent=1))
 
 

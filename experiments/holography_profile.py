@@ -3,7 +3,8 @@
 Where the simulated holographic projection's time goes, at MNIST DFA's shape: the
 10-class error of a batch of 128 sent as `devices.DFA_CODE` (2 binary frames a row: 256
 holograms of the default grid, 125 x 135 pixels for 1600 outputs) through
-``opu(protocol="holography")``, against the anchor protocol's whole projection (2 x 1600
+``opu(protocol="holography")`` (and the packed rectangle's whole projection and decoder,
+``pupil="rectangle"``, 71 x 68 pixels), against the anchor protocol's whole projection (2 x 1600
 pixels a binary frame). Each part is a jitted function of the same binary frames,
 timed interleaved with the others (medians); a part's camera runs
 `camera.capture` on the hologram, so "ideal camera" is the field, |S + A e^{i k.r}|^2
@@ -19,7 +20,6 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
 
 from opujax import devices, files
 from opujax.devices import camera as camera_lib
@@ -27,7 +27,7 @@ from opujax.devices import encoding as encoding_lib
 from opujax.devices import speckle
 
 
-def parts(holo, anchor, e, key) -> dict:
+def parts(holo, packed, anchor, e, key) -> dict:
   """name -> (function, arguments) of the parts timed."""
   frames = encoding_lib.encode(e, holo.encoding, key).frames
   spk, ref = holo.speckle, holo.reference
@@ -52,8 +52,11 @@ def parts(holo, anchor, e, key) -> dict:
           (captured(holo.camera, summed), (holo, frames, key)),
       "decode (sideband)": (lambda i: speckle.decode(i, spk.bins(), spk.shape, ref),
                             (frames_xHxW,)),
-      "decode's real FFT along the rows": (lambda i: jnp.fft.rfft(i, axis=-1),
-                                           (frames_xHxW,)),
+      "packed rectangle: project": (lambda d, x, k: d.project(x, k), (packed, e, key)),
+      "packed rectangle: decode (sideband)": (
+          lambda i: speckle.decode(i, packed.speckle.bins(), packed.speckle.shape,
+                                   packed.reference),
+          (jax.random.uniform(key, (*frames.shape[:-1], *packed.speckle.shape)),)),
   }
 
 
@@ -63,10 +66,12 @@ def main():
   parser.add_argument("--out", default="experiments/results/holography_profile.json")
   args = parser.parse_args()
   holo = devices.make("opu", 10, 1600, seed=1, protocol="holography", **devices.DFA_CODE)
+  packed = devices.make("opu", 10, 1600, seed=1, protocol="holography", pupil="rectangle",
+                        **devices.DFA_CODE)
   anchor = devices.make("opu", 10, 1600, seed=1, **devices.DFA_CODE)
   e, key = jax.random.normal(jax.random.key(0), (128, 10)), jax.random.key(1)
   compiled = {name: (jax.jit(fn).lower(*a).compile(), a)
-              for name, (fn, a) in parts(holo, anchor, e, key).items()}
+              for name, (fn, a) in parts(holo, packed, anchor, e, key).items()}
   times = {name: [] for name in compiled}
   for _ in range(args.repeats):
     for name, (fn, a) in compiled.items():

@@ -178,6 +178,25 @@ def test_the_packed_rectangle_is_clear_on_the_least_grid(out):
     assert (h, w) == (71, 68) and h * w / len(bins) < 6.0
 
 
+def test_the_packed_rectangles_speckle_is_exponential_and_correlated_as_it_implies():
+  # Each mirror's field on the grid (R's rows, independent): Exp(1) intensities (sigma^2
+  # = 1/2), autocovariance |gamma(d)|^2 with gamma the rectangle's normalised Fourier
+  # transform: speckles about 2 pixels tall and 3 wide.
+  shape, n = (49, 50), 128
+  m, _ = numpy_rectangle(shape)
+  opu = devices.make("opu", n, 2 * len(m), seed=2, protocol="holography", pupil="rectangle",
+                     camera="ideal", camera_shape=shape)
+  i = np.abs(np.asarray(opu.transmission_matrix(), np.complex128)).reshape(n, *shape) ** 2
+  assert abs(i.mean() - 1) < 0.03
+  assert abs(i.std() / i.mean() - 1) < 0.05
+  assert abs(np.mean(i > np.log(10)) - 0.1) < 0.01
+  for d in [(0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (1, 3), (3, 1), (0, 4)]:
+    gamma = np.mean(np.exp(2j * np.pi * m @ (np.asarray(d) / np.asarray(shape))))
+    shifted = np.roll(i, (-d[0], -d[1]), axis=(1, 2))
+    cov = np.mean((i - i.mean()) * (shifted - i.mean())) / i.var()
+    assert abs(cov - abs(gamma) ** 2) < 0.02, (d, cov, abs(gamma) ** 2)
+
+
 @pytest.mark.parametrize("options,match", [
     (dict(pupil="oval", protocol="holography"), "Unknown pupil 'oval'"),
     (dict(pupil="rectangle"), "holography's packed layout"),
