@@ -6,8 +6,9 @@ time, its carrier (from 0.22 cycles/pixel, where the sideband overlaps the |S|^2
 and the device warns of the leakage, to 0.36), 5 epochs, two seeds; the references at
 the same epochs and seeds: the anchor protocol on the same speckle field
 (mnist_speckle_dfa_opu) and on independent pixels (mnist_dfa_opu, the shipped device),
-digital DFA and BP. Camera frames and pixels per projection come from each run's budget
-(``budget/frames``, ``budget/camera_pixels``).
+digital DFA and BP, and holography through the packed rectangle
+(mnist_packed_holography_dfa_opu). Camera frames and pixels per projection come from
+each run's budget (``budget/frames``, ``budget/camera_pixels``).
 """
 
 
@@ -21,7 +22,8 @@ def get_config():
       },
       "fixed": {"epochs": 5},
       "seeds": [0, 1],
-      "references": ["configs/mnist_speckle_dfa_opu.py", "configs/mnist_dfa_opu.py",
+      "references": ["configs/mnist_packed_holography_dfa_opu.py",
+                     "configs/mnist_speckle_dfa_opu.py", "configs/mnist_dfa_opu.py",
                      "configs/mnist_dfa.py", "configs/mnist_bp.py"],
       "metrics": ["final_test_accuracy", "train_test_gap", "frames_per_projection",
                   "camera_pixels_per_projection"],

@@ -4,7 +4,9 @@ The character LM's optical DFA through holography (shakespeare_holography_dfa_op
 against the reference beam's power, 300 steps, seed 0, with the anchor protocol on
 independent pixels (shakespeare_dfa_opu, the shipped device; on MNIST the anchor protocol
 does as well on a speckle field, configs/sweep_holography.py) and digital DFA at the same
-steps as references; validation loss, camera frames and pixels per projection.
+steps as references, and holography through the packed rectangle
+(shakespeare_packed_holography_dfa_opu); validation loss, camera frames and pixels per
+projection.
 """
 
 
@@ -16,6 +18,7 @@ def get_config():
       },
       "fixed": {"steps": 300},
       "seeds": [0],
-      "references": ["configs/shakespeare_dfa_opu.py", "configs/shakespeare_dfa.py"],
+      "references": ["configs/shakespeare_packed_holography_dfa_opu.py",
+                     "configs/shakespeare_dfa_opu.py", "configs/shakespeare_dfa.py"],
       "metrics": ["validation_loss", "frames_per_projection", "camera_pixels_per_projection"],
   }

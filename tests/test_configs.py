@@ -13,6 +13,7 @@ DATASETS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist",
             "mnist_holography": "mnist", "mnist_speckle": "mnist",
             "mnist_packed_holography": "mnist",
             "shakespeare_holography": "tiny_shakespeare",
+            "shakespeare_packed_holography": "tiny_shakespeare",
             "shakespeare": "tiny_shakespeare", "scale_1b": "tiny_shakespeare"}
 ALL = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.py"))
 CONFIGS = [p for p in ALL if not p.stem.startswith("sweep_")]
