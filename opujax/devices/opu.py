@@ -498,10 +498,11 @@ def check_hologram(spk: speckle_lib.Speckle, out_features: int, carrier: tuple[f
   """
   (h, w), needed = spk.shape, -(-out_features // 2)
   if spk.modes < needed:
-    what = "packed rectangle" if spk.pupil == "rectangle" else f"pupil at grain {spk.grain}"
+    what, fix = ("packed rectangle", "") if spk.pupil == "rectangle" else (
+        f"pupil at grain {spk.grain}", " or reduce grain")
     raise ValueError(f"The {h}x{w} camera's {what} holds {spk.modes} "
                      f"modes, fewer than the {needed} that out_features={out_features} "
-                     "reads (two outputs a mode); enlarge camera_shape or reduce grain.")
+                     f"reads (two outputs a mode); enlarge camera_shape{fix}.")
   bins = speckle_lib.carrier_bins(carrier, spk.shape)
   leak = speckle_lib.leakage(spk.mask(), bins, reference_power)
   if leak > 0:
