@@ -87,7 +87,8 @@ def table(spec: dict, rows: list[dict]) -> str:
     flags = [shell_word(sweep.flag(k[4:], v)) for k, v in r.items() if k.startswith("set:")]
     angles = ", ".join(f"{k[6:]} {v:.0f}" for k, v in r.items() if k.startswith("align/"))
     cells = [r.get("point") or r.get("reference") or r["name"]]
-    cells += ["failed" if r.get(m) is None else f"{r[m]:.4g}" for m in metrics]
+    missing = "failed" if "error" in r else "–"  # a finished run without it: BP's budget
+    cells += [missing if r.get(m) is None else f"{r[m]:.4g}" for m in metrics]
     cells += [angles, f"`python -m opujax.run --config {config} {' '.join(flags)}`"]
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
