@@ -67,10 +67,14 @@ def markdown(rows: list[dict]) -> str:
 
 
 def save(row: dict) -> list[dict]:
-  """Adds (or replaces) ``row`` in quality.{json,md}; the other configs' rows stay."""
+  """Adds ``row`` to quality.{json,md}, or replaces that config's row where it stands; the
+  other configs' rows stay."""
   path = RESULTS / "quality.json"
   rows = json.loads(path.read_text()) if path.is_file() else []
-  rows = [x for x in rows if x["config"] != row["config"]] + [row]
+  if any(x["config"] == row["config"] for x in rows):
+    rows = [row if x["config"] == row["config"] else x for x in rows]
+  else:
+    rows.append(row)
   files.write_json(RESULTS / "quality.json", rows)
   files.write_text(RESULTS / "quality.md", markdown(rows))
   book.refresh()
