@@ -587,9 +587,6 @@ def check_speckle(mode: str, grain, protocol: str, reference_power, carrier,
     if grain is not None or carrier is not None:
       raise ValueError("pupil='rectangle' sets its own speckle size and carrier (the "
                        "packing); leave grain and carrier unset, or use pupil='disk'.")
-    if drift_per_frame:
-      raise ValueError("Drift of a spatial speckle field is not modelled; use "
-                       "drift_per_frame=0 with holography.")
   if grain is not None:
     if isinstance(grain, bool) or not isinstance(grain, numbers.Real) or not grain >= 1:
       raise ValueError(f"grain (camera pixels per speckle) must be a number >= 1, or None "
@@ -597,6 +594,9 @@ def check_speckle(mode: str, grain, protocol: str, reference_power, carrier,
     if drift_per_frame:
       raise ValueError("Drift of a spatial speckle field is not modelled; use grain=None "
                        "or drift_per_frame=0.")
+  if protocol == "holography" and drift_per_frame:
+    raise ValueError("Drift of a spatial speckle field is not modelled, and holography "
+                     "needs one; use drift_per_frame=0 with protocol='holography'.")
   if protocol == "anchor":
     if carrier is not None:
       raise ValueError("carrier tilts holography's reference beam; use "

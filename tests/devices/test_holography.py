@@ -157,8 +157,8 @@ def test_the_default_grid_has_fast_fft_sides_the_modes_and_a_clear_carrier():
 @pytest.mark.parametrize("out", [2, 21, 96, 1600])
 def test_the_packed_rectangle_is_clear_on_the_least_grid(out):
   # The rectangle's sideband is clear (brute force over pairs of modes), a row or a
-  # column more on the same grid leaks, and no grid (2 a + 1, 3 b - 1) with a shorter
-  # longer side, or as short and less area, holds the modes.
+  # column more on the same grid leaks, and no grid with a shorter longer side, or as
+  # short and less area, packs the modes (brute force over every grid).
   opu = devices.make("opu", 8, out, protocol="holography", pupil="rectangle", camera="ideal")
   (h, w), needed, carrier = opu.geometry.camera_shape, -(-out // 2), opu.reference.carrier
   m, bins = numpy_rectangle((h, w))
@@ -171,9 +171,9 @@ def test_the_packed_rectangle_is_clear_on_the_least_grid(out):
     assert numpy_leakage(numpy_rectangle((h, w), rows=1)[0], (h, w), carrier, 1.0) > 0
     if h > 3:  # a one-row pupil's |S|^2 holds only row 0: any width is clear
       assert numpy_leakage(numpy_rectangle((h, w), cols=1)[0], (h, w), carrier, 1.0) > 0
-  for a in range(1, h):
-    grid = (2 * a + 1, 3 * -(-needed // a) - 1)
-    assert (max(grid), grid[0] * grid[1], grid[0]) >= (max(h, w), h * w, h)
+  for a, b in itertools.product(range(1, max(h, w) + 1), repeat=2):
+    if (max(a, b), a * b, a) < (max(h, w), h * w, h):
+      assert len(numpy_rectangle((a, b))[1]) < needed, (out, a, b)
   if out == 1600:  # MNIST DFA's shape: 6.0 pixels a mode, 3.5 x fewer than the disk's
     assert (h, w) == (71, 68) and h * w / len(bins) < 6.0
 
@@ -203,6 +203,7 @@ def test_the_packed_rectangles_speckle_is_exponential_and_correlated_as_it_impli
     (dict(pupil="rectangle", protocol="holography", grain=4.0), "leave grain and carrier"),
     (dict(pupil="rectangle", protocol="holography", carrier=(0.3, 0.3)), "leave grain and"),
     (dict(pupil="rectangle", protocol="holography", drift_per_frame=0.01), "Drift"),
+    (dict(protocol="holography", drift_per_frame=0.01), "Drift"),
     (dict(pupil="rectangle", protocol="holography", camera_shape=(9, 9)), "packed rectangle holds 12"),
     (dict(pupil="rectangle", protocol="holography", max_camera_shape=(9, 9)), "larger than 9x9"),
 ])
