@@ -72,7 +72,7 @@ class Speckle:
 
   def mask(self) -> np.ndarray:
     """Boolean (H, W) mask of the pupil's FFT bins."""
-    return rectangle(self.shape) if self.pupil == "rectangle" else pupil(self.shape, self.grain)
+    return mask(self.shape, self.grain, self.pupil)
 
   def bins(self) -> np.ndarray:
     """Linear indices (k_y W + k_x) of the pupil's FFT bins, ascending: the modes."""
@@ -140,11 +140,17 @@ def rectangle_shape(modes: int, max_shape: tuple[int, int]) -> tuple[int, int]:
   return min(grids, key=lambda s: (max(s), s[0] * s[1], s[0]))
 
 
+def mask(shape: tuple[int, int], grain: float | None, kind: str = "disk") -> np.ndarray:
+  """Boolean (H, W) mask of the pupil's FFT bins: the disk of ``grain`` (`pupil`) or the
+  packed `rectangle`."""
+  return rectangle(shape) if kind == "rectangle" else pupil(shape, grain)
+
+
 @functools.lru_cache(maxsize=64)
 def pupil_bins(shape: tuple[int, int], grain: float | None, kind: str = "disk") -> np.ndarray:
   """The pupil's bins (`pupil` of ``grain``, or the packed `rectangle`) as ascending
   linear indices k_y W + k_x (read-only)."""
-  bins = np.flatnonzero(rectangle(shape) if kind == "rectangle" else pupil(shape, grain))
+  bins = np.flatnonzero(mask(shape, grain, kind))
   bins.flags.writeable = False
   return bins
 
@@ -245,7 +251,7 @@ def dft(k: np.ndarray, n: int) -> np.ndarray:
   return np.concatenate([np.cos(phase), -np.sin(phase)], axis=1).astype(np.float32)
 
 
-def leakage(mask: np.ndarray, carrier: tuple[int, int], reference_power: float) -> float:
+def leakage(pupil_mask: np.ndarray, carrier: tuple[int, int], reference_power: float) -> float:
   """Expected power of what other terms put into the sideband, relative to the modes'
   (E|c_k|^2 = P, A^2 = reference_power P): 0 for a clear carrier.
 
@@ -254,13 +260,13 @@ def leakage(mask: np.ndarray, carrier: tuple[int, int], reference_power: float) 
   count (pairs of its bins b apart); the conjugate sideband adds conj(c_l) (relative 1)
   where kappa - f_l = b. These are uncorrelated with c_j (circular Gaussian modes).
   A sideband holding the bin 0 (the reference's own power A^2) leaks without bound: inf.
-  ``mask`` is the pupil's (H, W) bins (`Speckle.mask`).
+  ``pupil_mask`` is the pupil's (H, W) bins (`Speckle.mask`).
   """
-  k = int(mask.sum())
-  spectrum = np.fft.fft2(mask.astype(np.float64))
+  k = int(pupil_mask.sum())
+  spectrum = np.fft.fft2(pupil_mask.astype(np.float64))
   pairs = np.rint(np.fft.ifft2(np.abs(spectrum) ** 2).real).ravel()
-  (h, w), bins = mask.shape, np.flatnonzero(mask)
-  side = sideband_bins(bins, mask.shape, carrier)
+  (h, w), bins = pupil_mask.shape, np.flatnonzero(pupil_mask)
+  side = sideband_bins(bins, pupil_mask.shape, carrier)
   if np.any(side == 0):
     return math.inf
   ky, kx = np.divmod(bins, w)
